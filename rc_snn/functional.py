@@ -1,0 +1,90 @@
+"""Pure step functions of the adaptive LIF (ALIF) neuron and the leaky readout.
+
+These are the single source of the network's equations; the modules in :mod:`rc_snn.layers`
+loop over time by calling them, and ``deploy.reference`` implements the same equations in numpy.
+
+Discrete time, dt = 1 step, per neuron j (Yin, Corradi and Bohte, "Accurate and efficient
+time-domain classification with adaptive spiking recurrent neural networks", Nature Machine
+Intelligence 2021; arXiv 2103.12593)::
+
+    alpha = exp(-dt / tau_m)                      membrane decay
+    rho   = exp(-dt / tau_adp)                    adaptation decay
+    b[t]  = rho * b[t-1] + (1 - rho) * s[t-1]     adaptation variable
+    B[t]  = b0 + beta * b[t]                      adaptive threshold
+    u[t]  = alpha * u[t-1] + (1 - alpha) * I[t] - B[t] * s[t-1]     soft reset
+    s[t]  = H(u[t] - B[t])                        H(x) = 1 if x > 0 else 0
+
+with input current ``I[t] = W_in x[t] + W_rec s[t-1] + bias`` (formed by the layer) and the
+non-spiking leaky readout::
+
+    m[t] = alpha_o * m[t-1] + (1 - alpha_o) * (W_o s[t] + bias_o)
+
+beta = 0 gives a plain LIF neuron with threshold b0.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from .surrogate import SpikeFn
+
+
+class ALIFState(NamedTuple):
+    """State of a population of ALIF neurons, each ``[batch, neurons]``."""
+
+    u: Tensor  # membrane potential u[t]
+    b: Tensor  # adaptation variable b[t]
+    s: Tensor  # spikes s[t]
+
+
+def decay(tau: Tensor, dt: float = 1.0) -> Tensor:
+    """Decay factor ``exp(-dt / tau)`` of a time constant ``tau`` (same units as ``dt``)."""
+    return torch.exp(-dt / tau)
+
+
+def threshold(b: Tensor, b0: float, beta: float) -> Tensor:
+    """Adaptive threshold ``B = b0 + beta * b``."""
+    return b0 + beta * b
+
+
+def alif_initial_state(batch_size: int, n_neurons: int, *, device=None, dtype=torch.float32) -> ALIFState:
+    """Resting state: u = 0, b = 0, no spikes."""
+    zeros = torch.zeros(batch_size, n_neurons, device=device, dtype=dtype)
+    return ALIFState(u=zeros, b=zeros, s=zeros)
+
+
+def alif_step(
+    current: Tensor,
+    state: ALIFState,
+    alpha: Tensor,
+    rho: Tensor,
+    b0: float,
+    beta: float,
+    spike_fn: SpikeFn,
+) -> ALIFState:
+    """One ALIF step: the module docstring's equations for b, B, u and s.
+
+    Args:
+        current: input current ``I[t]``, ``[batch, neurons]`` (already includes ``W_rec s[t-1]``).
+        state: ``(u[t-1], b[t-1], s[t-1])``.
+        alpha, rho: per-neuron decays ``[neurons]``, from :func:`decay`.
+        b0, beta: baseline threshold and adaptation strength.
+        spike_fn: Heaviside forward with a surrogate backward (see :mod:`rc_snn.surrogate`).
+
+    Returns:
+        The new state ``(u[t], b[t], s[t])``; ``s[t]`` is the layer's output.
+    """
+    u_prev, b_prev, s_prev = state
+    b = rho * b_prev + (1.0 - rho) * s_prev
+    adaptive_threshold = threshold(b, b0, beta)
+    u = alpha * u_prev + (1.0 - alpha) * current - adaptive_threshold * s_prev
+    s = spike_fn(u - adaptive_threshold)
+    return ALIFState(u=u, b=b, s=s)
+
+
+def readout_step(current: Tensor, m_prev: Tensor, alpha: Tensor) -> Tensor:
+    """Leaky readout ``m[t] = alpha * m[t-1] + (1 - alpha) * current`` with ``current = W_o s[t] + bias_o``."""
+    return alpha * m_prev + (1.0 - alpha) * current

@@ -1,0 +1,141 @@
+"""Thin modules over :mod:`rc_snn.functional`: they hold parameters and loop over time.
+
+Tensors are time-first, ``[time, batch, features]``; the caller passes and receives state, so a
+sequence can be run in chunks (``out2, s = layer(x[k:], s)`` continues ``out1, s = layer(x[:k])``).
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from . import functional as F
+from .surrogate import SpikeFn, resolve
+from .validation import check_sequence
+
+TauInit = Tuple[float, float]  # (mean, standard deviation), in steps
+
+#: Smallest time constant drawn at initialisation (in steps); a draw below it is clamped up.
+TAU_INIT_MIN = 1.0
+
+
+def init_log_tau(n: int, mean_sd: TauInit) -> nn.Parameter:
+    """Per-neuron ``log(tau)`` with ``tau ~ N(mean, sd)`` clamped to ``>= TAU_INIT_MIN``.
+
+    Storing ``log(tau)`` keeps ``tau = exp(log_tau)`` positive under any gradient step.
+    """
+    mean, sd = mean_sd
+    if mean <= 0 or sd < 0:
+        raise ValueError(f"expected a time constant (mean > 0, sd >= 0); got mean={mean}, sd={sd}")
+    tau = torch.empty(n).normal_(mean, sd).clamp_(min=TAU_INIT_MIN)
+    return nn.Parameter(tau.log())
+
+
+class ALIFLayer(nn.Module):
+    """Recurrent layer of ALIF neurons (equations in :mod:`rc_snn.functional`).
+
+    ``I[t] = W_in x[t] + W_rec s[t-1] + bias``; ``W_in`` is Xavier-uniform, ``W_rec`` orthogonal,
+    ``tau_m ~ N(20, 5)`` and ``tau_adp ~ N(150, 10)`` steps by default (Yin et al.'s code).
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_neurons: int,
+        *,
+        tau_m: TauInit = (20.0, 5.0),
+        tau_adp: TauInit = (150.0, 10.0),
+        b0: float = 0.01,
+        beta: float = 1.8,
+        spike_grad: Optional[SpikeFn] = None,
+    ) -> None:
+        super().__init__()
+        if n_inputs < 1 or n_neurons < 1:
+            raise ValueError(f"expected positive sizes; got n_inputs={n_inputs}, n_neurons={n_neurons}")
+        self.n_inputs, self.n_neurons = n_inputs, n_neurons
+        self.b0, self.beta = float(b0), float(beta)
+        self.spike_fn = resolve(spike_grad)
+        self.w_in = nn.Linear(n_inputs, n_neurons)
+        self.w_rec = nn.Linear(n_neurons, n_neurons, bias=False)
+        nn.init.xavier_uniform_(self.w_in.weight)
+        nn.init.zeros_(self.w_in.bias)
+        nn.init.orthogonal_(self.w_rec.weight)
+        self.log_tau_m = init_log_tau(n_neurons, tau_m)
+        self.log_tau_adp = init_log_tau(n_neurons, tau_adp)
+
+    def decays(self) -> Tuple[Tensor, Tensor]:
+        """``(alpha, rho)``, each ``[neurons]``."""
+        return F.decay(self.log_tau_m.exp()), F.decay(self.log_tau_adp.exp())
+
+    def initial_state(self, batch_size: int, *, device=None, dtype=None) -> F.ALIFState:
+        dtype = dtype or self.w_in.weight.dtype
+        return F.alif_initial_state(batch_size, self.n_neurons, device=device or self.w_in.weight.device, dtype=dtype)
+
+    def step_current(self, input_current: Tensor, state: F.ALIFState, decays=None) -> F.ALIFState:
+        """One step given ``W_in x[t] + bias`` (``[batch, neurons]``); adds the recurrent term."""
+        alpha, rho = decays if decays is not None else self.decays()
+        current = input_current + self.w_rec(state.s)
+        return F.alif_step(current, state, alpha, rho, self.b0, self.beta, self.spike_fn)
+
+    def step(self, x_t: Tensor, state: F.ALIFState) -> F.ALIFState:
+        """One step from the layer's input ``x[t]`` (``[batch, n_inputs]``)."""
+        return self.step_current(self.w_in(x_t), state)
+
+    def forward(self, x_seq: Tensor, state: Optional[F.ALIFState] = None) -> Tuple[Tensor, F.ALIFState]:
+        """Run ``x_seq [time, batch, n_inputs]``; returns spikes ``[time, batch, neurons]`` and the final state."""
+        check_sequence(x_seq, self.n_inputs)
+        return self.forward_current(self.w_in(x_seq), state)
+
+    def forward_current(self, currents: Tensor, state: Optional[F.ALIFState] = None) -> Tuple[Tensor, F.ALIFState]:
+        """Run precomputed input currents ``[time, batch, neurons]`` (one matmul for all steps)."""
+        if state is None:
+            state = self.initial_state(currents.shape[1], device=currents.device, dtype=currents.dtype)
+        decays = self.decays()
+        spikes = []
+        for current in currents:
+            state = self.step_current(current, state, decays)
+            spikes.append(state.s)
+        return torch.stack(spikes), state
+
+    def extra_repr(self) -> str:
+        return f"{self.n_inputs}, {self.n_neurons}, b0={self.b0}, beta={self.beta}"
+
+
+class LeakyReadout(nn.Module):
+    """Non-spiking leaky integrator ``m[t] = alpha_o m[t-1] + (1 - alpha_o)(W_o s[t] + bias_o)``.
+
+    Per-output trainable ``tau_o ~ N(20, 5)`` steps by default.
+    """
+
+    def __init__(self, n_inputs: int, n_outputs: int, *, tau: TauInit = (20.0, 5.0)) -> None:
+        super().__init__()
+        self.n_inputs, self.n_outputs = n_inputs, n_outputs
+        self.linear = nn.Linear(n_inputs, n_outputs)
+        nn.init.xavier_uniform_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+        self.log_tau = init_log_tau(n_outputs, tau)
+
+    def decay(self) -> Tensor:
+        return F.decay(self.log_tau.exp())
+
+    def initial_state(self, batch_size: int, *, device=None, dtype=None) -> Tensor:
+        weight = self.linear.weight
+        return torch.zeros(batch_size, self.n_outputs, device=device or weight.device, dtype=dtype or weight.dtype)
+
+    def step(self, s_t: Tensor, m_prev: Tensor, alpha: Optional[Tensor] = None) -> Tensor:
+        return F.readout_step(self.linear(s_t), m_prev, self.decay() if alpha is None else alpha)
+
+    def forward(self, s_seq: Tensor, m: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        """Integrate ``s_seq [time, batch, n_inputs]``; returns ``m [time, batch, n_outputs]`` and the last ``m``."""
+        if m is None:
+            m = self.initial_state(s_seq.shape[1], device=s_seq.device, dtype=s_seq.dtype)
+        alpha = self.decay()
+        outputs = []
+        for current in self.linear(s_seq):
+            m = F.readout_step(current, m, alpha)
+            outputs.append(m)
+        return torch.stack(outputs), m
+
+

@@ -1,0 +1,93 @@
+"""Surrogate gradients for the Heaviside spike function.
+
+The forward pass of every surrogate here is the Heaviside step ``H(x) = 1 if x > 0 else 0``
+(strictly greater, as in Yin et al.'s reference code and Lava's LIF); only the backward pass
+differs. Any ``snntorch.surrogate`` function (for example ``snntorch.surrogate.atan()``) has the
+same call signature ``spike_fn(x) -> spikes`` and can be passed wherever ``spike_grad`` is taken.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+SpikeFn = Callable[[Tensor], Tensor]
+
+
+def _gaussian(x: Tensor, mu: float, sigma: float) -> Tensor:
+    return torch.exp(-((x - mu) ** 2) / (2.0 * sigma**2)) / (math.sqrt(2.0 * math.pi) * sigma)
+
+
+def multi_gaussian_grad(x: Tensor, sigma: float, height: float, scale: float, gamma: float) -> Tensor:
+    """Derivative used in the backward pass (Yin, Corradi and Bohte 2021, eq. 9)::
+
+        dS/dx = gamma * [ (1 + h) N(x; 0, sigma) - h N(x; sigma, s*sigma) - h N(x; -sigma, s*sigma) ]
+
+    with N(x; mu, sd) the normal density, h = ``height`` and s = ``scale``.
+    """
+    wide = scale * sigma
+    return gamma * (
+        (1.0 + height) * _gaussian(x, 0.0, sigma)
+        - height * _gaussian(x, sigma, wide)
+        - height * _gaussian(x, -sigma, wide)
+    )
+
+
+def multi_gaussian_primitive(x: Tensor, sigma: float, height: float, scale: float, gamma: float) -> Tensor:
+    """Smooth primitive of :func:`multi_gaussian_grad` (sums of normal CDFs), for gradient tests."""
+
+    def cdf(z: Tensor, mu: float, sd: float) -> Tensor:
+        return 0.5 * (1.0 + torch.erf((z - mu) / (sd * math.sqrt(2.0))))
+
+    wide = scale * sigma
+    return gamma * (
+        (1.0 + height) * cdf(x, 0.0, sigma) - height * cdf(x, sigma, wide) - height * cdf(x, -sigma, wide)
+    )
+
+
+class _MultiGaussianSpike(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, sigma: float, height: float, scale: float, gamma: float) -> Tensor:
+        ctx.save_for_backward(x)
+        ctx.constants = (sigma, height, scale, gamma)
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        (x,) = ctx.saved_tensors
+        return grad_output * multi_gaussian_grad(x, *ctx.constants), None, None, None, None
+
+
+def multi_gaussian(sigma: float = 0.5, height: float = 0.15, scale: float = 6.0, gamma: float = 0.5) -> SpikeFn:
+    """Heaviside forward, multi-Gaussian backward; defaults are the reference code's values.
+
+    Returns a callable with snnTorch's surrogate signature, so it is interchangeable with
+    ``snntorch.surrogate.atan()`` and friends.
+    """
+    if sigma <= 0 or scale <= 0:
+        raise ValueError(f"expected sigma > 0 and scale > 0; got sigma={sigma}, scale={scale}")
+
+    def spike_fn(x: Tensor) -> Tensor:
+        return _MultiGaussianSpike.apply(x, sigma, height, scale, gamma)
+
+    spike_fn.__name__ = f"multi_gaussian(sigma={sigma}, height={height}, scale={scale}, gamma={gamma})"
+    return spike_fn
+
+
+def resolve(spike_grad: SpikeFn | str | None) -> SpikeFn:
+    """A spike function from a callable, a name of an ``snntorch.surrogate`` factory, or None (default)."""
+    if spike_grad is None or spike_grad == "multi_gaussian":
+        return multi_gaussian()
+    if callable(spike_grad):
+        return spike_grad
+    if isinstance(spike_grad, str):
+        from snntorch import surrogate as snn_surrogate
+
+        factory = getattr(snn_surrogate, spike_grad, None)
+        if factory is None or not callable(factory):
+            raise ValueError(f"unknown surrogate {spike_grad!r}: expected 'multi_gaussian' or an snntorch.surrogate name")
+        return factory()
+    raise ValueError(f"expected a callable spike_grad or a surrogate name; got {type(spike_grad).__name__}")
