@@ -1,0 +1,544 @@
+"""Operation counts from what a network actually did: ACs, MACs, neuron updates, spikes.
+
+Counting observes recorded activity (input events and spikes per step, cut at each sample's
+decision step) and the network's fan-out (nonzero weights); it never instruments ``forward``.
+The same functions read PyTorch runs and Lava runs, so both give identical counts for identical
+activity. Names follow NeuroBench (Yik et al., "NeuroBench: a framework for benchmarking
+neuromorphic computing algorithms and systems", Nature Communications 2025; the ``neurobench``
+package's ``SynapticOperations``, ``ActivationSparsity`` and ``Footprint`` metrics).
+
+What is counted, per sample, over the steps ``0 .. decision_step`` (``n_steps = decision_step + 1``)
+----------------------------------------------------------------------------------------------------
+Synaptic operations (one per weight that is used in a step):
+
+* ``effective_acs`` -- accumulates triggered by binary events. For the ALIF network::
+
+      input events[i] * fan_in_layer0[i]                  (only if the inputs are binary)
+    + sum_l spikes_l[j] * (fan_rec_l[j] + fan_next_l[j])
+
+  where ``fan_in_layer0[i] = nnz(W_in_0[:, i])``, ``fan_rec_l[j] = nnz(W_rec_l[:, j])`` and
+  ``fan_next_l[j] = nnz(W_in_{l+1}[:, j])`` (or ``nnz(W_o[:, j])`` for the last layer). Weights
+  that are exactly zero (for example quantised away) are not synapses and are not counted.
+  A spike is charged its whole fan-out in the step it is emitted (event-driven view: the spike is
+  sent to all its targets at once), including the recurrent delivery of spikes emitted in the
+  decision step itself.
+* ``effective_macs`` -- multiply-accumulates whose input operand is nonzero (NeuroBench's
+  "effective MACs"). For the ALIF network this is nonzero only when the inputs are graded
+  (not all 0/1): then each nonzero input value costs ``fan_in_layer0[i]`` MACs instead of ACs,
+  as NeuroBench does for non-binary layer inputs. For the LSTM see ``count_lstm``.
+* ``dense_synaptic_ops`` -- NeuroBench's "dense" count: every weight entry of every matrix (the
+  full shape, zeros included) used once per step, as a dense processor would.
+
+Neuron-state updates (dense: every neuron every step, whatever its input):
+
+* ``neuron_updates`` -- neuron-steps (units x steps). Loihi charges energy per neuron update.
+* ``neuron_update_macs`` -- the multiply-accumulates inside those updates, counted as implemented
+  (``rc_snn.functional`` and ``deploy.reference``), with bias additions folded into the
+  accumulator and comparisons not counted:
+
+  ALIF neuron, per step (``ALIF_UPDATE_MACS``, 6 in total)::
+
+      membrane    u = alpha*u + (1-alpha)*I - B*s_prev   3  (alpha*u, (1-alpha)*I, B*s_prev)
+      adaptation  b = rho*b + (1-rho)*s_prev             2  (rho*b, (1-rho)*s_prev)
+      threshold   B = b0 + beta*b                        1
+      spike       s = H(u - B)                           0  (a comparison)
+
+  Leaky readout neuron, per step (``READOUT_UPDATE_MACS``, 2)::
+
+      m = alpha_o*m + (1-alpha_o)*(W_o s + b_o)          2  (alpha_o*m, (1-alpha_o)*(...))
+
+  LSTM hidden unit, per layer per step (``LSTM_UPDATE_MACS``, 3)::
+
+      c = f*c + i*g                                      2  (f*c, i*g)
+      h = o*tanh(c)                                      1
+
+  plus ``activations`` = 5 nonlinear evaluations (sigmoid i, f, o; tanh g, tanh c) per hidden
+  unit per step, counted but not converted to MACs or energy.
+
+Spikes: ``spikes_per_layer`` (ALIF layers), ``input_events``.
+Activation sparsity (NeuroBench): ``1 - nonzero_activations / activations_total`` over the
+hidden layers' outputs (spikes for the SNN; hidden values for the LSTM, dense unless told).
+
+All counts in ``OpCounts`` are totals over ``n_samples`` samples; ``OpCounts.per_inference``
+divides by the sample count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+# Multiply-accumulates per neuron per step, as implemented (see the module docstring).
+ALIF_UPDATE_MACS: dict[str, int] = {"membrane": 3, "adaptation": 2, "threshold": 1}
+READOUT_UPDATE_MACS: dict[str, int] = {"membrane": 2}
+LSTM_UPDATE_MACS: dict[str, int] = {"cell": 2, "hidden": 1}
+LSTM_ACTIVATIONS_PER_UNIT = 5  # sigmoid(i), sigmoid(f), sigmoid(o), tanh(g), tanh(c)
+LSTM_GATES = 4
+
+
+def _as_count_vector(values: Any, name: str, length: int | None = None) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise ValueError(f"expected {name} as a 1-d array of counts; got shape {array.shape}")
+    if array.size and (not np.all(np.isfinite(array)) or np.any(array < 0)):
+        raise ValueError(f"expected {name} to hold nonnegative finite counts; got min {array.min()}")
+    if length is not None and array.shape[0] != length:
+        raise ValueError(f"expected {name} of length {length}; got {array.shape[0]}")
+    return array.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What one sample did, up to and including its decision step.
+
+    Attributes:
+        n_steps: steps simulated, ``decision_step + 1`` (early exit stops counting there).
+        input_counts: ``[n_inputs]`` input events per channel over those steps, i.e. the number
+            of steps in which the channel was nonzero (one event delivery per nonzero value).
+        spike_counts: one ``[n_neurons_l]`` array per ALIF layer: spikes per neuron over those
+            steps.
+        input_is_binary: True when every input value was 0 or 1; graded inputs make the
+            first-layer synaptic operations MACs instead of ACs (NeuroBench's rule).
+    """
+
+    n_steps: int
+    input_counts: np.ndarray
+    spike_counts: tuple[np.ndarray, ...]
+    input_is_binary: bool = True
+
+    def __post_init__(self) -> None:
+        if int(self.n_steps) != self.n_steps or self.n_steps < 0:
+            raise ValueError(f"expected n_steps as a nonnegative integer; got {self.n_steps!r}")
+        object.__setattr__(self, "n_steps", int(self.n_steps))
+        object.__setattr__(self, "input_counts", _as_count_vector(self.input_counts, "input_counts"))
+        if isinstance(self.spike_counts, np.ndarray) and self.spike_counts.ndim == 1:
+            raise ValueError("expected spike_counts as a sequence of per-layer arrays; got one array")
+        layers = tuple(
+            _as_count_vector(counts, f"spike_counts[{index}]")
+            for index, counts in enumerate(self.spike_counts)
+        )
+        object.__setattr__(self, "spike_counts", layers)
+        for name, counts in [("input_counts", self.input_counts)] + [
+            (f"spike_counts[{index}]", counts) for index, counts in enumerate(layers)
+        ]:
+            if counts.size and counts.max() > self.n_steps:
+                raise ValueError(
+                    f"expected at most one event per channel per step in {name} "
+                    f"(<= n_steps={self.n_steps}); got {counts.max()}"
+                )
+
+    @property
+    def input_events(self) -> int:
+        return int(self.input_counts.sum())
+
+    @classmethod
+    def from_recording(
+        cls, inputs: Any, spikes: Sequence[Any], n_steps: int
+    ) -> "Activity":
+        """Sum a recording of one sample over its first ``n_steps`` steps.
+
+        Args:
+            inputs: ``[T, n_inputs]`` input values per step (events, 0/1 or graded counts).
+            spikes: per ALIF layer ``[T, n_neurons_l]`` spikes (0/1) per step.
+            n_steps: steps to count, ``decision_step + 1``; ``1 <= n_steps <= T``.
+        """
+        input_array = np.asarray(inputs)
+        if input_array.ndim != 2:
+            raise ValueError(f"expected inputs of shape [T, n_inputs]; got {input_array.shape}")
+        n_time = input_array.shape[0]
+        if not 0 <= n_steps <= n_time:
+            raise ValueError(f"expected 0 <= n_steps <= T={n_time}; got n_steps={n_steps}")
+        used_inputs = input_array[:n_steps]
+        spike_counts = []
+        for index, layer_spikes in enumerate(spikes):
+            layer_array = np.asarray(layer_spikes)
+            if layer_array.ndim != 2 or layer_array.shape[0] != n_time:
+                raise ValueError(
+                    f"expected spikes[{index}] of shape [T={n_time}, n_neurons]; got {layer_array.shape}"
+                )
+            used = layer_array[:n_steps]
+            if used.size and not np.all((used == 0) | (used == 1)):
+                raise ValueError(f"expected spikes[{index}] to hold only 0 and 1")
+            spike_counts.append(np.count_nonzero(used, axis=0))
+        return cls(
+            n_steps=n_steps,
+            input_counts=np.count_nonzero(used_inputs, axis=0),
+            spike_counts=tuple(spike_counts),
+            input_is_binary=bool(np.all((used_inputs == 0) | (used_inputs == 1))),
+        )
+
+
+def activities_from_batch(
+    inputs: Any, spikes: Sequence[Any], decision_steps: Any
+) -> list[Activity]:
+    """One ``Activity`` per sample of a time-major batch, each cut at its own decision step.
+
+    Args:
+        inputs: ``[T, B, n_inputs]`` input values.
+        spikes: per ALIF layer ``[T, B, n_neurons_l]`` spikes.
+        decision_steps: ``[B]`` integer decision step per sample (0-based; counted inclusively).
+    """
+    input_array = np.asarray(inputs)
+    if input_array.ndim != 3:
+        raise ValueError(f"expected inputs of shape [T, B, n_inputs]; got {input_array.shape}")
+    steps = np.asarray(decision_steps)
+    n_time, n_batch = input_array.shape[:2]
+    if steps.shape != (n_batch,):
+        raise ValueError(f"expected decision_steps of shape [{n_batch}]; got {steps.shape}")
+    if steps.size and (steps.min() < 0 or steps.max() >= n_time):
+        raise ValueError(f"expected decision steps in [0, {n_time - 1}]; got {steps.min()}..{steps.max()}")
+    layer_arrays = [np.asarray(layer) for layer in spikes]
+    for index, layer in enumerate(layer_arrays):
+        if layer.ndim != 3 or layer.shape[:2] != (n_time, n_batch):
+            raise ValueError(
+                f"expected spikes[{index}] of shape [T={n_time}, B={n_batch}, n_neurons]; got {layer.shape}"
+            )
+    return [
+        Activity.from_recording(
+            input_array[:, sample], [layer[:, sample] for layer in layer_arrays], int(steps[sample]) + 1
+        )
+        for sample in range(n_batch)
+    ]
+
+
+@dataclass(frozen=True)
+class OpCounts:
+    """Operation counts summed over ``n_samples`` samples (see the module docstring for each).
+
+    ``spikes_per_layer`` is empty for the LSTM. ``n_steps`` is the total of simulated steps over
+    the samples (so ``n_steps / n_samples`` is the mean decision step + 1).
+    """
+
+    n_samples: int
+    n_steps: int
+    effective_acs: int
+    effective_macs: int
+    dense_synaptic_ops: int
+    neuron_updates: int
+    neuron_update_macs: int
+    activations: int
+    input_events: int
+    spikes_per_layer: tuple[int, ...]
+    activations_total: int
+    nonzero_activations: int
+
+    @property
+    def spikes(self) -> int:
+        return int(sum(self.spikes_per_layer))
+
+    @property
+    def total_macs(self) -> int:
+        """Effective synaptic MACs plus neuron-update MACs."""
+        return self.effective_macs + self.neuron_update_macs
+
+    @property
+    def activation_sparsity(self) -> float:
+        """NeuroBench activation sparsity: share of hidden outputs that were zero."""
+        if self.activations_total == 0:
+            return 0.0
+        return 1.0 - self.nonzero_activations / self.activations_total
+
+    def per_inference(self) -> dict[str, float]:
+        """Every count divided by the number of samples, plus derived figures."""
+        if self.n_samples == 0:
+            raise ValueError("expected counts over at least one sample; got n_samples=0")
+        divide = float(self.n_samples)
+        result = {
+            field.name: getattr(self, field.name) / divide
+            for field in dataclasses.fields(self)
+            if field.name not in ("n_samples", "spikes_per_layer")
+        }
+        result["spikes_per_layer"] = [count / divide for count in self.spikes_per_layer]
+        result["spikes"] = self.spikes / divide
+        result["total_macs"] = self.total_macs / divide
+        result["activation_sparsity"] = self.activation_sparsity
+        return result
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["spikes_per_layer"] = list(self.spikes_per_layer)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "OpCounts":
+        names = {field.name for field in dataclasses.fields(cls)}
+        missing = names - set(data)
+        if missing:
+            raise ValueError(f"expected OpCounts fields {sorted(names)}; missing {sorted(missing)}")
+        values = {name: data[name] for name in names}
+        values["spikes_per_layer"] = tuple(int(count) for count in data["spikes_per_layer"])
+        return cls(**values)
+
+    def __add__(self, other: "OpCounts") -> "OpCounts":
+        if not isinstance(other, OpCounts):
+            return NotImplemented
+        if self.n_samples and other.n_samples and len(self.spikes_per_layer) != len(other.spikes_per_layer):
+            raise ValueError(
+                f"expected counts of the same network; got {len(self.spikes_per_layer)} and "
+                f"{len(other.spikes_per_layer)} spiking layers"
+            )
+        if not self.n_samples:
+            return other
+        if not other.n_samples:
+            return self
+        values = {
+            field.name: getattr(self, field.name) + getattr(other, field.name)
+            for field in dataclasses.fields(self)
+            if field.name != "spikes_per_layer"
+        }
+        values["spikes_per_layer"] = tuple(
+            left + right for left, right in zip(self.spikes_per_layer, other.spikes_per_layer)
+        )
+        return OpCounts(**values)
+
+
+EMPTY_COUNTS = OpCounts(0, 0, 0, 0, 0, 0, 0, 0, 0, (), 0, 0)
+
+
+def sum_counts(counts: Iterable[OpCounts]) -> OpCounts:
+    """Total of per-sample (or per-batch) counts."""
+    total = EMPTY_COUNTS
+    for item in counts:
+        total = total + item
+    return total
+
+
+# ----------------------------------------------------------------------------------------------
+# Fan-out of a network given as plain numpy arrays (duck-typed deploy.ir.NetworkIR)
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """Synapses leaving each source, from nonzero weights.
+
+    Attributes:
+        inputs: ``[n_inputs]`` nnz per column of layer 0's ``w_in``.
+        recurrent: per layer ``[n_l]`` nnz per column of ``w_rec``.
+        forward: per layer ``[n_l]`` nnz per column of the next layer's ``w_in`` (or the
+            readout weight for the last layer).
+        layer_sizes: neurons per ALIF layer; ``n_outputs``: readout neurons.
+        dense_ops_per_step: all weight entries (zeros included) used once per step.
+    """
+
+    inputs: np.ndarray
+    recurrent: tuple[np.ndarray, ...]
+    forward: tuple[np.ndarray, ...]
+    layer_sizes: tuple[int, ...]
+    n_outputs: int
+    dense_ops_per_step: int
+
+
+def _matrix(value: Any, name: str) -> np.ndarray:
+    array = np.asarray(value)
+    if array.ndim != 2:
+        raise ValueError(f"expected {name} as a 2-d [n_out, n_in] weight matrix; got shape {array.shape}")
+    return array
+
+
+def fan_out(network: Any) -> FanOut:
+    """Fan-out of a network with ``.layers[l].w_in [H_l, F_l]``, ``.layers[l].w_rec [H_l, H_l]``
+    and ``.readout.weight [C, H_last]`` (``deploy.ir.NetworkIR`` or any object shaped like it)."""
+    layers = list(network.layers)
+    if not layers:
+        raise ValueError("expected a network with at least one ALIF layer; got none")
+    readout_weight = _matrix(network.readout.weight, "readout.weight")
+    inputs_fan = None
+    recurrent, forward, sizes = [], [], []
+    dense = readout_weight.size
+    previous_size = None
+    for index, layer in enumerate(layers):
+        w_in = _matrix(layer.w_in, f"layers[{index}].w_in")
+        w_rec = _matrix(layer.w_rec, f"layers[{index}].w_rec")
+        size = w_in.shape[0]
+        if w_rec.shape != (size, size):
+            raise ValueError(f"expected layers[{index}].w_rec of shape ({size}, {size}); got {w_rec.shape}")
+        if previous_size is not None and w_in.shape[1] != previous_size:
+            raise ValueError(
+                f"expected layers[{index}].w_in with {previous_size} columns (layer {index - 1}'s size); "
+                f"got {w_in.shape[1]}"
+            )
+        nnz_columns = np.count_nonzero(w_in, axis=0).astype(np.int64)
+        if index == 0:
+            inputs_fan = nnz_columns
+        else:
+            forward.append(nnz_columns)
+        recurrent.append(np.count_nonzero(w_rec, axis=0).astype(np.int64))
+        sizes.append(size)
+        dense += w_in.size + w_rec.size
+        previous_size = size
+    if readout_weight.shape[1] != previous_size:
+        raise ValueError(
+            f"expected readout.weight with {previous_size} columns (last layer's size); got {readout_weight.shape[1]}"
+        )
+    forward.append(np.count_nonzero(readout_weight, axis=0).astype(np.int64))
+    return FanOut(
+        inputs=inputs_fan,
+        recurrent=tuple(recurrent),
+        forward=tuple(forward),
+        layer_sizes=tuple(sizes),
+        n_outputs=readout_weight.shape[0],
+        dense_ops_per_step=int(dense),
+    )
+
+
+def count_snn(network: Any, activity: Activity | Iterable[Activity]) -> OpCounts:
+    """Counts for the ALIF network over one sample's ``Activity`` (or the sum over several).
+
+    ``network`` may also be a precomputed ``FanOut``. See the module docstring for the formulas.
+    """
+    fan = network if isinstance(network, FanOut) else fan_out(network)
+    if not isinstance(activity, Activity):
+        return sum_counts(count_snn(fan, item) for item in activity)
+    if activity.input_counts.shape[0] != fan.inputs.shape[0]:
+        raise ValueError(
+            f"expected input_counts for {fan.inputs.shape[0]} input channels; got {activity.input_counts.shape[0]}"
+        )
+    if len(activity.spike_counts) != len(fan.layer_sizes):
+        raise ValueError(
+            f"expected spike counts for {len(fan.layer_sizes)} layers; got {len(activity.spike_counts)}"
+        )
+    for index, (counts, size) in enumerate(zip(activity.spike_counts, fan.layer_sizes)):
+        if counts.shape[0] != size:
+            raise ValueError(f"expected spike_counts[{index}] for {size} neurons; got {counts.shape[0]}")
+    input_ops = int(activity.input_counts @ fan.inputs)
+    spike_ops = sum(
+        int(counts @ (recurrent + forward))
+        for counts, recurrent, forward in zip(activity.spike_counts, fan.recurrent, fan.forward)
+    )
+    steps = activity.n_steps
+    hidden_neurons = sum(fan.layer_sizes)
+    alif_macs = sum(ALIF_UPDATE_MACS.values())
+    readout_macs = sum(READOUT_UPDATE_MACS.values())
+    spikes_per_layer = tuple(int(counts.sum()) for counts in activity.spike_counts)
+    return OpCounts(
+        n_samples=1,
+        n_steps=steps,
+        effective_acs=spike_ops + (input_ops if activity.input_is_binary else 0),
+        effective_macs=0 if activity.input_is_binary else input_ops,
+        dense_synaptic_ops=fan.dense_ops_per_step * steps,
+        neuron_updates=(hidden_neurons + fan.n_outputs) * steps,
+        neuron_update_macs=(hidden_neurons * alif_macs + fan.n_outputs * readout_macs) * steps,
+        activations=0,
+        input_events=activity.input_events,
+        spikes_per_layer=spikes_per_layer,
+        activations_total=hidden_neurons * steps,
+        nonzero_activations=sum(spikes_per_layer),
+    )
+
+
+def count_lstm(
+    n_inputs: int,
+    n_hidden: int,
+    n_layers: int,
+    n_outputs: int,
+    n_steps: int,
+    input_nonzeros: int,
+    hidden_nonzeros: int | None = None,
+    n_samples: int = 1,
+) -> OpCounts:
+    """Counts for ``nn.LSTM(n_inputs, n_hidden, n_layers)`` + ``Linear(n_hidden, n_outputs)`` each step.
+
+    Per step, dense (NeuroBench "dense"): ``sum_l 4*(n_in_l + H)*H + C*H`` with ``n_in_0 =
+    n_inputs`` and ``n_in_l = H`` above. Effective MACs skip zero input operands: layer 0's
+    input product costs ``4*H`` per nonzero input value (``input_nonzeros``, summed over the
+    steps and samples); the hidden-state products (recurrent, next layer, readout) are counted
+    dense unless ``hidden_nonzeros`` (nonzero hidden values over all layers, steps and samples)
+    is given, in which case each nonzero hidden value of layer l costs its fan-out
+    (``4*H`` recurrent + ``4*H`` into layer l+1 or ``C`` into the readout). Zeros within an
+    LSTM's hidden state are rare, so the dense assumption is close and, if anything, slightly
+    favours the SNN; pass ``hidden_nonzeros`` where it matters.
+
+    Element-wise: ``LSTM_UPDATE_MACS`` (3) MACs per hidden unit per step and 5 activations.
+    ``n_steps`` is the total of simulated steps over ``n_samples`` samples.
+    """
+    for name, value in [("n_inputs", n_inputs), ("n_hidden", n_hidden), ("n_layers", n_layers),
+                        ("n_outputs", n_outputs)]:
+        if int(value) != value or value < 1:
+            raise ValueError(f"expected {name} as a positive integer; got {value!r}")
+    if n_steps < 0 or input_nonzeros < 0:
+        raise ValueError(f"expected nonnegative n_steps and input_nonzeros; got {n_steps}, {input_nonzeros}")
+    if input_nonzeros > n_inputs * n_steps:
+        raise ValueError(
+            f"expected input_nonzeros <= n_inputs * n_steps = {n_inputs * n_steps}; got {input_nonzeros}"
+        )
+    hidden_values = n_hidden * n_layers * n_steps
+    if hidden_nonzeros is not None and not 0 <= hidden_nonzeros <= hidden_values:
+        raise ValueError(f"expected 0 <= hidden_nonzeros <= {hidden_values}; got {hidden_nonzeros}")
+    gate_rows = LSTM_GATES * n_hidden
+    dense_per_step = (
+        gate_rows * (n_inputs + n_hidden)
+        + (n_layers - 1) * gate_rows * (n_hidden + n_hidden)
+        + n_outputs * n_hidden
+    )
+    # Fan-out of one hidden value, averaged over layers: recurrent 4H, next layer 4H or readout C.
+    hidden_fan_total = n_layers * gate_rows + (n_layers - 1) * gate_rows + n_outputs
+    if hidden_nonzeros is None:
+        hidden_ops = hidden_fan_total * n_hidden * n_steps
+        nonzero_hidden = hidden_values
+    else:
+        # Each layer's values share the same per-value fan-out only on average; exact for one layer.
+        hidden_ops = round(hidden_nonzeros * hidden_fan_total / n_layers)
+        nonzero_hidden = int(hidden_nonzeros)
+    units = n_hidden * n_layers
+    return OpCounts(
+        n_samples=int(n_samples),
+        n_steps=int(n_steps),
+        effective_acs=0,
+        effective_macs=int(input_nonzeros) * gate_rows + int(hidden_ops),
+        dense_synaptic_ops=dense_per_step * int(n_steps),
+        neuron_updates=(units + n_outputs) * int(n_steps),
+        neuron_update_macs=units * sum(LSTM_UPDATE_MACS.values()) * int(n_steps),
+        activations=units * LSTM_ACTIVATIONS_PER_UNIT * int(n_steps),
+        input_events=int(input_nonzeros),
+        spikes_per_layer=(),
+        activations_total=hidden_values,
+        nonzero_activations=nonzero_hidden,
+    )
+
+
+def count_lstm_from_activity(
+    n_hidden: int, n_layers: int, n_outputs: int, activity: Activity | Iterable[Activity]
+) -> OpCounts:
+    """``count_lstm`` over recorded inputs (``Activity`` with no spike counts), per sample summed."""
+    items = [activity] if isinstance(activity, Activity) else list(activity)
+    total = EMPTY_COUNTS
+    for item in items:
+        total = total + count_lstm(
+            n_inputs=item.input_counts.shape[0],
+            n_hidden=n_hidden,
+            n_layers=n_layers,
+            n_outputs=n_outputs,
+            n_steps=item.n_steps,
+            input_nonzeros=item.input_events,
+        )
+    return total
+
+
+def snn_footprint_bytes(network: Any, bytes_per_value: int = 4) -> int:
+    """NeuroBench footprint: bytes of all parameters (every numpy array attribute of each layer and
+    the readout, e.g. weights, biases, decays, thresholds), ``bytes_per_value`` each."""
+    total_values = 0
+    for part in list(network.layers) + [network.readout]:
+        values = vars(part) if hasattr(part, "__dict__") else {
+            field.name: getattr(part, field.name) for field in dataclasses.fields(part)
+        }
+        for value in values.values():
+            if isinstance(value, np.ndarray):
+                total_values += value.size
+    return int(total_values * bytes_per_value)
+
+
+def lstm_footprint_bytes(
+    n_inputs: int, n_hidden: int, n_layers: int, n_outputs: int, bytes_per_value: int = 4
+) -> int:
+    """Bytes of ``nn.LSTM`` (weights and both bias vectors per layer) + ``Linear`` readout."""
+    gate_rows = LSTM_GATES * n_hidden
+    values = 0
+    for layer in range(n_layers):
+        layer_inputs = n_inputs if layer == 0 else n_hidden
+        values += gate_rows * (layer_inputs + n_hidden) + 2 * gate_rows
+    values += n_outputs * n_hidden + n_outputs
+    return int(values * bytes_per_value)
