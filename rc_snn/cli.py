@@ -1,2 +1,135 @@
-def main():
-    raise SystemExit("not yet")
+"""`rc-snn`: train, evaluate, export, lava, compare, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Optional, Sequence
+
+from . import __version__
+from .config import DEVICES, LOSSES, MODELS, TrainConfig, write_json_atomic
+
+# Types of the config fields whose default is None (argparse cannot infer them).
+_OPTIONAL_TYPES = {"data_dir": str, "bin_ms": float, "limit_train": int, "limit_val": int}
+_CHOICES = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": ("last", "mean")}
+_HELP = {
+    "threshold": "softmax probability a sample's output must exceed to decide (early exit)",
+    "entropy_weight": "weight of the entropy reward in the rank-coded loss (higher = later, surer decisions)",
+    "data_dir": "folder holding the dataset (N-MNIST: the folder containing NMNIST/ or NMNIST/ itself)",
+    "bin_ms": "event-frame bin width in ms (N-MNIST-like data)",
+    "limit_train": "use only this many training samples",
+    "limit_val": "use only this many validation samples",
+    "layers": "number of recurrent layers",
+    "hidden": "neurons (or LSTM units) per layer",
+}
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field; all default to None so only the flags given override."""
+    group = parser.add_argument_group("training config (defaults: rc_snn.config.TrainConfig)")
+    for field in fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        default = field.default
+        help_text = f"{_HELP.get(field.name, field.name.replace('_', ' '))} (default: {default})"
+        if isinstance(default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif isinstance(default, tuple):
+            group.add_argument(flag, type=float, nargs=2, metavar=("MEAN", "SD"), default=None, help=help_text)
+        else:
+            kind = type(default) if default is not None else _OPTIONAL_TYPES[field.name]
+            group.add_argument(flag, type=kind, choices=_CHOICES.get(field.name), default=None, help=help_text)
+
+
+def config_overrides(args: argparse.Namespace) -> dict:
+    return {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import CONFIG_FILE, CHECKPOINT_FILE, train
+
+    run_dir = Path(args.out)
+    overrides = config_overrides(args)
+    if args.config:
+        base = TrainConfig.load(args.config)
+    elif args.resume and (run_dir / CHECKPOINT_FILE).exists():
+        base = TrainConfig.load(run_dir / CONFIG_FILE)  # resuming: the run's own config
+    else:
+        base = TrainConfig()
+    config = base.replace(**overrides)
+    train(config, run_dir, resume=args.resume, progress=args.progress)
+    print(f"run folder: {run_dir}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .train import evaluate_model, load_run, load_split
+
+    config, model, info = load_run(args.run_dir, device=args.device)
+    config = config.replace(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    dataset, _ = load_split(config, args.split, args.limit)
+    threshold = args.threshold if args.threshold is not None else config.threshold
+    result = evaluate_model(model, dataset, threshold, dt_ms=info.dt_ms, progress=args.progress)
+    result.update({"run_dir": str(args.run_dir), "split": args.split, "threshold": threshold})
+    out = Path(args.out) if args.out else Path(args.run_dir) / f"evaluate-{args.split}.json"
+    write_json_atomic(out, result)
+    print(format_evaluation(result))
+    print(f"written: {out}")
+    return 0
+
+
+def format_evaluation(result: dict) -> str:
+    lines = [
+        f"samples              {result['n_samples']} ({result['split']} split, threshold {result['threshold']})",
+        f"accuracy (early exit) {100 * result['accuracy']:.2f}%",
+        f"accuracy (last step)  {100 * result['accuracy_last_step']:.2f}%",
+        f"mean decision step    {result['mean_decision_step']:.2f} of {result['n_steps']} "
+        f"(median {result['median_decision_step']:.0f}; {100 * result['fraction_crossed']:.1f}% crossed the threshold)",
+    ]
+    if "mean_decision_ms" in result:
+        lines.append(f"mean decision time    {result['mean_decision_ms']:.1f} ms")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rc-snn", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"rc-snn {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model (rank-coded or full-sequence loss)")
+    p.add_argument("--out", default="runs/train", help="run folder (checkpoint, config.json, metrics.json)")
+    p.add_argument("--config", help="a config.json to start from (flags override it)")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                   help="continue the run in --out if it has a checkpoint")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
+    add_config_arguments(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="early-exit inference figures of a trained run")
+    p.add_argument("run_dir")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--limit", type=int, help="evaluate only this many samples")
+    p.add_argument("--threshold", type=float, help="decision threshold (default: the run's)")
+    p.add_argument("--data-dir", help="dataset folder (default: the run's)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--out", help="JSON file to write (default: RUN_DIR/evaluate-SPLIT.json)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"rc-snn {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Stepping a model until each sample decides (rank coding, Jeffares et al., ICLR 2022).
+
+The decision rule, shared by training, evaluation and ``deploy`` (which implements it again in
+numpy and Lava and is tested against this one)::
+
+    p[t]  = softmax(z[t])                      z[t]: the model's output at step t (ALIF: readout m[t])
+    t*    = min { t : max_c p[t]_c > threshold }   (0-based; strict ">")
+    t*    = T - 1 if no step crosses           (the sample is then read at its last step)
+    y_hat = argmax_c z[t*]
+
+A crossing at t = 0 is a genuine crossing (the paper's public sample code confuses it with "no
+crossing"; here ``crossed`` tells them apart).
+
+:func:`run_until_decision` is where the method's speed comes from: it steps the model one chunk
+of input at a time, drops each sample from the batch as soon as it decides (no graph is built
+past a sample's own t*), and stops when the last sample has decided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor, nn
+
+from .state import select_rows
+from .validation import check_sequence
+
+#: Called after every step with (t, rows of the batch still running, their inputs x[t], the new state).
+StepObserver = Callable[[int, Tensor, Tensor, object], None]
+
+
+def crossed_threshold(logits: Tensor, threshold: float) -> Tensor:
+    """``max_c softmax(z)_c > threshold`` over the last axis (bool, one per sample)."""
+    return torch.softmax(logits, dim=-1).amax(dim=-1) > threshold
+
+
+def output_entropy(logits: Tensor) -> Tensor:
+    """Entropy ``H(p) = -sum_c p_c log p_c`` of ``p = softmax(z)`` over the last axis, in nats."""
+    log_p = torch.log_softmax(logits, dim=-1)
+    return -(log_p.exp() * log_p).sum(dim=-1)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Each sample's decision. Tensors are ``[batch]`` unless noted."""
+
+    logits: Tensor  # [batch, classes], z[t*] (carries the graph in training)
+    steps: Tensor  # t*, long
+    crossed: Tensor  # bool: True if t* is a genuine crossing, False if read at the last step
+    mean_entropy: Optional[Tensor] = None  # (1 / (t*+1)) sum_{t<=t*} H(p[t]); None unless tracked
+    steps_simulated: int = 0  # length of the batch's forward pass (= max t* + 1)
+    sample_steps: int = 0  # sum over samples of (t* + 1): the model steps actually computed
+
+    @property
+    def predictions(self) -> Tensor:
+        return self.logits.argmax(dim=-1)
+
+
+def select_decision(logits_seq: Tensor, threshold: float) -> Decision:
+    """Apply the decision rule to a full output sequence ``[time, batch, classes]``."""
+    if logits_seq.dim() != 3:
+        raise ValueError(f"expected logits of shape [time, batch, classes]; got {tuple(logits_seq.shape)}")
+    n_steps = logits_seq.shape[0]
+    crossing = crossed_threshold(logits_seq, threshold)  # [time, batch]
+    crossed = crossing.any(dim=0)
+    first = crossing.to(torch.int8).argmax(dim=0)  # first True (argmax returns the first maximum)
+    steps = torch.where(crossed, first, torch.full_like(first, n_steps - 1)).long()
+    logits = logits_seq.gather(0, steps.view(1, -1, 1).expand(1, -1, logits_seq.shape[2])).squeeze(0)
+    return Decision(logits=logits, steps=steps, crossed=crossed, steps_simulated=n_steps,
+                    sample_steps=int(steps.sum()) + steps.numel())
+
+
+def read_last_step(logits_seq: Tensor) -> Decision:
+    """Read every sample at its last step (the full-sequence baseline's decision)."""
+    n_steps, batch = logits_seq.shape[:2]
+    logits = logits_seq[-1]
+    return Decision(logits=logits, steps=torch.full((batch,), n_steps - 1, dtype=torch.long, device=logits.device),
+                    crossed=torch.zeros(batch, dtype=torch.bool, device=logits.device),
+                    steps_simulated=n_steps, sample_steps=n_steps * batch)
+
+
+def run_until_decision(
+    model: nn.Module,
+    x_seq: Tensor,
+    threshold: float,
+    *,
+    chunk_size: int = 8,
+    track_entropy: bool = False,
+    observer: Optional[StepObserver] = None,
+) -> Decision:
+    """Step ``model`` over ``x_seq [time, batch, features]`` until every sample has decided.
+
+    The first layer's input projection is computed ``chunk_size`` steps at a time for the samples
+    still running (one matmul per chunk); a sample leaves the batch at its t*, so the forward pass
+    and its graph stop there. Equal to ``select_decision(model(x_seq)[0], threshold)`` (tested).
+    """
+    check_sequence(x_seq, model.n_inputs)
+    if chunk_size < 1:
+        raise ValueError(f"expected chunk_size >= 1; got {chunk_size}")
+    n_steps, batch = x_seq.shape[:2]
+    state = model.initial_state(batch, device=x_seq.device, dtype=x_seq.dtype)
+    running = torch.arange(batch, device=x_seq.device)
+    entropy_sum = x_seq.new_zeros(batch) if track_entropy else None
+    done_rows, done_logits, done_steps, done_crossed, done_entropy = [], [], [], [], []
+    steps_simulated = sample_steps = 0
+
+    for start in range(0, n_steps, chunk_size):
+        inputs = x_seq[start:start + chunk_size, running]
+        currents = model.encode(inputs)
+        for offset in range(currents.shape[0]):
+            t = start + offset
+            logits, state = model.step_encoded(currents[offset], state)
+            steps_simulated, sample_steps = t + 1, sample_steps + running.numel()
+            if observer is not None:
+                observer(t, running, inputs[offset], state)
+            if track_entropy:
+                entropy_sum = entropy_sum + output_entropy(logits)
+            crossing = crossed_threshold(logits, threshold)
+            finished = crossing if t < n_steps - 1 else torch.ones_like(crossing)
+            if not bool(finished.any()):
+                continue
+            done_rows.append(running[finished])
+            done_logits.append(logits[finished])
+            done_steps.append(torch.full((int(finished.sum()),), t, dtype=torch.long, device=x_seq.device))
+            done_crossed.append(crossing[finished])
+            if track_entropy:
+                done_entropy.append(entropy_sum[finished] / (t + 1))
+                entropy_sum = entropy_sum[~finished]
+            keep = ~finished
+            running, state = running[keep], select_rows(state, keep)
+            currents, inputs = currents[:, keep], inputs[:, keep]
+            if running.numel() == 0:
+                break
+        if running.numel() == 0:
+            break
+
+    order = torch.argsort(torch.cat(done_rows))
+    return Decision(
+        logits=torch.cat(done_logits)[order],
+        steps=torch.cat(done_steps)[order],
+        crossed=torch.cat(done_crossed)[order],
+        mean_entropy=torch.cat(done_entropy)[order] if track_entropy else None,
+        steps_simulated=steps_simulated,
+        sample_steps=sample_steps,
+    )

@@ -1,0 +1,44 @@
+"""Losses: rank-coded (at each sample's decision step) and full-sequence (the baseline).
+
+Rank-coded loss (Jeffares et al., ICLR 2022), for a batch of N samples with decision steps t*_i
+(see :mod:`rc_snn.early_exit`)::
+
+    L = (1/N) sum_i [ CE(z_i[t*_i], y_i)  -  beta_H * Hbar_i ]
+    Hbar_i = (1 / (t*_i + 1)) sum_{t <= t*_i} H(softmax(z_i[t]))
+
+The entropy term (weight ``beta_H >= 0``) rewards uncertain outputs on the way to the decision,
+so a larger ``beta_H`` delays threshold crossings: it trades speed for accuracy. Nothing after
+t*_i enters the loss, so backpropagation through time starts at t*_i.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch.nn.functional as F
+from torch import Tensor
+
+FULL_READOUTS = ("last", "mean")
+
+
+def rank_coded_loss(
+    decision_logits: Tensor, targets: Tensor, mean_entropy: Optional[Tensor] = None, entropy_weight: float = 0.0
+) -> Tensor:
+    """The module docstring's L from ``z[t*]`` ``[batch, classes]`` and ``Hbar`` ``[batch]``."""
+    if entropy_weight < 0:
+        raise ValueError(f"expected entropy_weight >= 0; got {entropy_weight}")
+    loss = F.cross_entropy(decision_logits, targets)
+    if entropy_weight > 0:
+        if mean_entropy is None:
+            raise ValueError("entropy_weight > 0 needs mean_entropy (run_until_decision(..., track_entropy=True))")
+        loss = loss - entropy_weight * mean_entropy.mean()
+    return loss
+
+
+def full_sequence_loss(logits_seq: Tensor, targets: Tensor, readout: str = "last") -> Tensor:
+    """Cross-entropy on the last step's output (``"last"``) or the time-mean output (``"mean"``)."""
+    if readout == "last":
+        return F.cross_entropy(logits_seq[-1], targets)
+    if readout == "mean":
+        return F.cross_entropy(logits_seq.mean(dim=0), targets)
+    raise ValueError(f"expected readout in {FULL_READOUTS}; got {readout!r}")

@@ -1,0 +1,270 @@
+"""Training loop with rank-coded or full-sequence loss, atomic checkpoints and resume.
+
+A run folder holds ``config.json`` (the :class:`~rc_snn.config.TrainConfig`), ``checkpoint.pt``
+(model, optimiser, position in the epoch; written atomically every epoch, every
+``checkpoint_every_s`` seconds and on Ctrl-C) and ``metrics.json`` (one entry per finished epoch).
+Resuming continues from the saved batch of the interrupted epoch: each epoch's sample order is a
+function of (seed, epoch), so the rest of the epoch is the same as it would have been.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .config import TrainConfig, write_json_atomic
+from .data.info import DatasetInfo
+from .early_exit import read_last_step, run_until_decision, select_decision
+from .loss import full_sequence_loss, rank_coded_loss
+from .models import ALIFRSNN, LSTMBaseline
+
+CHECKPOINT_FORMAT = "rc-snn-checkpoint/1"
+CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE = "config.json", "checkpoint.pt", "metrics.json"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no GPU; use --device cpu or auto")
+    return torch.device(name)
+
+
+def build_model(config: TrainConfig, info: DatasetInfo) -> nn.Module:
+    """A fresh model for ``config`` and the dataset's sizes, initialised from ``config.seed``."""
+    torch.manual_seed(config.seed)
+    if config.model == "lstm":
+        return LSTMBaseline(info.n_inputs, config.hidden, info.n_classes, n_layers=config.layers)
+    return ALIFRSNN(
+        info.n_inputs, [config.hidden] * config.layers, info.n_classes,
+        tau_m=config.tau_m, tau_adp=config.tau_adp, b0=config.b0, beta=config.beta, spike_grad=config.surrogate,
+    )
+
+
+def load_split(config: TrainConfig, split: str, limit: Optional[int] = None):
+    """``(dataset, info)`` for one split, with the run's data options."""
+    from .data import load_dataset
+
+    options = {"data_dir": config.data_dir, "download": config.download, "limit": limit, "seed": config.seed}
+    if config.bin_ms is not None:
+        options["bin_ms"] = config.bin_ms
+    return load_dataset(config.dataset, split, **options)
+
+
+def epoch_batches(n_samples: int, batch_size: int, seed: int, epoch: int) -> list:
+    """The epoch's shuffled batches of indices; a function of (seed, epoch) only."""
+    order = torch.randperm(n_samples, generator=torch.Generator().manual_seed(seed * 100_003 + epoch)).tolist()
+    return [order[i:i + batch_size] for i in range(0, n_samples, batch_size)]
+
+
+def time_first(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A collated batch ``[batch, time, features]`` as the models' ``[time, batch, features]`` float tensor."""
+    return x.to(device=device, dtype=torch.float32).transpose(0, 1)
+
+
+def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> dict:
+    """Loss and batch figures of one step (the caller runs backward on ``out['loss']``)."""
+    if config.loss == "rank":
+        decision = run_until_decision(
+            model, x, config.threshold, chunk_size=config.chunk_size, track_entropy=config.entropy_weight > 0
+        )
+        loss = rank_coded_loss(decision.logits, y, decision.mean_entropy, config.entropy_weight)
+    else:
+        logits_seq, _ = model(x)
+        loss = full_sequence_loss(logits_seq, y, config.full_readout)
+        decision = read_last_step(logits_seq.detach())  # what a full-sequence model is trained to output
+    return {"loss": loss, "decision": decision}
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: nn.Module, dataset, threshold: float, *, batch_size: int = 256, device=None,
+    dt_ms: Optional[float] = None, progress: bool = True, desc: str = "evaluate",
+) -> dict:
+    """Early-exit inference figures on ``dataset``.
+
+    Each batch runs the full sequence once (no graph) and applies the decision rule of
+    :mod:`rc_snn.early_exit`, so the same pass also gives the accuracy read at the last step;
+    the decisions equal :func:`~rc_snn.early_exit.run_until_decision`'s (tested).
+    """
+    device = device or next(model.parameters()).device
+    model.eval()
+    steps, correct, correct_last, crossed = [], 0, 0, 0
+    n_steps = 0
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    for x, y in tqdm(loader, desc=desc, disable=not progress, leave=False):
+        x, y = time_first(x, device), y.to(device)
+        logits_seq, _ = model(x)
+        decision = select_decision(logits_seq, threshold)
+        n_steps = x.shape[0]
+        correct += int((decision.predictions == y).sum())
+        correct_last += int((logits_seq[-1].argmax(-1) == y).sum())
+        crossed += int(decision.crossed.sum())
+        steps.append(decision.steps.cpu())
+    model.train()
+    steps = torch.cat(steps)
+    n = steps.numel()
+    result = {
+        "n_samples": n,
+        "n_steps": n_steps,
+        "accuracy": correct / n,
+        "accuracy_last_step": correct_last / n,
+        "mean_decision_step": float(steps.float().mean()),
+        "median_decision_step": float(steps.float().median()),
+        "fraction_crossed": crossed / n,
+        "decision_step_histogram": torch.bincount(steps, minlength=n_steps).tolist(),
+        "decision_steps": steps.tolist(),
+    }
+    if dt_ms is not None:  # t* is 0-based: a decision at step t* has seen (t* + 1) bins
+        result["mean_decision_ms"] = (result["mean_decision_step"] + 1) * dt_ms
+    return result
+
+
+def save_checkpoint(path: Path, payload: dict) -> None:
+    """``torch.save`` through a temporary file and a rename."""
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path, model_kind: str) -> dict:
+    """Read a checkpoint with ``weights_only=True`` and check it belongs to ``model_kind``."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for unreadable files
+        raise ValueError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}") from error
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not an rc-snn checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    if payload.get("model_kind") != model_kind:
+        raise ValueError(f"checkpoint {path} holds a {payload.get('model_kind')!r} model; the config asks for {model_kind!r}")
+    return payload
+
+
+def load_run(run_dir, device: str = "cpu"):
+    """``(config, model, info)`` of a trained run folder, the model in eval mode on ``device``."""
+    run_dir = Path(run_dir)
+    config_path, checkpoint_path = run_dir / CONFIG_FILE, run_dir / CHECKPOINT_FILE
+    for path in (config_path, checkpoint_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"expected a trained run folder with {CONFIG_FILE} and {CHECKPOINT_FILE}; missing {path}")
+    config = TrainConfig.load(config_path)
+    payload = load_checkpoint(checkpoint_path, config.model)
+    info = DatasetInfo(**payload["dataset_info"])
+    model = build_model(config, info)
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as error:
+        raise ValueError(f"checkpoint {checkpoint_path} does not fit the model of {config_path}: {error}") from error
+    return config, model.to(resolve_device(device)).eval(), info
+
+
+def train(
+    config: TrainConfig, run_dir, *, resume: bool = True, progress: bool = True,
+    checkpoint_every_s: float = 60.0, log=print,
+) -> list:
+    """Train ``config`` in ``run_dir``; returns the per-epoch metrics (also in ``metrics.json``)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = run_dir / CHECKPOINT_FILE
+    device = resolve_device(config.device)
+    train_set, info = load_split(config, "train", config.limit_train)
+    val_set, _ = load_split(config, "val", config.limit_val)
+    model = build_model(config, info).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    history, epoch, batch_index, partial = [], 0, 0, None
+
+    if resume and checkpoint_path.exists():
+        saved = TrainConfig.load(run_dir / CONFIG_FILE)
+        if saved.replace(epochs=config.epochs) != config:
+            raise ValueError(f"{run_dir} holds a run with another config; resume it with its own config, "
+                             "pick another folder, or pass --no-resume to start over")
+        payload = load_checkpoint(checkpoint_path, config.model)
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        history, epoch, batch_index, partial = payload["history"], payload["epoch"], payload["batch"], payload["partial"]
+        log(f"resuming {run_dir} at epoch {epoch + 1}, batch {batch_index}")
+    config.save(run_dir / CONFIG_FILE)
+
+    def checkpoint(epoch_done: int, batch_done: int, sums) -> None:
+        save_checkpoint(checkpoint_path, {
+            "format": CHECKPOINT_FORMAT, "model_kind": config.model, "dataset_info": info.__dict__,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "epoch": epoch_done, "batch": batch_done, "partial": sums, "history": history,
+        })
+
+    while epoch < config.epochs:
+        batches = epoch_batches(len(train_set), config.batch_size, config.seed, epoch)
+        sums = partial or {"loss": 0.0, "correct": 0, "samples": 0, "decision_steps": 0, "steps_simulated": 0,
+                           "sample_steps": 0, "full_sample_steps": 0, "seconds": 0.0}
+        partial, last_save = None, time.monotonic()
+        loader = DataLoader(train_set, batch_sampler=batches[batch_index:])
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs} [{config.model}/{config.loss}]",
+                   total=len(batches), initial=batch_index, disable=not progress)
+        try:
+            for x, y in bar:
+                started = time.perf_counter()
+                x, y = time_first(x, device), y.to(device)
+                out = training_step(model, x, y, config)
+                optimizer.zero_grad(set_to_none=True)
+                out["loss"].backward()
+                optimizer.step()
+                decision = out["decision"]
+                sums["seconds"] += time.perf_counter() - started
+                sums["loss"] += float(out["loss"].detach()) * y.numel()
+                sums["correct"] += int((decision.predictions == y).sum())
+                sums["samples"] += y.numel()
+                sums["decision_steps"] += int(decision.steps.sum())
+                sums["steps_simulated"] += decision.steps_simulated
+                sums["sample_steps"] += decision.sample_steps
+                sums["full_sample_steps"] += x.shape[0] * x.shape[1]
+                batch_index += 1
+                bar.set_postfix(loss=f"{sums['loss'] / sums['samples']:.3f}",
+                                acc=f"{sums['correct'] / sums['samples']:.3f}",
+                                t=f"{sums['decision_steps'] / sums['samples']:.1f}")
+                if time.monotonic() - last_save > checkpoint_every_s:
+                    checkpoint(epoch, batch_index, sums)
+                    last_save = time.monotonic()
+        except KeyboardInterrupt:
+            checkpoint(epoch, batch_index, sums)
+            log(f"\ninterrupted: checkpoint saved at epoch {epoch + 1}, batch {batch_index}; run again to resume")
+            raise
+        finally:
+            bar.close()
+        val = evaluate_model(model, val_set, config.threshold, device=device, dt_ms=info.dt_ms,
+                             progress=progress, desc="validate")
+        n = sums["samples"]
+        history.append({
+            "epoch": epoch + 1,
+            "train_loss": sums["loss"] / n,
+            "train_accuracy": sums["correct"] / n,
+            "train_mean_decision_step": sums["decision_steps"] / n,
+            "train_steps_simulated": sums["steps_simulated"],
+            "train_sample_steps": sums["sample_steps"],
+            "train_sample_steps_fraction": sums["sample_steps"] / sums["full_sample_steps"],
+            "train_seconds": sums["seconds"],
+            "val_accuracy": val["accuracy"],
+            "val_accuracy_last_step": val["accuracy_last_step"],
+            "val_mean_decision_step": val["mean_decision_step"],
+            "val_fraction_crossed": val["fraction_crossed"],
+        })
+        epoch, batch_index = epoch + 1, 0
+        checkpoint(epoch, 0, None)
+        write_json_atomic(run_dir / METRICS_FILE, history)
+        entry = history[-1]
+        log(f"epoch {epoch}: train acc {entry['train_accuracy']:.3f}, val acc {entry['val_accuracy']:.3f} "
+            f"(last step {entry['val_accuracy_last_step']:.3f}), mean decision step {entry['val_mean_decision_step']:.1f}"
+            f"/{val['n_steps']}, {entry['train_seconds']:.1f} s")
+    return history

@@ -1,0 +1,46 @@
+"""Shared fixtures: fixed seeds, blocked network, the real N-MNIST sample folder."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+NMNIST_SMALL = Path(os.environ.get("RC_SNN_NMNIST_SMALL", ROOT.parent / "shared" / "data" / "nmnist-small"))
+
+
+@pytest.fixture(autouse=True)
+def fixed_seeds():
+    torch.manual_seed(0)
+    np.random.seed(0)
+    yield
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test writes dataset caches under a temporary folder, never ~/.cache."""
+    monkeypatch.setenv("RC_SNN_CACHE", str(tmp_path_factory.getbasetemp() / "rc-snn-cache"))
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a socket fails loudly."""
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("network access attempted in a test that must run offline")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture
+def nmnist_small() -> Path:
+    """The 800 real N-MNIST recordings beside the repository; skips when absent."""
+    if not (NMNIST_SMALL / "NMNIST" / "Train").is_dir():
+        pytest.skip(f"real N-MNIST sample not found at {NMNIST_SMALL} (set RC_SNN_NMNIST_SMALL to its folder)")
+    return NMNIST_SMALL
