@@ -20,6 +20,18 @@ TauInit = Tuple[float, float]  # (mean, standard deviation), in steps
 #: Smallest time constant drawn at initialisation (in steps); a draw below it is clamped up.
 TAU_INIT_MIN = 1.0
 
+#: Range of ``log(tau)`` used to form the decays. Outside it ``exp(log_tau)`` overflows (float32
+#: above ~88.7) or ``1/tau**2`` in the backward pass does, and a single large optimiser step turns
+#: every gradient into NaN. Inside it the decays already saturate: ``exp(-1/e**20) == 1.0`` and
+#: ``exp(-1/e**-20) == 0.0`` in float32, so the clamp changes no forward value, only gives a zero
+#: gradient instead of NaN beyond the range.
+LOG_TAU_RANGE = (-20.0, 20.0)
+
+
+def time_constant(log_tau: Tensor) -> Tensor:
+    """``tau = exp(log_tau)`` with ``log_tau`` clamped to :data:`LOG_TAU_RANGE` (always positive and finite)."""
+    return log_tau.clamp(*LOG_TAU_RANGE).exp()
+
 
 def init_log_tau(n: int, mean_sd: TauInit) -> nn.Parameter:
     """Per-neuron ``log(tau)`` with ``tau ~ N(mean, sd)`` clamped to ``>= TAU_INIT_MIN``.
@@ -67,7 +79,7 @@ class ALIFLayer(nn.Module):
 
     def decays(self) -> Tuple[Tensor, Tensor]:
         """``(alpha, rho)``, each ``[neurons]``."""
-        return F.decay(self.log_tau_m.exp()), F.decay(self.log_tau_adp.exp())
+        return F.decay(time_constant(self.log_tau_m)), F.decay(time_constant(self.log_tau_adp))
 
     def initial_state(self, batch_size: int, *, device=None, dtype=None) -> F.ALIFState:
         dtype = dtype or self.w_in.weight.dtype
@@ -118,7 +130,7 @@ class LeakyReadout(nn.Module):
         self.log_tau = init_log_tau(n_outputs, tau)
 
     def decay(self) -> Tensor:
-        return F.decay(self.log_tau.exp())
+        return F.decay(time_constant(self.log_tau))
 
     def initial_state(self, batch_size: int, *, device=None, dtype=None) -> Tensor:
         weight = self.linear.weight
