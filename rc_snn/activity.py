@@ -1,0 +1,42 @@
+"""What a PyTorch run did, per sample up to its decision step, as ``deploy.counting.Activity``.
+
+The counts are observed from the state the early-exit runner produces at every step (the models'
+``forward`` is not instrumented), so they cover exactly the steps ``0 .. t*`` that were computed.
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from deploy.counting import Activity
+
+from .early_exit import Decision, run_until_decision
+
+
+@torch.no_grad()
+def record_activity(model: nn.Module, x_seq: Tensor, threshold: float, *, chunk_size: int = 8) -> Tuple[Decision, List[Activity]]:
+    """Run ``model`` (an ``ALIFRSNN``) with early exit and count each sample's input events and spikes.
+
+    ``input_counts`` counts the steps in which a channel was nonzero (one event delivery per
+    nonzero value), as ``deploy.counting`` defines it.
+    """
+    batch = x_seq.shape[1]
+    input_counts = torch.zeros(batch, x_seq.shape[2], dtype=torch.long, device=x_seq.device)
+    spike_counts = [torch.zeros(batch, layer.n_neurons, dtype=torch.long, device=x_seq.device) for layer in model.layers]
+
+    def observe(t: int, running: Tensor, x_t: Tensor, state) -> None:
+        input_counts[running] += (x_t != 0).long()
+        for counts, layer_state in zip(spike_counts, state.layers):
+            counts[running] += layer_state.s.long()
+
+    decision = run_until_decision(model, x_seq, threshold, chunk_size=chunk_size, observer=observe)
+    binary = bool(((x_seq == 0) | (x_seq == 1)).all())
+    activities = [
+        Activity(n_steps=int(step) + 1, input_counts=input_counts[i].cpu().numpy(),
+                 spike_counts=tuple(counts[i].cpu().numpy() for counts in spike_counts), input_is_binary=binary)
+        for i, step in enumerate(decision.steps.tolist())
+    ]
+    return decision, activities
