@@ -518,8 +518,8 @@ def count_lstm_from_activity(
 
 
 def snn_footprint_bytes(network: Any, bytes_per_value: int = 4) -> int:
-    """NeuroBench footprint: bytes of all parameters (every numpy array attribute of each layer and
-    the readout, e.g. weights, biases, decays, thresholds), ``bytes_per_value`` each."""
+    """NeuroBench footprint: bytes of all parameters (every numpy array and float attribute of each
+    layer and the readout: weights, biases, decays, b0, beta), ``bytes_per_value`` each."""
     total_values = 0
     for part in list(network.layers) + [network.readout]:
         values = vars(part) if hasattr(part, "__dict__") else {
@@ -528,6 +528,8 @@ def snn_footprint_bytes(network: Any, bytes_per_value: int = 4) -> int:
         for value in values.values():
             if isinstance(value, np.ndarray):
                 total_values += value.size
+            elif isinstance(value, (float, np.floating)):  # shared scalars such as b0, beta
+                total_values += 1
     return int(total_values * bytes_per_value)
 
 

@@ -30,6 +30,7 @@ class StandInLayer:
     w_rec: np.ndarray
     bias: np.ndarray
     alpha: np.ndarray
+    b0: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,7 @@ def test_invalid_recordings_raise_value_errors_that_say_what_came():
 
 def test_footprints_count_every_parameter():
     network = two_layer_network()
-    values = (6 + 9 + 3 + 3) + (6 + 4 + 2 + 2) + (4 + 2 + 2)
+    values = (6 + 9 + 3 + 3 + 1) + (6 + 4 + 2 + 2 + 1) + (4 + 2 + 2)  # + 1: the scalar b0
     assert snn_footprint_bytes(network) == values * 4
     # torch.nn.LSTM(5, 4, 2) has 4*4*(5+4) + 2*16 + 4*4*(4+4) + 2*16 parameters; Linear(4, 3) 15
     assert lstm_footprint_bytes(5, 4, 2, 3) == (144 + 32 + 128 + 32 + 15) * 4
