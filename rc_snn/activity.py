@@ -27,16 +27,18 @@ def record_activity(model: nn.Module, x_seq: Tensor, threshold: float, *, chunk_
     input_counts = torch.zeros(batch, x_seq.shape[2], dtype=torch.long, device=x_seq.device)
     spike_counts = [torch.zeros(batch, layer.n_neurons, dtype=torch.long, device=x_seq.device) for layer in model.layers]
 
+    graded = torch.zeros(batch, dtype=torch.bool, device=x_seq.device)
+
     def observe(t: int, running: Tensor, x_t: Tensor, state) -> None:
         input_counts[running] += (x_t != 0).long()
+        graded[running] |= ((x_t != 0) & (x_t != 1)).any(dim=-1)
         for counts, layer_state in zip(spike_counts, state.layers):
             counts[running] += layer_state.s.long()
 
     decision = run_until_decision(model, x_seq, threshold, chunk_size=chunk_size, observer=observe)
-    binary = bool(((x_seq == 0) | (x_seq == 1)).all())
     activities = [
         Activity(n_steps=int(step) + 1, input_counts=input_counts[i].cpu().numpy(),
-                 spike_counts=tuple(counts[i].cpu().numpy() for counts in spike_counts), input_is_binary=binary)
+                 spike_counts=tuple(counts[i].cpu().numpy() for counts in spike_counts), input_is_binary=not bool(graded[i]))
         for i, step in enumerate(decision.steps.tolist())
     ]
     return decision, activities

@@ -117,7 +117,7 @@ def run_until_decision(
                 observer(t, running, inputs[offset], state)
             if track_entropy:
                 entropy_sum = entropy_sum + output_entropy(logits)
-            crossing = crossed_threshold(logits, threshold)
+            crossing = crossed_threshold(logits.detach(), threshold)
             finished = crossing if t < n_steps - 1 else torch.ones_like(crossing)
             if not bool(finished.any()):
                 continue
