@@ -42,3 +42,17 @@ def record_activity(model: nn.Module, x_seq: Tensor, threshold: float, *, chunk_
         for i, step in enumerate(decision.steps.tolist())
     ]
     return decision, activities
+
+
+@torch.no_grad()
+def record_run(model: nn.Module, x_seq: Tensor) -> Tuple[Tensor, List[Tensor]]:
+    """Step an ``ALIFRSNN`` over the whole of ``x_seq``; returns outputs ``[T, B, C]`` and each layer's spikes ``[T, B, H]``."""
+    state = model.initial_state(x_seq.shape[1], device=x_seq.device, dtype=x_seq.dtype)
+    currents = model.encode(x_seq)
+    outputs, spikes = [], [[] for _ in model.layers]
+    for current in currents:
+        output, state = model.step_encoded(current, state)
+        outputs.append(output)
+        for recorded, layer_state in zip(spikes, state.layers):
+            recorded.append(layer_state.s)
+    return torch.stack(outputs), [torch.stack(layer) for layer in spikes]

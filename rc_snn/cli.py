@@ -93,6 +93,30 @@ def format_evaluation(result: dict) -> str:
     return "\n".join(lines)
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from deploy.report import load_report, summary_rows
+
+    from .compare import compare_runs
+
+    paths = compare_runs(args.run_dirs, args.out, args.split, limit=args.limit, data_dir=args.data_dir,
+                         progress=args.progress)
+    print_summary(summary_rows(load_report(paths["json"])))
+    print(f"report: {paths['markdown']}")
+    return 0
+
+
+def print_summary(rows) -> None:
+    """The report's headline figures as a terminal table."""
+    presets = [key[len("energy_pj_"):] for key in rows[0] if key.startswith("energy_pj_")] if rows else []
+    width = max([len(row["name"]) for row in rows] + [5])
+    header = f"{'model':<{width}}  accuracy  mean t*  " + "  ".join(f"{p + ' (nJ)':>18}" for p in presets)
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        energies = "  ".join(f"{row['energy_pj_' + p] / 1000:>18.4g}" for p in presets)
+        print(f"{row['name']:<{width}}  {100 * row['accuracy']:7.2f}%  {row['mean_decision_step']:7.1f}  {energies}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rc-snn", description=__doc__)
     parser.add_argument("--version", action="version", version=f"rc-snn {__version__}")
@@ -117,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="JSON file to write (default: RUN_DIR/evaluate-SPLIT.json)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("compare", help="operations and energy per inference of trained runs; writes a report")
+    p.add_argument("run_dirs", nargs="+", help="trained run folders (ALIF and LSTM, rank coding and full sequence)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--limit", type=int, help="use only this many samples of the split")
+    p.add_argument("--data-dir", help="dataset folder (default: each run's)")
+    p.add_argument("--out", default="runs/compare", help="report folder")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    p.set_defaults(func=cmd_compare)
     return parser
 
 
