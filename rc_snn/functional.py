@@ -81,7 +81,9 @@ def alif_step(
     b = rho * b_prev + (1.0 - rho) * s_prev
     adaptive_threshold = threshold(b, b0, beta)
     u = alpha * u_prev + (1.0 - alpha) * current - adaptive_threshold * s_prev
-    s = spike_fn(u - adaptive_threshold)
+    # snnTorch's surrogates return float32 spikes whatever the input; keep the state's dtype
+    # (a no-op, no copy, when the dtypes already agree).
+    s = spike_fn(u - adaptive_threshold).to(u.dtype)
     return ALIFState(u=u, b=b, s=s)
 
 

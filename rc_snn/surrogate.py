@@ -17,10 +17,6 @@ from torch import Tensor
 SpikeFn = Callable[[Tensor], Tensor]
 
 
-def _gaussian(x: Tensor, mu: float, sigma: float) -> Tensor:
-    return torch.exp(-((x - mu) ** 2) / (2.0 * sigma**2)) / (math.sqrt(2.0 * math.pi) * sigma)
-
-
 def multi_gaussian_grad(x: Tensor, sigma: float, height: float, scale: float, gamma: float) -> Tensor:
     """Derivative used in the backward pass (Yin, Corradi and Bohte 2021, eq. 9)::
 
@@ -28,12 +24,14 @@ def multi_gaussian_grad(x: Tensor, sigma: float, height: float, scale: float, ga
 
     with N(x; mu, sd) the normal density, h = ``height`` and s = ``scale``.
     """
+    # The same sum with its constants folded into Python floats: this runs in every backward step,
+    # and folding halves its tensor operations (N(x; mu, sd) = exp(-(x - mu)^2 / (2 sd^2)) / (sqrt(2 pi) sd)).
     wide = scale * sigma
-    return gamma * (
-        (1.0 + height) * _gaussian(x, 0.0, sigma)
-        - height * _gaussian(x, sigma, wide)
-        - height * _gaussian(x, -sigma, wide)
-    )
+    narrow_peak = gamma * (1.0 + height) / (math.sqrt(2.0 * math.pi) * sigma)
+    wide_peak = gamma * height / (math.sqrt(2.0 * math.pi) * wide)
+    narrow_rate, wide_rate = -0.5 / sigma**2, -0.5 / wide**2
+    side_lobes = torch.exp((x - sigma).square() * wide_rate) + torch.exp((x + sigma).square() * wide_rate)
+    return narrow_peak * torch.exp(x.square() * narrow_rate) - wide_peak * side_lobes
 
 
 def multi_gaussian_primitive(x: Tensor, sigma: float, height: float, scale: float, gamma: float) -> Tensor:

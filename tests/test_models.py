@@ -175,11 +175,14 @@ def test_time_constants_get_gradients_and_stay_finite_under_large_steps(beta):
     assert torch.isfinite(outputs).all()
 
 
-def test_snntorch_surrogate_in_model():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_snntorch_surrogate_in_model(dtype):
+    """snnTorch surrogates return float32 spikes; a float64 model must still run in float64."""
     from snntorch import surrogate as snn_surrogate
 
-    model = ALIFRSNN(N_IN, 9, N_OUT, spike_grad=snn_surrogate.atan())
-    outputs, _ = model(busy_input().float())
+    model = ALIFRSNN(N_IN, [9, 7], N_OUT, spike_grad=snn_surrogate.atan()).to(dtype)
+    outputs, state = model(busy_input().to(dtype))
+    assert outputs.dtype == dtype and all(t.dtype == dtype for t in flat(state))
     outputs.sum().backward()
     assert model.layers[0].w_in.weight.grad.abs().sum() > 0
 
