@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+import tonic
 from tqdm.auto import tqdm
 
 from .cache import SparseFrames, cache_key, cached_frames, default_cache_dir, encode_frames
 from .events import balanced_first, binning, events_to_frames
 from .info import DatasetInfo
 
+SHD_DTYPE = tonic.datasets.SHD.dtype  # t, x, p (int64)
 N_CHANNELS = 700
 SENSOR = (N_CHANNELS, 1, 1)
 WINDOW_MS = 1000.0
@@ -39,19 +41,11 @@ REQUIRED = ("spikes/times", "spikes/units", "labels")
 PROGRESS_MIN = 300
 
 
-def _event_dtype() -> np.dtype:
-    import tonic
-
-    return tonic.datasets.SHD.dtype
-
-
 def find_file(data_dir, split: str, download: bool = False) -> Path:
     """The HDF5 file of ``split``; FileNotFoundError says where it was expected and how to get it."""
     data_dir = Path(data_dir).expanduser()
     name = FILES[split]
     if download:
-        import tonic
-
         data_dir.mkdir(parents=True, exist_ok=True)
         tonic.datasets.SHD(save_to=str(data_dir), train=(name == "shd_train.h5"))
         return data_dir / "SHD" / name
@@ -68,7 +62,6 @@ def read_samples(path: Path, indices: np.ndarray) -> list[np.ndarray]:
     """Samples ``indices`` of an SHD file as tonic SHD-dtype events, checked; ValueError names the file."""
     import h5py
 
-    dtype = _event_dtype()
     samples = []
     with h5py.File(path, "r") as file:
         for index in indices:
@@ -79,7 +72,7 @@ def read_samples(path: Path, indices: np.ndarray) -> list[np.ndarray]:
             if units.size and (units.min() < 0 or units.max() >= N_CHANNELS):
                 raise ValueError(f"{path}: sample {index} has units outside [0, {N_CHANNELS}): "
                                  f"[{units.min()}, {units.max()}]")
-            events = np.empty(times.size, dtype=dtype)
+            events = np.empty(times.size, dtype=SHD_DTYPE)
             events["t"], events["x"], events["p"] = times * 1e6, units, 1  # as tonic's HSD.__getitem__
             samples.append(events[np.argsort(events["t"], kind="stable")])
     return samples
