@@ -1,0 +1,287 @@
+"""The network file: a trained ALIF-RSNN as frozen dataclasses of float64 numpy arrays.
+
+Training (``rc_snn.export``) writes this file and ``deploy`` reads it; ``deploy`` never needs the
+PyTorch model. The parameters are the ones in the equations of ``rc_snn.functional`` (dt = 1 step;
+``deploy.kernels`` implements them in numpy)::
+
+    b[t] = rho*b[t-1] + (1-rho)*s[t-1];   B[t] = b0 + beta*b[t]
+    u[t] = alpha*u[t-1] + (1-alpha)*I[t] - B[t]*s[t-1];   s[t] = H(u[t] - B[t])  (H(x) = 1 iff x > 0)
+    I[t] = W_in x[t] + W_rec s[t-1] + bias
+    m[t] = alpha_o*m[t-1] + (1-alpha_o)*(W_o s_last[t] + b_o)
+
+and the early-exit rule: the decision step is the first ``t`` with ``max softmax(m[t]) >
+decision_threshold`` (else ``T-1``), the prediction ``argmax m[t*]``.
+
+File format (``format_version`` 1): one ``.npz`` archive (``np.savez``, no pickled objects) with
+the keys ``format``, ``format_version``, ``n_layers``, ``decision_threshold``, ``dt_ms`` (NaN for
+None), ``layer{l}.{w_in,bias,w_rec,alpha,rho,b0,beta}`` and ``readout.{weight,bias,alpha}``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import numpy as np
+
+FORMAT_NAME = "rc-snn-network"
+FORMAT_VERSION = 1
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def _frozen_array(value, name: str, shape: Optional[tuple] = None, ndim: Optional[int] = None) -> np.ndarray:
+    """A read-only float64 copy of ``value``, checked for shape and finiteness."""
+    try:
+        array = np.array(value, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"expected {name} as an array of numbers; got {type(value).__name__}: {error}") from None
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"expected {name} with {ndim} dimension(s); got shape {array.shape}")
+    if shape is not None and array.shape != tuple(shape):
+        raise ValueError(f"expected {name} of shape {tuple(shape)}; got {array.shape}")
+    if array.size and not np.all(np.isfinite(array)):
+        raise ValueError(f"expected finite values in {name}; got {int(np.sum(~np.isfinite(array)))} NaN/inf")
+    array.flags.writeable = False
+    return array
+
+
+def _decay_vector(value, name: str, size: int) -> np.ndarray:
+    array = _frozen_array(value, name, shape=(size,))
+    if array.size and not (np.all(array > 0.0) and np.all(array < 1.0)):
+        raise ValueError(f"expected decays in (0, 1) in {name}; got range [{array.min()}, {array.max()}]")
+    return array
+
+
+def _finite_float(value, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected {name} as a number; got {value!r}") from None
+    if not np.isfinite(number):
+        raise ValueError(f"expected a finite {name}; got {number}")
+    return number
+
+
+@dataclass(frozen=True, eq=False)
+class ALIFLayerIR:
+    """One recurrent ALIF layer: ``w_in [H, F]``, ``bias [H]``, ``w_rec [H, H]``, per-neuron decays
+    ``alpha = exp(-dt/tau_m)`` and ``rho = exp(-dt/tau_adp)`` ``[H]``, scalars ``b0`` and ``beta``."""
+
+    w_in: np.ndarray
+    bias: np.ndarray
+    w_rec: np.ndarray
+    alpha: np.ndarray
+    rho: np.ndarray
+    b0: float
+    beta: float
+
+    def __post_init__(self) -> None:
+        w_in = _frozen_array(self.w_in, "w_in", ndim=2)
+        n_neurons = w_in.shape[0]
+        if n_neurons < 1 or w_in.shape[1] < 1:
+            raise ValueError(f"expected a nonempty w_in [neurons, inputs]; got shape {w_in.shape}")
+        object.__setattr__(self, "w_in", w_in)
+        object.__setattr__(self, "bias", _frozen_array(self.bias, "bias", shape=(n_neurons,)))
+        object.__setattr__(self, "w_rec", _frozen_array(self.w_rec, "w_rec", shape=(n_neurons, n_neurons)))
+        object.__setattr__(self, "alpha", _decay_vector(self.alpha, "alpha", n_neurons))
+        object.__setattr__(self, "rho", _decay_vector(self.rho, "rho", n_neurons))
+        object.__setattr__(self, "b0", _finite_float(self.b0, "b0"))
+        object.__setattr__(self, "beta", _finite_float(self.beta, "beta"))
+
+    @property
+    def n_inputs(self) -> int:
+        return self.w_in.shape[1]
+
+    @property
+    def n_neurons(self) -> int:
+        return self.w_in.shape[0]
+
+
+@dataclass(frozen=True, eq=False)
+class ReadoutIR:
+    """Leaky readout: ``weight [C, H]``, ``bias [C]``, per-output decay ``alpha = exp(-dt/tau_o)`` ``[C]``."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    alpha: np.ndarray
+
+    def __post_init__(self) -> None:
+        weight = _frozen_array(self.weight, "readout weight", ndim=2)
+        if weight.shape[0] < 2 or weight.shape[1] < 1:
+            raise ValueError(f"expected a readout weight [classes >= 2, neurons >= 1]; got shape {weight.shape}")
+        object.__setattr__(self, "weight", weight)
+        object.__setattr__(self, "bias", _frozen_array(self.bias, "readout bias", shape=(weight.shape[0],)))
+        object.__setattr__(self, "alpha", _decay_vector(self.alpha, "readout alpha", weight.shape[0]))
+
+    @property
+    def n_inputs(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.weight.shape[0]
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkIR:
+    """ALIF layers, readout and the early-exit threshold; ``dt_ms`` is the bin width (None: unknown)."""
+
+    layers: Tuple[ALIFLayerIR, ...]
+    readout: ReadoutIR
+    decision_threshold: float
+    dt_ms: Optional[float] = None
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        layers = tuple(self.layers)
+        if not layers or not all(isinstance(layer, ALIFLayerIR) for layer in layers):
+            raise ValueError(f"expected at least one ALIFLayerIR; got {[type(layer).__name__ for layer in layers]}")
+        for index in range(1, len(layers)):
+            if layers[index].n_inputs != layers[index - 1].n_neurons:
+                raise ValueError(
+                    f"expected layer {index} to take {layers[index - 1].n_neurons} inputs (layer {index - 1}'s size); "
+                    f"got {layers[index].n_inputs}"
+                )
+        if not isinstance(self.readout, ReadoutIR):
+            raise ValueError(f"expected a ReadoutIR; got {type(self.readout).__name__}")
+        if self.readout.n_inputs != layers[-1].n_neurons:
+            raise ValueError(
+                f"expected the readout to take {layers[-1].n_neurons} inputs (last layer's size); got {self.readout.n_inputs}"
+            )
+        threshold = _finite_float(self.decision_threshold, "decision_threshold")
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"expected decision_threshold in (0, 1]; got {threshold}")
+        dt_ms = None
+        if self.dt_ms is not None:
+            dt_ms = _finite_float(self.dt_ms, "dt_ms")
+            if dt_ms <= 0:
+                raise ValueError(f"expected dt_ms > 0 or None; got {dt_ms}")
+        if int(self.format_version) != FORMAT_VERSION:
+            raise ValueError(f"expected format_version {FORMAT_VERSION}; got {self.format_version}")
+        object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "decision_threshold", threshold)
+        object.__setattr__(self, "dt_ms", dt_ms)
+        object.__setattr__(self, "format_version", FORMAT_VERSION)
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layers[0].n_inputs
+
+    @property
+    def n_outputs(self) -> int:
+        return self.readout.n_outputs
+
+    @property
+    def layer_sizes(self) -> Tuple[int, ...]:
+        return tuple(layer.n_neurons for layer in self.layers)
+
+
+def networks_equal(first: NetworkIR, second: NetworkIR) -> bool:
+    """True when every array and scalar of the two networks is identical (bitwise for floats)."""
+
+    def same(a, b) -> bool:
+        if isinstance(a, np.ndarray):
+            return a.shape == b.shape and np.array_equal(a, b)
+        return a == b
+
+    if len(first.layers) != len(second.layers):
+        return False
+    parts = list(zip(first.layers, second.layers)) + [(first.readout, second.readout)]
+    for a, b in parts:
+        if not all(same(getattr(a, f.name), getattr(b, f.name)) for f in fields(a)):
+            return False
+    return (first.decision_threshold, first.dt_ms) == (second.decision_threshold, second.dt_ms)
+
+
+def _to_arrays(ir: NetworkIR) -> dict:
+    arrays = {
+        "format": np.array(FORMAT_NAME),
+        "format_version": np.array(ir.format_version, dtype=np.int64),
+        "n_layers": np.array(len(ir.layers), dtype=np.int64),
+        "decision_threshold": np.array(ir.decision_threshold, dtype=np.float64),
+        "dt_ms": np.array(np.nan if ir.dt_ms is None else ir.dt_ms, dtype=np.float64),
+    }
+    for index, layer in enumerate(ir.layers):
+        for f in fields(ALIFLayerIR):
+            arrays[f"layer{index}.{f.name}"] = np.asarray(getattr(layer, f.name), dtype=np.float64)
+    for f in fields(ReadoutIR):
+        arrays[f"readout.{f.name}"] = np.asarray(getattr(ir.readout, f.name), dtype=np.float64)
+    return arrays
+
+
+def save_network(ir: NetworkIR, path: PathLike) -> Path:
+    """Write ``ir`` to ``path`` (an ``.npz`` archive) atomically: temp file in the same folder, then rename."""
+    if not isinstance(ir, NetworkIR):
+        raise ValueError(f"expected a NetworkIR; got {type(ir).__name__}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez(stream, **_to_arrays(ir))
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        if os.path.exists(temp_name):
+            os.unlink(temp_name)
+        raise
+    return path
+
+
+def load_network(path: PathLike) -> NetworkIR:
+    """Read and validate a network file; raises ValueError naming what was expected and what came."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"expected a network file at {path}; found none")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise ValueError(f"expected an .npz network file at {path}; could not read it: {error}") from None
+    except ValueError as error:  # object arrays need pickle: refused
+        raise ValueError(f"expected an .npz network file of plain numeric arrays at {path}; {error}") from None
+
+    def take(key: str) -> np.ndarray:
+        if key not in arrays:
+            raise ValueError(f"expected array {key!r} in network file {path}; found keys {sorted(arrays)}")
+        return arrays[key]
+
+    def scalar(key: str, kind=float):
+        value = take(key)
+        if value.shape != ():
+            raise ValueError(f"expected {key!r} as a scalar in {path}; got shape {value.shape}")
+        try:
+            return kind(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected {key!r} as {kind.__name__} in {path}; got {value!r}") from None
+
+    if scalar("format", str) != FORMAT_NAME:
+        raise ValueError(f"expected format {FORMAT_NAME!r} in {path}; got {scalar('format', str)!r}")
+    version = scalar("format_version", int)
+    if version != FORMAT_VERSION:
+        raise ValueError(f"expected format_version {FORMAT_VERSION} in {path}; got {version}")
+    n_layers = scalar("n_layers", int)
+    if n_layers < 1:
+        raise ValueError(f"expected n_layers >= 1 in {path}; got {n_layers}")
+    dt_ms = scalar("dt_ms")
+    try:
+        layers = tuple(
+            ALIFLayerIR(**{f.name: take(f"layer{index}.{f.name}") for f in fields(ALIFLayerIR)})
+            for index in range(n_layers)
+        )
+        readout = ReadoutIR(**{f.name: take(f"readout.{f.name}") for f in fields(ReadoutIR)})
+        return NetworkIR(
+            layers=layers,
+            readout=readout,
+            decision_threshold=scalar("decision_threshold"),
+            dt_ms=None if np.isnan(dt_ms) else dt_ms,
+            format_version=version,
+        )
+    except ValueError as error:
+        raise ValueError(f"invalid network file {path}: {error}") from None

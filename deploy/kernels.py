@@ -1,0 +1,163 @@
+"""Numpy step functions shared by the numpy reference and the Lava ProcessModels.
+
+One source for each equation on the deploy side: ``deploy.reference`` loops over time calling these,
+and the ProcessModels in ``deploy.lava_procs.models`` call the same functions once per Lava step, so
+a Lava run and the reference can be compared bit for bit. The float equations are those of
+``rc_snn.functional`` (see ``deploy.ir``); arrays are ``[batch, neurons]``.
+
+Float (``floating_pt``)::
+
+    ff[t]  = W_in x[t]           rec[t] = W_rec s[t-1]          (synaptic_input)
+    I[t]   = (ff[t] + rec[t]) + bias
+    b[t]   = rho*b[t-1] + (1-rho)*s[t-1];   B[t] = b0 + beta*b[t]
+    u[t]   = alpha*u[t-1] + (1-alpha)*I[t] - B[t]*s[t-1];   s[t] = u[t] > B[t]
+    m[t]   = alpha_o*m[t-1] + (1-alpha_o)*(W_o s[t] + b_o)
+
+Fixed point (``fixed_pt``; integers, units and bit widths in ``deploy.quantize``)::
+
+    a[t]   = shift(sum_i w_mant[j, i] x_i[t], weight_exp[j])      (synaptic_input_fixed)
+    b[t]   = decay(b[t-1], rho) + s[t-1] * ((4096 - rho) << (B_FRAC_BITS - 12))
+    B[t]   = b0 + (beta * b[t]) >> B_FRAC_BITS
+    u[t]   = sat24(decay(u[t-1], alpha) + ((ff + rec) << 6) + bias - B[t]*s[t-1]);   s[t] = u[t] > B[t]
+    m[t]   = sat24(decay(m[t-1], alpha_o) + (a << 6) + bias_o)
+
+with ``decay(v, d) = sign(v*d) * (|v*d| >> 12)`` (Lava's fixed-point LIF: truncation toward zero).
+The factor ``(1 - alpha)`` of the float equations is folded into the integer weights and bias.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .quantize import (
+    ACTIVATION_SHIFT,
+    B_FRAC_BITS,
+    DECAY_BITS,
+    DECAY_UNITY,
+    STATE_MAX,
+    STATE_MIN,
+)
+
+
+class ALIFState(NamedTuple):
+    """``u``, ``b``, ``s``, each ``[batch, neurons]`` (float64, or int64 in fixed point)."""
+
+    u: np.ndarray
+    b: np.ndarray
+    s: np.ndarray
+
+
+def alif_rest(batch: int, n_neurons: int, fixed_point: bool = False) -> ALIFState:
+    dtype = np.int64 if fixed_point else np.float64
+    zeros = np.zeros((batch, n_neurons), dtype=dtype)
+    return ALIFState(zeros, zeros.copy(), zeros.copy())
+
+
+def _gather_rows(x: np.ndarray, weights_t: np.ndarray, out_dtype) -> np.ndarray:
+    """``out[b] = sum_i x[b, i] * weights_t[i]`` over the nonzero ``x[b, i]`` in increasing ``i``.
+
+    Each row is reduced on its own in a fixed order (``np.add.reduceat`` along axis 0), so the
+    float result does not depend on the batch it is computed in, nor on memory alignment.
+    """
+    batch = x.shape[0]
+    out = np.zeros((batch, weights_t.shape[1]), dtype=out_dtype)
+    rows, cols = np.nonzero(x)
+    if rows.size == 0:
+        return out
+    values = x[rows, cols].astype(out_dtype)
+    contributions = weights_t[cols] * values[:, None]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    out[rows[starts]] = np.add.reduceat(contributions, starts, axis=0)
+    return out
+
+
+def synaptic_input(weights_t: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Float ``W x`` for a batch: ``weights_t`` is ``W`` transposed ``[n_in, n_out]``, ``x [batch, n_in]``."""
+    return _gather_rows(x, weights_t, np.float64)
+
+
+def row_shift(values: np.ndarray, exponents: np.ndarray) -> np.ndarray:
+    """``values << e`` where ``e >= 0``, arithmetic ``values >> -e`` (floor) where ``e < 0``, per column."""
+    values = values.astype(np.int64)
+    left = np.left_shift(values, np.maximum(exponents, 0))
+    return np.where(exponents >= 0, left, np.right_shift(values, np.maximum(-exponents, 0)))
+
+
+def synaptic_input_fixed(mantissas_t: np.ndarray, exponents: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Integer ``shift(sum_i w_mant[j, i] x_i, exp[j])``; ``mantissas_t [n_in, n_out]``, ``x [batch, n_in]`` integers."""
+    return row_shift(_gather_rows(x, mantissas_t, np.int64), exponents)
+
+
+def alif_step(ff, rec, state: ALIFState, bias, alpha, rho, b0, beta) -> ALIFState:
+    """Float ALIF step (module docstring); ``ff``, ``rec`` are ``W_in x[t]`` and ``W_rec s[t-1]``."""
+    u_prev, b_prev, s_prev = state
+    current = (ff + rec) + bias
+    b = rho * b_prev + (1.0 - rho) * s_prev
+    adaptive_threshold = b0 + beta * b
+    u = alpha * u_prev + (1.0 - alpha) * current - adaptive_threshold * s_prev
+    s = (u - adaptive_threshold > 0).astype(np.float64)
+    return ALIFState(u, b, s)
+
+
+def decay_fixed(values: np.ndarray, decay: np.ndarray) -> np.ndarray:
+    """``sign(v*d) * (|v*d| >> 12)``: multiply by ``d / 4096`` truncating toward zero (Lava's LIF)."""
+    product = values.astype(np.int64) * decay
+    return np.sign(product) * np.right_shift(np.abs(product), DECAY_BITS)
+
+
+def saturate(values: np.ndarray) -> np.ndarray:
+    """Clip to the signed 24-bit state range (Lava's LIF clips ``v`` there; ``u`` wraps, we clip)."""
+    return np.clip(values, STATE_MIN, STATE_MAX)
+
+
+def alif_step_fixed(ff, rec, state: ALIFState, bias, alpha, rho, b0, beta) -> ALIFState:
+    """Fixed-point ALIF step (module docstring); all arguments integers in device units."""
+    u_prev, b_prev, s_prev = state
+    ff, rec, s_prev = (np.asarray(v, dtype=np.int64) for v in (ff, rec, s_prev))
+    b = decay_fixed(b_prev, rho) + s_prev * np.left_shift(DECAY_UNITY - rho, B_FRAC_BITS - DECAY_BITS)
+    adaptive_threshold = b0 + np.right_shift(beta * b, B_FRAC_BITS)
+    u = saturate(
+        decay_fixed(u_prev, alpha)
+        + np.left_shift(ff + rec, ACTIVATION_SHIFT)
+        + bias
+        - adaptive_threshold * s_prev
+    )
+    s = (u > adaptive_threshold).astype(np.int64)
+    return ALIFState(u, b, s)
+
+
+def readout_step(ff, m_prev, bias, alpha) -> np.ndarray:
+    """Float ``m[t] = alpha_o m[t-1] + (1 - alpha_o)(W_o s[t] + b_o)``; ``ff = W_o s[t]``."""
+    return alpha * m_prev + (1.0 - alpha) * (ff + bias)
+
+
+def readout_step_fixed(ff, m_prev, bias, alpha) -> np.ndarray:
+    """Fixed-point ``m[t] = sat24(decay(m[t-1], alpha_o) + (ff << 6) + bias_o)``."""
+    ff = np.asarray(ff, dtype=np.int64)
+    return saturate(decay_fixed(m_prev, alpha) + np.left_shift(ff, ACTIVATION_SHIFT) + bias)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def crossed(logits: np.ndarray, threshold: float) -> np.ndarray:
+    """``max_c softmax(m)_c > threshold`` per sample (strict ``>``, as ``rc_snn.early_exit``)."""
+    return softmax(logits).max(axis=-1) > threshold
+
+
+def decide(outputs: np.ndarray, threshold: float):
+    """Decision steps and predictions from outputs ``[batch, time, classes]`` (float units).
+
+    ``t*`` is the first step whose softmax maximum exceeds ``threshold``, else ``T-1``;
+    the prediction is ``argmax m[t*]``. Returns ``(decision_steps [batch], predictions [batch])``.
+    """
+    n_time = outputs.shape[1]
+    hits = crossed(outputs, threshold)  # [batch, time]
+    steps = np.where(hits.any(axis=1), hits.argmax(axis=1), n_time - 1)
+    predictions = outputs[np.arange(outputs.shape[0]), steps].argmax(axis=-1)
+    return steps.astype(np.int64), predictions.astype(np.int64)

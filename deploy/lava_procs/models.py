@@ -1,0 +1,225 @@
+"""ProcessModels: ``floating_pt`` (reproduces PyTorch) and ``fixed_pt`` (Loihi-style integers).
+
+Float and fixed models share one template per Process (the abstract classes, which carry the timing
+and counting) and differ only in port/Var types and in the step function from ``deploy.kernels``,
+the same functions ``deploy.reference`` runs. Lava cannot subclass a model that already has
+``@implements``, hence the abstract bases.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from deploy import kernels
+
+# Absolute import: Lava loads this file by path as a top-level module when searching for models.
+from deploy.lava_procs.process import ALIF, BatchDense, DecisionReadout, FrameSource
+
+FLOAT = float
+INT = np.int64
+PORT_INT = np.int32  # 24-bit values on the wire
+
+
+# ---------------------------------------------------------------- source
+class AbstractFrameSourceModel(PyLoihiProcessModel):
+    indptr: np.ndarray = LavaPyType(np.ndarray, INT)
+    indices: np.ndarray = LavaPyType(np.ndarray, INT)
+    n_steps: np.ndarray = LavaPyType(np.ndarray, INT)
+    frame_dtype = FLOAT
+
+    def run_spk(self) -> None:
+        batch, n_channels = self.s_out.shape
+        frame = np.zeros((batch, n_channels), dtype=self.frame_dtype)
+        t = self.time_step - 1
+        if t < int(self.n_steps[0]):
+            bounds = self.indptr[t * batch : (t + 1) * batch + 1]
+            start, end = int(bounds[0]), int(bounds[-1])
+            rows = np.repeat(np.arange(batch), np.diff(bounds))
+            frame[rows, self.indices[start:end]] = self.values[start:end]
+        self.s_out.send(frame)
+
+
+@implements(proc=FrameSource, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyFrameSourceFloat(AbstractFrameSourceModel):
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
+    values: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+
+
+@implements(proc=FrameSource, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyFrameSourceFixed(AbstractFrameSourceModel):
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, PORT_INT, precision=24)
+    values: np.ndarray = LavaPyType(np.ndarray, INT)
+    frame_dtype = PORT_INT
+
+
+# ---------------------------------------------------------------- dense
+class AbstractBatchDenseModel(PyLoihiProcessModel):
+    exponents: np.ndarray = LavaPyType(np.ndarray, INT)
+
+    def synapse(self, spikes: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def run_spk(self) -> None:
+        # Send what arrived one step earlier before receiving: one step of delay, which also makes
+        # recurrent loops legal.
+        self.a_out.send(self.a_buff)
+        self.a_buff = self.synapse(self.s_in.recv())
+
+
+@implements(proc=BatchDense, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyBatchDenseFloat(AbstractBatchDenseModel):
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
+    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
+    weights_t: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    a_buff: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+
+    def synapse(self, spikes: np.ndarray) -> np.ndarray:
+        return kernels.synaptic_input(self.weights_t, spikes)
+
+
+@implements(proc=BatchDense, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyBatchDenseFixed(AbstractBatchDenseModel):
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, PORT_INT, precision=24)
+    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, PORT_INT, precision=24)
+    weights_t: np.ndarray = LavaPyType(np.ndarray, INT, precision=8)
+    a_buff: np.ndarray = LavaPyType(np.ndarray, INT)
+
+    def synapse(self, spikes: np.ndarray) -> np.ndarray:
+        return kernels.synaptic_input_fixed(self.weights_t, self.exponents, spikes.astype(INT))
+
+
+# ---------------------------------------------------------------- ALIF
+class AbstractALIFModel(PyLoihiProcessModel):
+    count_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
+    depth: np.ndarray = LavaPyType(np.ndarray, INT)
+    count_lag: np.ndarray = LavaPyType(np.ndarray, INT)
+    spike_counts: np.ndarray = LavaPyType(np.ndarray, INT)
+    step_function = None
+
+    def run_spk(self) -> None:
+        ff = self.a_in.recv()
+        rec = self.r_in.recv()
+        t = self.time_step - 1 - int(self.depth[0])
+        if t >= 0:  # before its first input arrives the layer stays at rest (bias not integrated)
+            state = type(self).step_function(
+                ff, rec, kernels.ALIFState(self.u, self.b, self.s),
+                self.bias, self.alpha, self.rho, self.b0, self.beta,
+            )
+            self.u, self.b, self.s = (np.asarray(v, dtype=self.u.dtype) for v in state)
+        self.s_out.send(self.s)
+        # Receive the readout's word for step t - count_lag only after sending: the readout's step
+        # depends on this step's Dense outputs, never on this layer's spikes of this step.
+        slots = int(self.count_lag[0]) + 1
+        if t >= 0:
+            self.history[t % slots] = self.s
+        counted = self.count_in.recv()
+        counted_step = t - int(self.count_lag[0])
+        if counted_step >= 0:
+            self.spike_counts += (counted[:, None] * self.history[counted_step % slots]).astype(INT)
+
+
+@implements(proc=ALIF, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyALIFFloat(AbstractALIFModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
+    r_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
+    u: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    b: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    s: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    bias: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    alpha: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    rho: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    b0: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    beta: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    history: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    step_function = kernels.alif_step
+
+
+@implements(proc=ALIF, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyALIFFixed(AbstractALIFModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, PORT_INT, precision=24)
+    r_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, PORT_INT, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, PORT_INT, precision=1)
+    u: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    b: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    s: np.ndarray = LavaPyType(np.ndarray, INT, precision=1)
+    bias: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    alpha: np.ndarray = LavaPyType(np.ndarray, INT, precision=12)
+    rho: np.ndarray = LavaPyType(np.ndarray, INT, precision=12)
+    b0: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    beta: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    history: np.ndarray = LavaPyType(np.ndarray, INT)
+    step_function = kernels.alif_step_fixed
+
+
+# ---------------------------------------------------------------- readout
+class AbstractDecisionReadoutModel(PyLoihiProcessModel):
+    count_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
+    scale: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    threshold: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    depth: np.ndarray = LavaPyType(np.ndarray, INT)
+    n_steps: np.ndarray = LavaPyType(np.ndarray, INT)
+    decision_step: np.ndarray = LavaPyType(np.ndarray, INT)
+    prediction: np.ndarray = LavaPyType(np.ndarray, INT)
+    lava_steps: np.ndarray = LavaPyType(np.ndarray, INT)
+    step_function = None
+
+    def run_spk(self) -> None:
+        ff = self.a_in.recv()
+        t = self.time_step - 1 - int(self.depth[0])
+        n_steps = int(self.n_steps[0])
+        counted = np.zeros(self.decision_step.shape[0])
+        if 0 <= t < n_steps:
+            self.m = np.asarray(type(self).step_function(ff, self.m, self.bias, self.alpha), dtype=self.m.dtype)
+            logits = self.m / self.scale
+            undecided = self.decision_step < 0
+            newly = undecided & (kernels.crossed(logits, float(self.threshold[0])) | (t == n_steps - 1))
+            self.decision_step = np.where(newly, t, self.decision_step)
+            self.prediction = np.where(newly, logits.argmax(axis=-1), self.prediction)
+            counted = undecided.astype(FLOAT)
+        self.lava_steps[0] = self.time_step
+        self.count_out.send(counted)
+        if 0 <= t < n_steps - 1 and np.all(self.decision_step >= 0):
+            # Every sample decided: end the run after this step. Not on the run's last step, where
+            # the run ends anyway and a pause request races the runtime's end-of-run message.
+            self._req_pause = True
+
+
+@implements(proc=DecisionReadout, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyDecisionReadoutFloat(AbstractDecisionReadoutModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
+    m: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    bias: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    alpha: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    step_function = kernels.readout_step
+
+
+@implements(proc=DecisionReadout, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyDecisionReadoutFixed(AbstractDecisionReadoutModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, PORT_INT, precision=24)
+    m: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    bias: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    alpha: np.ndarray = LavaPyType(np.ndarray, INT, precision=12)
+    step_function = kernels.readout_step_fixed

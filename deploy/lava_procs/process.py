@@ -1,0 +1,118 @@
+"""Interfaces (ports and Vars) of the Lava Processes that run the ALIF network, B samples side by side.
+
+Every port carries ``[batch, n]`` arrays: B independent copies of the network run in lockstep (as B
+copies placed on different cores would). Float and fixed-point ProcessModels use the same Vars in
+different units (float parameters, or device integers from ``deploy.quantize``), as Lava's LIF does.
+
+Timing (Lava steps ``tau = 1, 2, ...``): the source sends frame ``t`` at ``tau = t + 1``; every Dense
+sends at ``tau`` what it received at ``tau - 1``; so a process at ``depth`` d (Dense hops from the
+source) computes PyTorch step ``t = tau - 1 - d`` and holds at rest while ``t < 0``. ALIF layer l
+(1-based) has depth l, the readout depth ``n_layers + 1``. The recurrent Dense's one-step delay is
+exactly the ``W_rec s[t-1]`` of the equations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import AbstractProcess
+from lava.magma.core.process.variable import Var
+
+
+def _vector(value) -> np.ndarray:
+    return np.atleast_1d(np.asarray(value))
+
+
+class FrameSource(AbstractProcess):
+    """Plays B samples' frames ``[T, F]`` side by side, frame ``t`` at Lava step ``t + 1``, zeros after ``T``.
+
+    The frames are stored sparse, row ``t * batch + b`` of a CSR matrix (``indptr``, ``indices``,
+    ``values``), so 300 samples of N-MNIST fit in a few MB.
+    """
+
+    def __init__(self, *, indptr, indices, values, n_steps: int, batch: int, n_channels: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        indptr, indices, values = _vector(indptr), _vector(indices), _vector(values)
+        if indices.size == 0:  # Lava Vars cannot be empty; indptr never points at this pad
+            indices, values = np.zeros(1, dtype=np.int64), np.zeros(1)
+        self.s_out = OutPort(shape=(batch, n_channels))
+        self.indptr = Var(shape=indptr.shape, init=indptr)
+        self.indices = Var(shape=indices.shape, init=indices)
+        self.values = Var(shape=values.shape, init=values)
+        self.n_steps = Var(shape=(1,), init=np.array([n_steps]))
+
+
+class BatchDense(AbstractProcess):
+    """Dense synapses ``a_out[tau] = W s_in[tau - 1]`` per sample (float), or per-row
+    ``shift(W_mant s_in, exp)`` (fixed). ``weights_t`` is ``W`` transposed, ``[n_in, n_out]``."""
+
+    def __init__(self, *, weights_t, exponents=None, batch: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        weights_t = np.asarray(weights_t)
+        n_in, n_out = weights_t.shape
+        exponents = np.zeros(n_out, dtype=np.int64) if exponents is None else _vector(exponents)
+        self.s_in = InPort(shape=(batch, n_in))
+        self.a_out = OutPort(shape=(batch, n_out))
+        self.weights_t = Var(shape=weights_t.shape, init=weights_t)
+        self.exponents = Var(shape=(n_out,), init=exponents)
+        self.a_buff = Var(shape=(batch, n_out), init=np.zeros((batch, n_out)))
+
+
+class ALIF(AbstractProcess):
+    """Adaptive LIF neurons (Yin et al. 2021; equations in ``deploy.kernels``), B samples side by side.
+
+    Ports: ``a_in`` feedforward current ``W_in x``, ``r_in`` recurrent current ``W_rec s``,
+    ``count_in [batch]`` from the readout (1: count PyTorch step ``t - count_lag`` for this sample,
+    0: the sample decided before it), ``s_out`` spikes. ``spike_counts [batch, H]`` counts each
+    sample's spikes up to and including its decision step: spikes wait ``count_lag`` steps in
+    ``history`` until the readout says whether their step is still before the decision.
+    """
+
+    def __init__(self, *, batch: int, bias, alpha, rho, b0, beta, depth: int, count_lag: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        bias = _vector(bias)
+        n_neurons = bias.shape[0]
+        shape = (batch, n_neurons)
+        self.a_in = InPort(shape=shape)
+        self.r_in = InPort(shape=shape)
+        self.count_in = InPort(shape=(batch,))
+        self.s_out = OutPort(shape=shape)
+        self.u = Var(shape=shape, init=np.zeros(shape))
+        self.b = Var(shape=shape, init=np.zeros(shape))
+        self.s = Var(shape=shape, init=np.zeros(shape))
+        for name, value in (("bias", bias), ("alpha", alpha), ("rho", rho), ("b0", b0), ("beta", beta)):
+            value = np.broadcast_to(np.asarray(value), (n_neurons,)).copy()
+            setattr(self, name, Var(shape=(n_neurons,), init=value))
+        self.depth = Var(shape=(1,), init=np.array([depth]))
+        self.count_lag = Var(shape=(1,), init=np.array([count_lag]))
+        self.history = Var(shape=(count_lag + 1,) + shape, init=np.zeros((count_lag + 1,) + shape))
+        self.spike_counts = Var(shape=shape, init=np.zeros(shape, dtype=np.int64))
+
+
+class DecisionReadout(AbstractProcess):
+    """Leaky readout with the early-exit decision detector, B samples side by side.
+
+    At PyTorch step ``t`` (``0 <= t < n_steps``) it updates ``m``, and each undecided sample whose
+    ``max softmax(m / scale) > threshold`` (or ``t == n_steps - 1``) records ``decision_step = t``
+    and ``prediction = argmax m``. ``count_out`` tells the ALIF layers which samples still count
+    step ``t``. When every sample has decided it ends the run after this step
+    (``self._req_pause``). ``lava_steps`` is the last Lava step it executed.
+    """
+
+    def __init__(self, *, batch: int, bias, alpha, scale, threshold: float, depth: int, n_steps: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        bias = _vector(bias)
+        n_outputs = bias.shape[0]
+        shape = (batch, n_outputs)
+        self.a_in = InPort(shape=shape)
+        self.count_out = OutPort(shape=(batch,))
+        self.m = Var(shape=shape, init=np.zeros(shape))
+        self.bias = Var(shape=(n_outputs,), init=bias)
+        self.alpha = Var(shape=(n_outputs,), init=_vector(alpha))
+        self.scale = Var(shape=(n_outputs,), init=np.broadcast_to(np.asarray(scale, dtype=float), (n_outputs,)).copy())
+        self.threshold = Var(shape=(1,), init=np.array([threshold], dtype=float))
+        self.depth = Var(shape=(1,), init=np.array([depth]))
+        self.n_steps = Var(shape=(1,), init=np.array([n_steps]))
+        self.decision_step = Var(shape=(batch,), init=np.full(batch, -1, dtype=np.int64))
+        self.prediction = Var(shape=(batch,), init=np.full(batch, -1, dtype=np.int64))
+        self.lava_steps = Var(shape=(1,), init=np.zeros(1, dtype=np.int64))

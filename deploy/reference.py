@@ -1,0 +1,156 @@
+"""Numpy simulation of a network file in PyTorch's step order: the parity oracle for Lava.
+
+For every step ``t`` and layer ``l`` (layer ``l > 0`` reads layer ``l-1``'s spikes of the same step,
+as ``rc_snn.models.ALIFRSNN`` does), then the readout, using the step functions of
+``deploy.kernels`` (equations there and in ``deploy.ir``). ``fixed_point=True`` runs the integer
+network of ``deploy.quantize.to_device`` with the same integer arithmetic as the ``fixed_pt``
+ProcessModels, so a fixed-point Lava run must equal it exactly too.
+
+Frames are ``[N, T, F]``: N samples, T steps, F input channels (event counts per bin).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import kernels
+from .counting import Activity
+from .ir import NetworkIR
+from .quantize import STATE_MAX, STATE_MIN, FixedNetwork, to_device
+
+
+def check_frames(frames, n_inputs: int, *, fixed_point: bool = False) -> np.ndarray:
+    """``frames`` as float64 ``[N, T, F]`` with ``F == n_inputs``, finite; integer-valued for fixed point."""
+    array = np.asarray(frames)
+    if array.ndim != 3 or array.shape[2] != n_inputs or array.shape[0] < 1 or array.shape[1] < 1:
+        raise ValueError(f"expected frames of shape [N >= 1, T >= 1, {n_inputs}]; got {array.shape}")
+    array = array.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(array)):
+        raise ValueError("expected finite frame values; got NaN or inf")
+    if fixed_point and not np.array_equal(array, np.rint(array)):
+        raise ValueError("expected integer event counts in frames for a fixed-point run; got fractional values")
+    return array
+
+
+def activity_from_counts(sample_frames: np.ndarray, spike_counts: Sequence[np.ndarray], decision_step: int) -> Activity:
+    """``Activity`` of one sample from its frames ``[T, F]`` and per-layer spike counts up to ``decision_step``.
+
+    Input counts are the nonzero entries per channel over steps ``0..decision_step``
+    (``deploy.counting.Activity``'s definition); they come from the frames, not from the network.
+    """
+    used = sample_frames[: decision_step + 1]
+    return Activity(
+        n_steps=decision_step + 1,
+        input_counts=np.count_nonzero(used, axis=0),
+        spike_counts=tuple(np.asarray(counts) for counts in spike_counts),
+        input_is_binary=bool(np.all((used == 0) | (used == 1))),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class ReferenceRun:
+    """What the reference computed.
+
+    Attributes:
+        spikes: per layer ``[N, T, H_l]`` bool spike trains.
+        outputs: ``[N, T, C]`` readout ``m[t]`` in float units (fixed point: ``m_int / scale``).
+        decision_steps, predictions: ``[N]`` from the decision rule (``deploy.kernels.decide``).
+        saturated: state values that hit the 24-bit limits (fixed point only; 0 for float).
+    """
+
+    spikes: Tuple[np.ndarray, ...]
+    outputs: np.ndarray
+    decision_steps: np.ndarray
+    predictions: np.ndarray
+    saturated: int = 0
+
+    def spike_counts(self, sample: int) -> Tuple[np.ndarray, ...]:
+        """Per-layer spikes per neuron of ``sample`` over steps ``0..decision_step``."""
+        last = int(self.decision_steps[sample])
+        return tuple(layer[sample, : last + 1].sum(axis=0).astype(np.int64) for layer in self.spikes)
+
+    def activities(self, frames: np.ndarray) -> List[Activity]:
+        """One ``Activity`` per sample, cut at its decision step."""
+        return [
+            activity_from_counts(frames[n], self.spike_counts(n), int(self.decision_steps[n]))
+            for n in range(frames.shape[0])
+        ]
+
+
+def simulate(
+    ir: NetworkIR,
+    frames,
+    *,
+    fixed_point: bool = False,
+    fixed: Optional[FixedNetwork] = None,
+) -> ReferenceRun:
+    """Run ``frames [N, T, F]`` through ``ir`` for all T steps (outputs at every step; decisions after).
+
+    Args:
+        fixed_point: run the integer network (``fixed`` if given, else ``to_device(ir)``).
+    """
+    frames = check_frames(frames, ir.n_inputs, fixed_point=fixed_point)
+    n_samples, n_time, _ = frames.shape
+    if fixed_point:
+        fixed = fixed if fixed is not None else to_device(ir)
+        return _simulate_fixed(fixed, frames)
+    layers = ir.layers
+    params = [
+        (layer.w_in.T.copy(), layer.w_rec.T.copy(), layer.bias, layer.alpha, layer.rho, layer.b0, layer.beta)
+        for layer in layers
+    ]
+    readout_t = ir.readout.weight.T.copy()
+    states = [kernels.alif_rest(n_samples, layer.n_neurons) for layer in layers]
+    spikes = [np.zeros((n_samples, n_time, layer.n_neurons), dtype=bool) for layer in layers]
+    outputs = np.zeros((n_samples, n_time, ir.n_outputs))
+    m = np.zeros((n_samples, ir.n_outputs))
+    for t in range(n_time):
+        x = frames[:, t]
+        for index, (w_in_t, w_rec_t, bias, alpha, rho, b0, beta) in enumerate(params):
+            ff = kernels.synaptic_input(w_in_t, x)
+            rec = kernels.synaptic_input(w_rec_t, states[index].s)
+            states[index] = kernels.alif_step(ff, rec, states[index], bias, alpha, rho, b0, beta)
+            x = states[index].s
+            spikes[index][:, t] = x > 0
+        m = kernels.readout_step(kernels.synaptic_input(readout_t, x), m, ir.readout.bias, ir.readout.alpha)
+        outputs[:, t] = m
+    steps, predictions = kernels.decide(outputs, ir.decision_threshold)
+    return ReferenceRun(tuple(spikes), outputs, steps, predictions)
+
+
+def _simulate_fixed(fixed: FixedNetwork, frames: np.ndarray) -> ReferenceRun:
+    n_samples, n_time, _ = frames.shape
+    counts = frames.astype(np.int64)
+    params = [
+        (
+            layer.w_in_mant.T.copy(), layer.w_in_exp, layer.w_rec_mant.T.copy(), layer.w_rec_exp,
+            layer.bias, layer.alpha, layer.rho, layer.b0, layer.beta,
+        )
+        for layer in fixed.layers
+    ]
+    readout = fixed.readout
+    readout_t = readout.weight_mant.T.copy()
+    n_outputs = readout_t.shape[1]
+    states = [kernels.alif_rest(n_samples, layer.n_neurons, fixed_point=True) for layer in fixed.layers]
+    spikes = [np.zeros((n_samples, n_time, layer.n_neurons), dtype=bool) for layer in fixed.layers]
+    outputs = np.zeros((n_samples, n_time, n_outputs))
+    m = np.zeros((n_samples, n_outputs), dtype=np.int64)
+    saturated = 0
+    for t in range(n_time):
+        x = counts[:, t]
+        for index, (w_in_t, w_in_exp, w_rec_t, w_rec_exp, bias, alpha, rho, b0, beta) in enumerate(params):
+            ff = kernels.synaptic_input_fixed(w_in_t, w_in_exp, x)
+            rec = kernels.synaptic_input_fixed(w_rec_t, w_rec_exp, states[index].s)
+            states[index] = kernels.alif_step_fixed(ff, rec, states[index], bias, alpha, rho, b0, beta)
+            saturated += int(np.count_nonzero((states[index].u == STATE_MAX) | (states[index].u == STATE_MIN)))
+            x = states[index].s
+            spikes[index][:, t] = x > 0
+        ff = kernels.synaptic_input_fixed(readout_t, readout.weight_exp, x)
+        m = kernels.readout_step_fixed(ff, m, readout.bias, readout.alpha)
+        saturated += int(np.count_nonzero((m == STATE_MAX) | (m == STATE_MIN)))
+        outputs[:, t] = m / readout.scale
+    steps, predictions = kernels.decide(outputs, fixed.decision_threshold)
+    return ReferenceRun(tuple(spikes), outputs, steps, predictions, saturated)

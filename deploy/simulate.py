@@ -1,0 +1,322 @@
+"""Run a network file as Lava processes (Loihi-style simulation on CPU) with early exit.
+
+``evaluate(ir, frames, labels)`` splits the samples into batches, builds one Lava network per batch
+with the batch's samples side by side (every port carries ``[batch, n]``; see
+``deploy.lava_procs.process``), runs it until every sample has decided, reads a few counters once,
+and stops it. Measured alternatives (``/work/shared/LAVA-NOTES.md``): rebuilding per sample costs
+about 0.4 s per sample, and polling Vars per step 4-9 ms per step; side by side, the per-step
+synchronisation of Lava's processes is paid once for the whole batch.
+
+Lava's timing, compensated here (details in ``deploy.lava_procs.process``):
+
+* each Dense delays by one step, so the layer at depth d computes PyTorch step ``t`` at Lava step
+  ``t + 1 + d`` and holds at rest before (no bias integration); the readout (depth ``L + 1``)
+  sees step ``T - 1`` at Lava step ``T + L + 1``, which is the most a batch runs;
+* the recurrent Dense's one-step delay is the ``s[t-1]`` of the equations (no compensation);
+* spikes use the same strict ``u > B`` as PyTorch, and the decision the same strict ``>``;
+* the readout knows a sample's decision ``L + 1 - l`` steps after layer ``l`` computed that step, so
+  layers count spikes with that lag (``ALIF.history``) and count only steps ``<= t*``.
+
+Input event counts of ``Activity`` come from the frames on the host (they are the data, not
+something the network produces); spike counts come from counters inside the ALIF processes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .counting import Activity, count_snn
+from .ir import NetworkIR
+from .quantize import FixedNetwork, to_device
+from .reference import activity_from_counts, check_frames
+
+DEFAULT_BATCH_SIZE = 100
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one Lava run returned: ``[batch]`` decisions and per-layer ``[batch, H]`` spike counts."""
+
+    decision_steps: np.ndarray
+    predictions: np.ndarray
+    spike_counts: Tuple[np.ndarray, ...]
+    lava_steps: int  # Lava steps executed (early exit: fewer than T + n_layers + 1)
+    build_s: float
+    run_s: float
+    read_s: float
+    spike_trains: Optional[Tuple[np.ndarray, ...]] = None  # record=True: per layer [batch, T, H], PyTorch steps
+    outputs: Optional[np.ndarray] = None  # record=True: readout m [batch, T, C] in float units (NaN: not run)
+
+
+def _sparse_frames(frames: np.ndarray, fixed_point: bool):
+    """CSR of frames ``[B, T, F]`` with row ``t * B + b`` (``FrameSource``'s layout)."""
+    batch, n_time, n_channels = frames.shape
+    rows = np.ascontiguousarray(frames.transpose(1, 0, 2)).reshape(n_time * batch, n_channels)
+    row_index, indices = np.nonzero(rows)
+    values = rows[row_index, indices]
+    indptr = np.zeros(n_time * batch + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row_index, minlength=n_time * batch), out=indptr[1:])
+    return indptr, indices.astype(np.int64), values.astype(np.int64 if fixed_point else np.float64)
+
+
+def _layer_parameters(ir: NetworkIR, fixed: Optional[FixedNetwork]):
+    """Per layer and readout: Dense and neuron parameters in the units of the selected models."""
+    if fixed is None:
+        layers = [
+            dict(w_in=(layer.w_in.T, None), w_rec=(layer.w_rec.T, None),
+                 neuron=dict(bias=layer.bias, alpha=layer.alpha, rho=layer.rho, b0=layer.b0, beta=layer.beta))
+            for layer in ir.layers
+        ]
+        readout = dict(weights=(ir.readout.weight.T, None),
+                       neuron=dict(bias=ir.readout.bias, alpha=ir.readout.alpha, scale=1.0))
+    else:
+        layers = [
+            dict(w_in=(layer.w_in_mant.T, layer.w_in_exp), w_rec=(layer.w_rec_mant.T, layer.w_rec_exp),
+                 neuron=dict(bias=layer.bias, alpha=layer.alpha, rho=layer.rho, b0=layer.b0, beta=layer.beta))
+            for layer in fixed.layers
+        ]
+        readout = dict(weights=(fixed.readout.weight_mant.T, fixed.readout.weight_exp),
+                       neuron=dict(bias=fixed.readout.bias, alpha=fixed.readout.alpha, scale=fixed.readout.scale))
+    return layers, readout
+
+
+def run_batch(
+    ir: NetworkIR, frames: np.ndarray, *, fixed: Optional[FixedNetwork] = None, record: bool = False
+) -> BatchResult:
+    """One Lava run of ``frames [B, T, F]`` side by side; ``fixed`` selects the ``fixed_pt`` models.
+
+    ``record=True`` attaches Lava Monitors to every layer's spikes and the readout's ``m`` (slow:
+    about +0.7 ms per step each and one message per value read; for tests and debugging) and
+    returns them shifted back to PyTorch's step index. Always stops the Lava runtime
+    (``finally``), also when a model raises.
+    """
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    from .lava_procs.process import ALIF, BatchDense, DecisionReadout, FrameSource
+
+    start = time.perf_counter()
+    batch, n_time, n_channels = frames.shape
+    n_layers = len(ir.layers)
+    readout_depth = n_layers + 1
+    indptr, indices, values = _sparse_frames(frames, fixed is not None)
+    layer_params, readout_params = _layer_parameters(ir, fixed)
+
+    source = FrameSource(indptr=indptr, indices=indices, values=values, n_steps=n_time, batch=batch,
+                         n_channels=n_channels, name="source")
+    upstream = source.s_out
+    neurons: List[ALIF] = []
+    for depth, params in enumerate(layer_params, start=1):
+        feedforward = BatchDense(weights_t=params["w_in"][0], exponents=params["w_in"][1], batch=batch,
+                                 name=f"dense_in_{depth - 1}")
+        recurrent = BatchDense(weights_t=params["w_rec"][0], exponents=params["w_rec"][1], batch=batch,
+                               name=f"dense_rec_{depth - 1}")
+        layer = ALIF(batch=batch, depth=depth, count_lag=readout_depth - depth, name=f"alif_{depth - 1}",
+                     **params["neuron"])
+        upstream.connect(feedforward.s_in)
+        feedforward.a_out.connect(layer.a_in)
+        layer.s_out.connect(recurrent.s_in)
+        recurrent.a_out.connect(layer.r_in)
+        upstream = layer.s_out
+        neurons.append(layer)
+    dense_out = BatchDense(weights_t=readout_params["weights"][0], exponents=readout_params["weights"][1],
+                           batch=batch, name="dense_out")
+    readout = DecisionReadout(batch=batch, threshold=ir.decision_threshold, depth=readout_depth, n_steps=n_time,
+                              name="readout", **readout_params["neuron"])
+    upstream.connect(dense_out.s_in)
+    dense_out.a_out.connect(readout.a_in)
+    readout.count_out.connect([layer.count_in for layer in neurons])
+
+    monitors = []
+    if record:
+        from lava.proc.monitor.process import Monitor
+
+        for layer in neurons + [readout]:
+            monitor = Monitor()
+            monitor.probe(layer.s if layer is not readout else readout.m, n_time + readout_depth)
+            monitors.append(monitor)
+
+    run_cfg = Loihi2SimCfg(select_tag="fixed_pt" if fixed is not None else "floating_pt")
+    started = False
+    try:
+        readout.create_runtime(run_cfg=run_cfg)  # compile and start the processes
+        started = True
+        built = time.perf_counter()
+        readout.run(condition=RunSteps(num_steps=n_time + readout_depth), run_cfg=run_cfg)
+        ran = time.perf_counter()
+        # Var.get moves one element per message: read only these counters, once.
+        decision_steps = readout.decision_step.get().astype(np.int64)
+        predictions = readout.prediction.get().astype(np.int64)
+        lava_steps = int(readout.lava_steps.get()[0])
+        spike_counts = tuple(layer.spike_counts.get().astype(np.int64) for layer in neurons)
+        read = time.perf_counter()
+        recorded = [_monitored(monitor) for monitor in monitors]
+    finally:
+        if started:
+            readout.stop()
+    if np.any(decision_steps < 0):
+        raise RuntimeError(f"Lava run ended before every sample decided: decision steps {decision_steps}")
+    spike_trains = outputs = None
+    if record:
+        # Layer at depth d computed PyTorch step t at Lava step t + 1 + d (Monitor row t + d).
+        aligned = []
+        for depth, data in enumerate(recorded, start=1):
+            shifted = np.full((batch, n_time) + data.shape[2:], np.nan)
+            available = min(n_time, lava_steps - depth)
+            shifted[:, :available] = data[depth : depth + available].transpose(1, 0, *range(2, data.ndim))
+            aligned.append(shifted)
+        spike_trains = tuple(aligned[:-1])
+        outputs = aligned[-1] / (1.0 if fixed is None else fixed.readout.scale)
+    return BatchResult(decision_steps, predictions, spike_counts, lava_steps,
+                       build_s=built - start, run_s=ran - built, read_s=read - ran,
+                       spike_trains=spike_trains, outputs=outputs)
+
+
+def _monitored(monitor) -> np.ndarray:
+    """The one probed Var's data ``[steps, ...]`` of a Lava Monitor."""
+    data = monitor.get_data()
+    (per_var,) = data.values()
+    (values,) = per_var.values()
+    return np.asarray(values, dtype=np.float64)
+
+
+@dataclass(frozen=True, eq=False)
+class LavaEvaluation:
+    """Per-sample decisions and activity of a Lava run, with totals.
+
+    ``activities[n]`` counts sample n's input events (from its frames) and spikes (from the ALIF
+    processes' counters) over its steps ``0..decision_steps[n]``; ``synaptic_ops`` are
+    ``deploy.counting.count_snn``'s effective ACs + MACs for that activity (spikes times fan-out).
+    """
+
+    decision_steps: np.ndarray
+    predictions: np.ndarray
+    labels: np.ndarray
+    activities: Tuple[Activity, ...]
+    fixed_point: bool
+    batch_size: int
+    lava_steps: int  # summed over batches
+    max_lava_steps: int  # summed over batches: T + n_layers + 1 each (what a run without early exit takes)
+    build_s: float
+    run_s: float
+    read_s: float
+    wall_s: float
+    synaptic_ops: int = field(default=0)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.decision_steps.shape[0])
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.mean(self.predictions == self.labels))
+
+    @property
+    def mean_decision_step(self) -> float:
+        return float(np.mean(self.decision_steps))
+
+    @property
+    def spikes_per_layer(self) -> Tuple[int, ...]:
+        return tuple(int(sum(a.spike_counts[l].sum() for a in self.activities)) for l in range(len(self.activities[0].spike_counts)))
+
+    def to_json(self) -> Dict[str, Any]:
+        """Plain JSON-serialisable dict (per-sample decisions; totals of the activity)."""
+        return {
+            "n_samples": self.n_samples,
+            "fixed_point": self.fixed_point,
+            "accuracy": self.accuracy,
+            "mean_decision_step": self.mean_decision_step,
+            "mean_steps": float(np.mean(self.decision_steps + 1)),
+            "decision_steps": self.decision_steps.tolist(),
+            "predictions": self.predictions.tolist(),
+            "labels": self.labels.tolist(),
+            "spikes_per_layer": list(self.spikes_per_layer),
+            "input_events": int(sum(a.input_events for a in self.activities)),
+            "synaptic_ops": self.synaptic_ops,
+            "batch_size": self.batch_size,
+            "lava_steps": self.lava_steps,
+            "max_lava_steps": self.max_lava_steps,
+            "build_s": self.build_s,
+            "run_s": self.run_s,
+            "read_s": self.read_s,
+            "wall_s": self.wall_s,
+            "samples_per_s": self.n_samples / self.wall_s if self.wall_s > 0 else None,
+            "lava_steps_per_s": self.lava_steps / self.run_s if self.run_s > 0 else None,
+        }
+
+
+def evaluate(
+    ir: NetworkIR,
+    frames,
+    labels,
+    *,
+    fixed_point: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool = True,
+) -> LavaEvaluation:
+    """Run ``frames [N, T, F]`` (event counts per bin) with labels ``[N]`` through Lava with early exit.
+
+    Validates everything (frames, labels, the fixed-point conversion) before any Lava process starts.
+    """
+    if not isinstance(ir, NetworkIR):
+        raise ValueError(f"expected a NetworkIR; got {type(ir).__name__}")
+    frames = np.asarray(frames)
+    if frames.ndim != 3 or frames.shape[2] != ir.n_inputs or frames.shape[0] < 1 or frames.shape[1] < 1:
+        raise ValueError(f"expected frames of shape [N >= 1, T >= 1, {ir.n_inputs}]; got {frames.shape}")
+    labels = np.asarray(labels)
+    if labels.shape != (frames.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"expected integer labels of shape ({frames.shape[0]},); got {labels.dtype} {labels.shape}")
+    if int(batch_size) < 1:
+        raise ValueError(f"expected batch_size >= 1; got {batch_size}")
+    batch_size = int(batch_size)
+    fixed = to_device(ir) if fixed_point else None
+    batches = [(start, min(start + batch_size, frames.shape[0])) for start in range(0, frames.shape[0], batch_size)]
+    for a, b in batches:  # every value checked before any Lava process starts (one batch in memory at a time)
+        check_frames(frames[a:b], ir.n_inputs, fixed_point=fixed_point)
+
+    iterator = iter(batches)
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, total=len(batches), desc="lava " + ("fixed" if fixed_point else "float"), unit="batch")
+    start = time.perf_counter()
+    steps, predictions, activities = [], [], []
+    lava_steps = build_s = run_s = read_s = 0.0
+    for a, b in iterator:
+        batch_frames = check_frames(frames[a:b], ir.n_inputs, fixed_point=fixed_point)
+        result = run_batch(ir, batch_frames, fixed=fixed)
+        steps.append(result.decision_steps)
+        predictions.append(result.predictions)
+        lava_steps += result.lava_steps
+        build_s += result.build_s
+        run_s += result.run_s
+        read_s += result.read_s
+        for index in range(batch_frames.shape[0]):
+            activities.append(
+                activity_from_counts(
+                    batch_frames[index],
+                    [counts[index] for counts in result.spike_counts],
+                    int(result.decision_steps[index]),
+                )
+            )
+    wall = time.perf_counter() - start
+    counts = count_snn(ir, activities)
+    return LavaEvaluation(
+        decision_steps=np.concatenate(steps),
+        predictions=np.concatenate(predictions),
+        labels=labels.astype(np.int64),
+        activities=tuple(activities),
+        fixed_point=fixed_point,
+        batch_size=batch_size,
+        lava_steps=int(lava_steps),
+        max_lava_steps=len(batches) * (frames.shape[1] + len(ir.layers) + 1),
+        build_s=build_s,
+        run_s=run_s,
+        read_s=read_s,
+        wall_s=wall,
+        synaptic_ops=int(counts.effective_acs + counts.effective_macs),
+    )
