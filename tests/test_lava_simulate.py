@@ -1,0 +1,139 @@
+"""deploy.simulate: the Lava network equals the numpy reference exactly (float and fixed point),
+early exit stops at the decision step, and counts come from the processes. Each Lava run is small."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from deploy import quantize, reference, simulate
+from rc_snn.activity import record_run
+from rc_snn.export import export_model
+from test_reference import lively_model, random_frames
+
+LAVA_TIMEOUT = 120
+
+
+def assert_same_activity(lava_activities, reference_activities):
+    assert len(lava_activities) == len(reference_activities)
+    for index, (ours, theirs) in enumerate(zip(lava_activities, reference_activities)):
+        assert ours.n_steps == theirs.n_steps, index
+        assert ours.input_is_binary == theirs.input_is_binary
+        np.testing.assert_array_equal(ours.input_counts, theirs.input_counts)
+        for layer, (a, b) in enumerate(zip(ours.spike_counts, theirs.spike_counts)):
+            assert np.array_equal(a, b), f"sample {index} layer {layer}: {int(np.abs(a - b).sum())} spikes differ"
+
+
+def assert_same_trains(result, ref, n_layers):
+    """Spike trains and readout over every step the Lava run computed; prints mismatches."""
+    for layer in range(n_layers):
+        trains = result.spike_trains[layer]
+        computed = ~np.isnan(trains[0, :, 0])
+        assert computed.sum() >= result.decision_steps.max() + 1
+        mismatches = int(np.sum(trains[:, computed] != ref.spikes[layer][:, computed]))
+        print(f"layer {layer}: {mismatches} of {trains[:, computed].size} spike values differ")
+        assert mismatches == 0
+    computed = ~np.isnan(result.outputs[0, :, 0])
+    assert np.array_equal(result.outputs[:, computed], ref.outputs[:, computed])
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(LAVA_TIMEOUT)
+def test_float_lava_equals_reference_and_exits_early():
+    model = lively_model(30, [20, 16], 5)
+    net = export_model(model, decision_threshold=0.32)
+    frames = random_frames(4, 40, 30, graded=True)
+    ref = reference.simulate(net, frames)
+    assert ref.decision_steps.max() < 39, "test wants every sample to decide before the end"
+    result = simulate.run_batch(net, frames, record=True)
+    np.testing.assert_array_equal(result.decision_steps, ref.decision_steps)
+    np.testing.assert_array_equal(result.predictions, ref.predictions)
+    assert_same_trains(result, ref, 2)
+    # early exit: the run ended at the step in which the readout saw the last decision
+    assert result.lava_steps == ref.decision_steps.max() + 1 + len(net.layers) + 1
+    for layer in range(2):
+        np.testing.assert_array_equal(result.spike_counts[layer],
+                                      np.stack([ref.spike_counts(n)[layer] for n in range(4)]))
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(LAVA_TIMEOUT)
+def test_fixed_lava_equals_fixed_reference():
+    model = lively_model(30, [20], 5, seed=1)
+    net = export_model(model, decision_threshold=0.4)
+    frames = random_frames(4, 40, 30, graded=True, seed=1)
+    fixed = quantize.to_device(net)
+    ref = reference.simulate(net, frames, fixed_point=True, fixed=fixed)
+    result = simulate.run_batch(net, frames, fixed=fixed, record=True)
+    np.testing.assert_array_equal(result.decision_steps, ref.decision_steps)
+    np.testing.assert_array_equal(result.predictions, ref.predictions)
+    assert_same_trains(result, ref, 1)
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(LAVA_TIMEOUT)
+def test_no_crossing_runs_to_the_last_step():
+    net = export_model(lively_model(30, [12], 4, seed=2), decision_threshold=1.0)  # softmax never exceeds 1
+    frames = random_frames(3, 20, 30, seed=2)
+    evaluation = simulate.evaluate(net, frames, np.zeros(3, dtype=int), progress=False)
+    assert evaluation.decision_steps.tolist() == [19, 19, 19]
+    assert evaluation.lava_steps == evaluation.max_lava_steps == 20 + 2
+    ref = reference.simulate(net, frames)
+    np.testing.assert_array_equal(evaluation.predictions, ref.predictions)
+    assert_same_activity(evaluation.activities, ref.activities(frames))
+
+
+@pytest.fixture
+def nmnist_frames(nmnist_small):
+    from rc_snn.data import load_dataset
+
+    dataset, info = load_dataset("nmnist", "val", data_dir=nmnist_small, bin_ms=5.0, limit=6)
+    frames = np.stack([dataset[i][0].numpy() for i in range(len(dataset))]).astype(np.float64)
+    labels = np.array([int(dataset[i][1]) for i in range(len(dataset))])
+    return frames, labels, info
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(LAVA_TIMEOUT)
+def test_real_nmnist_lava_equals_reference_and_pytorch(nmnist_frames):
+    frames, labels, info = nmnist_frames
+    torch.manual_seed(3)
+    model = lively_model(info.n_inputs, [32], 10, seed=3)
+    with torch.no_grad():
+        model.layers[0].w_in.weight.mul_(0.5)
+    net = export_model(model, decision_threshold=0.3, dt_ms=info.dt_ms)
+    ref = reference.simulate(net, frames)
+    outputs, spikes = record_run(copy.deepcopy(model).double(), torch.from_numpy(frames).transpose(0, 1))
+    torch_spikes = spikes[0].transpose(0, 1).numpy() > 0
+    assert 0.01 < torch_spikes.mean() < 0.9
+    assert int(np.sum(torch_spikes != ref.spikes[0])) == 0
+
+    float_eval = simulate.evaluate(net, frames, labels, batch_size=3, progress=False)  # two batches
+    np.testing.assert_array_equal(float_eval.decision_steps, ref.decision_steps)
+    np.testing.assert_array_equal(float_eval.predictions, ref.predictions)
+    assert_same_activity(float_eval.activities, ref.activities(frames))
+    report = float_eval.to_json()
+    assert report["n_samples"] == 6 and report["accuracy"] == float(np.mean(ref.predictions == labels))
+
+    fixed_eval = simulate.evaluate(net, frames, labels, fixed_point=True, batch_size=6, progress=False)
+    fixed_ref = reference.simulate(net, frames, fixed_point=True)
+    np.testing.assert_array_equal(fixed_eval.decision_steps, fixed_ref.decision_steps)
+    np.testing.assert_array_equal(fixed_eval.predictions, fixed_ref.predictions)
+    assert_same_activity(fixed_eval.activities, fixed_ref.activities(frames))
+    print("fixed/float prediction agreement:", np.mean(fixed_eval.predictions == float_eval.predictions))
+
+
+def test_evaluate_validates_before_any_lava_process():
+    net = export_model(lively_model(30, [8], 3), decision_threshold=0.5)
+    frames = random_frames(2, 5, 30)
+    with pytest.raises(ValueError, match="labels"):
+        simulate.evaluate(net, frames, np.zeros(3, dtype=int), progress=False)
+    with pytest.raises(ValueError, match="frames of shape"):
+        simulate.evaluate(net, frames[:, :, :10], np.zeros(2, dtype=int), progress=False)
+    with pytest.raises(ValueError, match="integer event counts"):
+        simulate.evaluate(net, frames * 0.5, np.zeros(2, dtype=int), fixed_point=True, progress=False)
+    with pytest.raises(ValueError, match="batch_size"):
+        simulate.evaluate(net, frames, np.zeros(2, dtype=int), batch_size=0, progress=False)
