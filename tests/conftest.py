@@ -14,6 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 NMNIST_SMALL = Path(os.environ.get("RC_SNN_NMNIST_SMALL", ROOT.parent / "shared" / "data" / "nmnist-small"))
 
 
+# The tests' models are tiny: one thread is as fast, and two OpenMP threads spin-waiting on a
+# 2-core machine where anything else runs made small matmuls up to 30x slower (measured here).
+torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def fixed_seeds():
     torch.manual_seed(0)

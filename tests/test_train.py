@@ -1,0 +1,99 @@
+import json
+
+import pytest
+import torch
+
+import rc_snn.train as train_module
+from rc_snn.config import TrainConfig
+from rc_snn.train import load_checkpoint, load_run, train
+
+TOY = dict(dataset="toy", hidden=16, batch_size=32, lr=1e-2, limit_train=256, limit_val=128, device="cpu")
+
+
+def quiet(*args, **kwargs):
+    pass
+
+
+def weights(model):
+    return {name: value.clone() for name, value in model.state_dict().items()}
+
+
+def test_training_writes_config_checkpoint_and_metrics(tmp_path):
+    config = TrainConfig(model="alif", loss="rank", epochs=2, **TOY)
+    history = train(config, tmp_path, progress=False, log=quiet)
+    assert [entry["epoch"] for entry in history] == [1, 2]
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved == history
+    for key in ("train_accuracy", "val_accuracy", "val_accuracy_last_step", "val_mean_decision_step",
+                "train_seconds", "train_steps_simulated", "train_sample_steps"):
+        assert key in saved[-1]
+    assert TrainConfig.load(tmp_path / "config.json") == config
+    loaded_config, model, info = load_run(tmp_path)
+    assert loaded_config == config and info.n_inputs == 1 and info.n_classes == 2
+
+
+def test_resume_after_interruption_mid_epoch_gives_the_same_model(tmp_path, monkeypatch):
+    config = TrainConfig(model="lstm", loss="rank", epochs=2, **TOY)
+    train(config, tmp_path / "straight", progress=False, log=quiet)
+    _, reference, _ = load_run(tmp_path / "straight")
+
+    real_step, calls = train_module.training_step, {"n": 0}
+
+    def interrupted_step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 11:  # epoch 2, batch 3 (8 batches per epoch)
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "training_step", interrupted_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", progress=False, log=quiet)
+    payload = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt", "lstm")
+    assert (payload["epoch"], payload["batch"]) == (1, 2)
+    monkeypatch.setattr(train_module, "training_step", real_step)
+    history = train(config, tmp_path / "resumed", progress=False, log=quiet)
+    _, resumed, _ = load_run(tmp_path / "resumed")
+    for name, value in weights(reference).items():
+        assert torch.allclose(value, resumed.state_dict()[name], atol=1e-6), name
+    assert len(history) == 2
+
+
+def test_resuming_with_another_config_is_refused(tmp_path):
+    train(TrainConfig(model="lstm", epochs=1, **TOY), tmp_path, progress=False, log=quiet)
+    with pytest.raises(ValueError, match="another config"):
+        train(TrainConfig(model="lstm", epochs=2, **{**TOY, "hidden": 8}), tmp_path, progress=False, log=quiet)
+
+
+def test_unreadable_or_foreign_checkpoints_give_clear_errors(tmp_path):
+    train(TrainConfig(model="lstm", epochs=1, **TOY), tmp_path, progress=False, log=quiet)
+    with pytest.raises(ValueError, match="holds a 'lstm' model"):
+        load_checkpoint(tmp_path / "checkpoint.pt", "alif")
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot read checkpoint"):
+        load_checkpoint(tmp_path / "garbage.pt", "lstm")
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        load_run(tmp_path / "nowhere")
+
+
+def test_entropy_weight_delays_decisions(tmp_path):
+    steps = []
+    for weight in (0.0, 2.0):
+        options = {**TOY, "limit_train": 512, "limit_val": 256}
+        config = TrainConfig(model="lstm", loss="rank", epochs=2, entropy_weight=weight, **options)
+        history = train(config, tmp_path / str(weight), progress=False, log=quiet)
+        steps.append(history[-1]["val_mean_decision_step"])
+    assert steps[1] > steps[0] + 2, f"mean decision steps {steps} for entropy weights 0 and 2"
+
+
+@pytest.mark.slow
+def test_toy_task_rank_coding_decides_early_with_accuracy_close_to_full_sequence(tmp_path):
+    """The paper's toy problem: the class can be told early, so RC should stop well before the end."""
+    options = {**TOY, "limit_train": 1024, "limit_val": 512, "hidden": 32}
+    results = {}
+    for loss in ("rank", "full"):
+        config = TrainConfig(model="alif", loss=loss, epochs=4, threshold=0.9, **options)
+        results[loss] = train(config, tmp_path / loss, progress=False, log=quiet)[-1]
+    rank, full = results["rank"], results["full"]
+    assert rank["val_mean_decision_step"] < 0.6 * 24, rank
+    assert rank["val_accuracy"] > full["val_accuracy_last_step"] - 0.08, (rank, full)
+    assert rank["val_accuracy"] > 0.75
