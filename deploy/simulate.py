@@ -84,6 +84,28 @@ def _layer_parameters(ir: NetworkIR, fixed: Optional[FixedNetwork]):
     return layers, readout
 
 
+def _import_lava_runtime() -> None:
+    """Import Lava's runtime, which calls ``multiprocessing.set_start_method('fork')`` at import.
+
+    That call raises when anything earlier fixed the start method (for example a data loader asking
+    for it). When the method already is 'fork', which is what Lava wants, let Lava's call through.
+    """
+    import multiprocessing
+
+    try:
+        import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401
+    except RuntimeError as error:
+        if "context has already been set" not in str(error):
+            raise
+        if multiprocessing.get_start_method() != "fork":
+            raise RuntimeError(
+                f"Lava needs the 'fork' start method; this process already uses "
+                f"{multiprocessing.get_start_method()!r}. Import deploy.simulate first."
+            ) from error
+        multiprocessing.context._default_context._actual_context = None
+        import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401,F811
+
+
 def run_batch(
     ir: NetworkIR, frames: np.ndarray, *, fixed: Optional[FixedNetwork] = None, record: bool = False
 ) -> BatchResult:
@@ -94,6 +116,7 @@ def run_batch(
     returns them shifted back to PyTorch's step index. Always stops the Lava runtime
     (``finally``), also when a model raises.
     """
+    _import_lava_runtime()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
@@ -276,7 +299,7 @@ def evaluate(
     fixed = to_device(ir) if fixed_point else None
     batches = [(start, min(start + batch_size, frames.shape[0])) for start in range(0, frames.shape[0], batch_size)]
     for a, b in batches:  # every value checked before any Lava process starts (one batch in memory at a time)
-        check_frames(frames[a:b], ir.n_inputs, fixed_point=fixed_point)
+        check_frames(frames[a:b], ir.n_inputs, fixed_point=fixed_point, as_float64=False)
 
     iterator = iter(batches)
     if progress:
@@ -287,7 +310,7 @@ def evaluate(
     steps, predictions, activities = [], [], []
     lava_steps = build_s = run_s = read_s = 0.0
     for a, b in iterator:
-        batch_frames = check_frames(frames[a:b], ir.n_inputs, fixed_point=fixed_point)
+        batch_frames = check_frames(frames[a:b], ir.n_inputs, fixed_point=fixed_point, as_float64=False)
         result = run_batch(ir, batch_frames, fixed=fixed)
         steps.append(result.decision_steps)
         predictions.append(result.predictions)

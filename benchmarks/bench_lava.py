@@ -1,0 +1,116 @@
+"""Lava simulation cost: start-up, per-step cost, samples/s and steps/s, float and fixed point.
+
+Runs >= 300 N-MNIST samples at 1 ms bins (T = 300) through ``deploy.simulate.evaluate`` (batches of
+samples side by side, early exit) and prints one JSON line per configuration. The network is a
+trained run's (``--run DIR``, exported with ``rc_snn.export``) or, without one, a random 2312-128-10
+ALIF network scaled so that it spikes. Frames come from ``../shared/data/nmnist-small`` (train
+split) when present, else random sparse frames with N-MNIST's event rate.
+
+    .venv/bin/python benchmarks/bench_lava.py [--samples 300] [--bin-ms 1] [--batch-size 100] [--run DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from deploy import reference, simulate  # noqa: E402
+from rc_snn.export import export_model  # noqa: E402
+from rc_snn.models import ALIFRSNN  # noqa: E402
+
+NMNIST_SMALL = ROOT.parent / "shared" / "data" / "nmnist-small"
+
+
+def load_frames(n_samples: int, bin_ms: float):
+    if (NMNIST_SMALL / "NMNIST" / "Train").is_dir():
+        from rc_snn.data import load_dataset
+
+        dataset, info = load_dataset("nmnist", "train", data_dir=NMNIST_SMALL, bin_ms=bin_ms, limit=n_samples)
+        frames = np.stack([dataset[i][0].numpy() for i in range(len(dataset))])
+        if frames.max() > 255:
+            raise ValueError(f"expected at most 255 events per bin; got {frames.max()}")
+        labels = np.array([int(dataset[i][1]) for i in range(len(dataset))])
+        return frames.astype(np.uint8), labels, f"nmnist-small train, {bin_ms} ms bins"
+    rng = np.random.default_rng(0)
+    n_steps = int(round(300 / bin_ms))
+    rate = 4100 / (300 / bin_ms) / 2312  # about 4,100 events per 300 ms recording
+    frames = (rng.random((n_samples, n_steps, 2312)) < rate).astype(np.uint8)
+    return frames, rng.integers(0, 10, n_samples), "random sparse frames (nmnist-small absent)"
+
+
+def build_network(run_dir, threshold: float, bin_ms: float):
+    if run_dir:
+        from rc_snn.train import load_run
+
+        config, model, info = load_run(run_dir)
+        return export_model(model, decision_threshold=threshold, dt_ms=bin_ms), f"trained run {run_dir} ({info.dt_ms} ms bins)"
+    torch.manual_seed(0)
+    model = ALIFRSNN(2312, 128, 10)
+    with torch.no_grad():
+        model.layers[0].w_in.weight.mul_(4.0)
+        model.readout.linear.weight.mul_(3.0)
+    return export_model(model, decision_threshold=threshold, dt_ms=bin_ms), "random 2312-128-10 (w_in x4, readout x3)"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--bin-ms", type=float, default=1.0)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--threshold", type=float, default=0.9)
+    parser.add_argument("--run", default=None, help="trained run folder to export (default: random network)")
+    parser.add_argument("--fixed", action=argparse.BooleanOptionalAction, default=True, help="also run fixed point")
+    parser.add_argument("--no-exit", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run without early exit (threshold 1.0) for the full-length per-step cost")
+    args = parser.parse_args(argv)
+
+    frames, labels, source = load_frames(args.samples, args.bin_ms)
+    net, network = build_network(args.run, args.threshold, args.bin_ms)
+    print(json.dumps({"frames": source, "shape": list(frames.shape), "network": network}))
+
+    start = time.perf_counter()
+    ref = reference.simulate(net, frames.astype(np.float64))
+    print(json.dumps({"config": "numpy reference (float, all steps)", "wall_s": round(time.perf_counter() - start, 2),
+                      "accuracy": float(np.mean(ref.predictions == labels)),
+                      "mean_decision_step": float(ref.decision_steps.mean())}))
+
+    configs = [("float", net, False)]
+    if args.fixed:
+        configs.append(("fixed", net, True))
+    if args.no_exit:
+        from dataclasses import replace
+
+        configs.append(("float, no early exit", replace(net, decision_threshold=1.0), False))
+    for name, network_ir, fixed_point in configs:
+        evaluation = simulate.evaluate(network_ir, frames, labels, fixed_point=fixed_point,
+                                       batch_size=args.batch_size, progress=False)
+        report = evaluation.to_json()
+        n_batches = -(-args.samples // args.batch_size)
+        summary = {key: report[key] for key in ("n_samples", "accuracy", "mean_decision_step", "lava_steps",
+                                                 "max_lava_steps", "build_s", "run_s", "read_s", "wall_s",
+                                                 "samples_per_s", "lava_steps_per_s")}
+        summary = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in summary.items()}
+        summary.update(config=name, batch_size=args.batch_size,
+                       startup_s_per_batch=round(report["build_s"] / n_batches, 3),
+                       ms_per_lava_step=round(1000 * report["run_s"] / report["lava_steps"], 2),
+                       ms_per_sample_step=round(1000 * report["run_s"] / report["lava_steps"] / args.batch_size, 3))
+        if name == "float":
+            summary["decisions_equal_reference"] = bool(np.array_equal(evaluation.decision_steps, ref.decision_steps)
+                                                        and np.array_equal(evaluation.predictions, ref.predictions))
+        if name == "fixed":
+            float_predictions = ref.predictions
+            summary["prediction_agreement_with_float"] = float(np.mean(evaluation.predictions == float_predictions))
+        print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
