@@ -11,6 +11,9 @@ from typing import Optional, Sequence
 
 from . import __version__
 from .config import DEVICES, LOSSES, MODELS, TrainConfig, write_json_atomic
+from .demo import DemoOptions
+
+DEMO_DEFAULTS = DemoOptions()
 
 # Types of the config fields whose default is None (argparse cannot infer them).
 _OPTIONAL_TYPES = {"data_dir": str, "bin_ms": float, "limit_train": int, "limit_val": int}
@@ -93,6 +96,53 @@ def format_evaluation(result: dict) -> str:
     return "\n".join(lines)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from deploy.ir import load_network
+
+    from .export import export_to_file
+    from .train import load_run
+
+    config, model, info = load_run(args.run_dir)
+    if config.model != "alif":
+        raise ValueError(f"{args.run_dir} holds a {config.model!r} model; only ALIF networks are exported to Lava")
+    out = Path(args.out) if args.out else Path(args.run_dir) / "network.npz"
+    path = export_to_file(model, out, decision_threshold=config.threshold, dt_ms=info.dt_ms)
+    network = load_network(path)  # read back through the same validation deploy/ applies
+    sizes = " -> ".join([str(network.n_inputs)] + [str(layer.w_in.shape[0]) for layer in network.layers]
+                        + [str(network.readout.weight.shape[0])])
+    print(f"network {sizes}, decision threshold {network.decision_threshold}, dt {network.dt_ms} ms")
+    print(f"written: {path}")
+    return 0
+
+
+def cmd_lava(args: argparse.Namespace) -> int:
+    from deploy.ir import load_network
+
+    from .lava import format_lava, lava_versus_pytorch
+
+    network = load_network(args.network) if args.network else None
+    summary = lava_versus_pytorch(args.run_dir, split=args.split, samples=args.samples, fixed_point=args.fixed_point,
+                                  data_dir=args.data_dir, network=network, progress=args.progress)
+    summary.pop("evaluation")
+    kind = "fixed" if args.fixed_point else "float"
+    out = Path(args.out) if args.out else Path(args.run_dir) / f"lava-{kind}-{args.split}.json"
+    write_json_atomic(out, summary)
+    print(format_lava(summary))
+    print(f"written: {out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import main as demo_main
+
+    options = DemoOptions(out=Path(args.out), dataset=args.dataset, data_dir=args.data_dir, download=args.download,
+                          epochs=args.epochs, hidden=args.hidden, limit_train=args.limit_train,
+                          limit_test=args.limit_test, lava_samples=args.lava_samples, fresh=args.fresh,
+                          progress=args.progress)
+    demo_main(options)
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from deploy.report import load_report, summary_rows
 
@@ -150,6 +200,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/compare", help="report folder")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("export", help="write a trained ALIF run to the plain-data network file deploy/ reads")
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="network file (default: RUN_DIR/network.npz)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("lava", help="run a trained ALIF run as Lava processes; accuracy, agreement, counts")
+    p.add_argument("run_dir")
+    p.add_argument("--network", help="a network file from `rc-snn export` (default: export the run in memory)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--samples", type=int, default=100, help="how many samples of the split to run")
+    p.add_argument("--fixed-point", action=argparse.BooleanOptionalAction, default=False,
+                   help="Loihi-style fixed point (fixed_pt ProcessModels) instead of floating point")
+    p.add_argument("--data-dir", help="dataset folder (default: the run's)")
+    p.add_argument("--out", help="JSON file (default: RUN_DIR/lava-float|fixed-SPLIT.json)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    p.set_defaults(func=cmd_lava)
+
+    p = sub.add_parser("demo", help="the main job: train ALIF and LSTM, run ALIF in Lava, compare energy")
+    p.add_argument("--out", default="runs/demo", help="run folder (reused on a second run)")
+    p.add_argument("--dataset", default="nmnist-sim", help="nmnist-sim (embedded, default) or nmnist")
+    p.add_argument("--data-dir", help="N-MNIST folder (the one containing NMNIST/) for --dataset nmnist")
+    p.add_argument("--download", action=argparse.BooleanOptionalAction, default=False,
+                   help="let tonic download N-MNIST (needs internet)")
+    p.add_argument("--epochs", type=int, default=DEMO_DEFAULTS.epochs)
+    p.add_argument("--hidden", type=int, default=DEMO_DEFAULTS.hidden)
+    p.add_argument("--limit-train", type=int, help="train on only this many samples")
+    p.add_argument("--limit-test", type=int, help="evaluate on only this many test samples")
+    p.add_argument("--lava-samples", type=int, default=DEMO_DEFAULTS.lava_samples,
+                   help="test samples run through Lava (each of float and fixed point)")
+    p.add_argument("--fresh", action=argparse.BooleanOptionalAction, default=False,
+                   help="delete the run folder first instead of reusing finished stages")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

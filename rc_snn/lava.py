@@ -1,0 +1,83 @@
+"""Run a trained run's ALIF network as Lava processes and compare it with PyTorch on the same samples.
+
+The network goes through the plain-data file (``rc_snn.export`` -> ``deploy.ir``), so Lava sees
+exactly what a user would deploy; PyTorch runs the same frames with the same decision rule.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from deploy.ir import NetworkIR
+from deploy.simulate import evaluate
+
+from .early_exit import select_decision
+from .export import export_model
+from .models import ALIFRSNN
+from .train import load_run, load_split, time_first
+
+
+def lava_versus_pytorch(
+    run_dir, *, split: str = "test", samples: int = 200, fixed_point: bool = False, data_dir: Optional[str] = None,
+    network: Optional[NetworkIR] = None, progress: bool = True,
+) -> dict:
+    """Lava figures of ``samples`` samples of ``split``, with PyTorch's on the same frames.
+
+    ``network`` defaults to the run's model exported in memory (``rc-snn export`` writes the same file).
+    Returns a JSON-ready dict; ``"evaluation"`` holds the ``deploy.simulate.LavaEvaluation`` itself.
+    """
+    config, model, info = load_run(run_dir)
+    if not isinstance(model, ALIFRSNN):
+        raise ValueError(f"{run_dir} holds a {config.model!r} model; only ALIF networks run in Lava")
+    if samples < 1:
+        raise ValueError(f"expected samples >= 1; got {samples}")
+    if data_dir:
+        config = config.replace(data_dir=data_dir)
+    network = network or export_model(model, decision_threshold=config.threshold, dt_ms=info.dt_ms)
+    dataset, _ = load_split(config, split, samples)
+    frames = np.stack([np.asarray(x) for x, _ in dataset]).astype(np.float64)
+    labels = np.asarray([int(y) for _, y in dataset], dtype=np.int64)
+
+    lava = evaluate(network, frames, labels, fixed_point=fixed_point, progress=progress)
+    with torch.no_grad():
+        logits_seq, _ = model.double()(time_first(torch.from_numpy(frames), torch.device("cpu")).double())
+    reference = select_decision(logits_seq, network.decision_threshold)
+    torch_predictions, torch_steps = reference.predictions.numpy(), reference.steps.numpy()
+    summary = {
+        "run_dir": str(run_dir), "split": split, "fixed_point": fixed_point,
+        "n_samples": int(labels.size),
+        "accuracy": lava.accuracy,
+        "pytorch_accuracy": float(np.mean(torch_predictions == labels)),
+        "agreement_with_pytorch": float(np.mean(lava.predictions == torch_predictions)),
+        "same_decision_step_as_pytorch": float(np.mean(lava.decision_steps == torch_steps)),
+        "mean_decision_step": lava.mean_decision_step,
+        "pytorch_mean_decision_step": float(np.mean(torch_steps)),
+        "dt_ms": info.dt_ms,
+        **{key: value for key, value in lava.to_json().items()
+           if key not in ("accuracy", "mean_decision_step", "fixed_point", "n_samples")},
+    }
+    summary["evaluation"] = lava
+    return summary
+
+
+def format_lava(summary: dict) -> str:
+    kind = "fixed point" if summary["fixed_point"] else "floating point"
+    spikes = ", ".join(f"{count}" for count in summary["spikes_per_layer"])
+    return "\n".join([
+        f"Lava ({kind}), {summary['n_samples']} samples of the {summary['split']} split",
+        f"  accuracy              {100 * summary['accuracy']:.2f}%  (PyTorch {100 * summary['pytorch_accuracy']:.2f}%)",
+        f"  agreement w/ PyTorch  {100 * summary['agreement_with_pytorch']:.2f}% of predictions, "
+        f"{100 * summary['same_decision_step_as_pytorch']:.2f}% of decision steps",
+        f"  mean decision step    {summary['mean_decision_step']:.2f}  (PyTorch {summary['pytorch_mean_decision_step']:.2f})",
+        f"  spikes per layer      {spikes}  (total over samples, up to each decision)",
+        f"  input events          {summary['input_events']}",
+        f"  synaptic events       {summary['synaptic_ops']}  (spikes and input events times fan-out)",
+        f"  Lava steps run        {summary['lava_steps']} of {summary['max_lava_steps']} without early exit",
+        f"  wall time             {summary['wall_s']:.1f} s ({summary['samples_per_s']:.2f} samples/s)",
+    ])
+
+
