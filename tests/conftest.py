@@ -34,13 +34,22 @@ def isolated_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture
 def no_network(monkeypatch):
-    """Any attempt to open a socket fails loudly."""
+    """Any attempt to open an internet socket fails loudly (local Unix sockets, which Lava's
+    runtime and multiprocessing use between processes, still work)."""
+    real_socket = socket.socket
+
+    class GuardedSocket(real_socket):
+        def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
+            if fileno is None and family in (-1, socket.AF_INET, socket.AF_INET6):
+                raise RuntimeError("network access attempted in a test that must run offline")
+            super().__init__(family, type, proto, fileno)
 
     def refuse(*args, **kwargs):
         raise RuntimeError("network access attempted in a test that must run offline")
 
-    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "socket", GuardedSocket)
     monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 @pytest.fixture
