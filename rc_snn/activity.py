@@ -48,10 +48,10 @@ def record_activity(model: nn.Module, x_seq: Tensor, threshold: float, *, chunk_
 def record_run(model: nn.Module, x_seq: Tensor) -> Tuple[Tensor, List[Tensor]]:
     """Step an ``ALIFRSNN`` over the whole of ``x_seq``; returns outputs ``[T, B, C]`` and each layer's spikes ``[T, B, H]``."""
     state = model.initial_state(x_seq.shape[1], device=x_seq.device, dtype=x_seq.dtype)
-    currents = model.encode(x_seq)
+    currents, params = model.encode(x_seq), model.step_params()
     outputs, spikes = [], [[] for _ in model.layers]
     for current in currents:
-        output, state = model.step_encoded(current, state)
+        output, state = model.step_encoded(current, state, params)
         outputs.append(output)
         for recorded, layer_state in zip(spikes, state.layers):
             recorded.append(layer_state.s)

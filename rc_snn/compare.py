@@ -62,8 +62,9 @@ def analyse_run(
             sums[0] += int((other.predictions == y).sum())
             sums[1] += int(other.steps.sum())
         activities += activities_from_batch(x.numpy(), [s.numpy() for s in spikes], decision.steps.numpy())
-        if raster is None and is_snn:
-            raster = (spikes[-1][:, 0].numpy().astype(bool), int(decision.steps[0]))
+        if raster is None and is_snn:  # show a sample that decided (the first one that crossed, if any)
+            shown = int(decision.crossed.to(torch.int8).argmax())
+            raster = (spikes[-1][:, shown].numpy().astype(bool), int(decision.steps[shown]))
     steps = np.concatenate(steps)
     n = steps.size
     if is_snn:

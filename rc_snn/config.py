@@ -46,7 +46,7 @@ class TrainConfig:
     tau_m: tuple = (20.0, 5.0)
     tau_adp: tuple = (150.0, 10.0)
     surrogate: str = "multi_gaussian"
-    chunk_size: int = 8
+    chunk_size: int = 16
 
     def __post_init__(self) -> None:
         choices = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": ("last", "mean")}

@@ -29,12 +29,12 @@ class DemoOptions:
     dataset: str = "nmnist-sim"
     data_dir: Optional[str] = None
     download: bool = False
-    epochs: int = 5
+    epochs: int = 10
     hidden: int = 128
     threshold: float = 0.9
     limit_train: Optional[int] = None
     limit_test: Optional[int] = None
-    lava_samples: int = 200
+    lava_samples: int = 500  # the whole nmnist-sim test split: Lava and PyTorch rows count the same samples
     fresh: bool = False
     progress: bool = True
 

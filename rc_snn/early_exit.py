@@ -86,7 +86,7 @@ def run_until_decision(
     x_seq: Tensor,
     threshold: float,
     *,
-    chunk_size: int = 8,
+    chunk_size: int = 16,
     track_entropy: bool = False,
     observer: Optional[StepObserver] = None,
 ) -> Decision:
@@ -105,13 +105,16 @@ def run_until_decision(
     entropy_sum = x_seq.new_zeros(batch) if track_entropy else None
     done_rows, done_logits, done_steps, done_crossed, done_entropy = [], [], [], [], []
     steps_simulated = sample_steps = 0
+    params = model.step_params()
 
     for start in range(0, n_steps, chunk_size):
-        inputs = x_seq[start:start + chunk_size, running]
+        inputs = x_seq[start:start + chunk_size]
+        if running.numel() < batch:  # a gather copies: only once some samples have left
+            inputs = inputs[:, running]
         currents = model.encode(inputs)
         for offset in range(currents.shape[0]):
             t = start + offset
-            logits, state = model.step_encoded(currents[offset], state)
+            logits, state = model.step_encoded(currents[offset], state, params)
             steps_simulated, sample_steps = t + 1, sample_steps + running.numel()
             if observer is not None:
                 observer(t, running, inputs[offset], state)

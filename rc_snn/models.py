@@ -5,7 +5,9 @@ Both models expose
 * ``forward(x_seq, state=None) -> (outputs [time, batch, classes], state)``: a full sequence;
 * ``encode(x) -> currents``: the input projection of the first layer, for any leading axes, so a
   runner can project a chunk of steps in one matmul;
-* ``step_encoded(current_t, state) -> (output_t, state)``: one step from an encoded input;
+* ``step_encoded(current_t, state, params=None) -> (output_t, state)``: one step from an encoded
+  input; ``params = step_params()`` (decays, fused biases) can be computed once per sequence and
+  passed in, so a step-by-step runner does not recompute them (and their graph) every step;
 * ``step(x_t, state)``, ``initial_state(batch_size)``.
 
 State is a NamedTuple of ``[batch, ...]`` tensors owned by the caller (see :mod:`rc_snn.state`).
@@ -69,13 +71,18 @@ class ALIFRSNN(nn.Module):
     def encode(self, x: Tensor) -> Tensor:
         return self.layers[0].w_in(x)
 
-    def step_encoded(self, current: Tensor, state: RSNNState) -> Tuple[Tensor, RSNNState]:
+    def step_params(self):
+        """Per-layer ``(alpha, rho)`` and the readout's ``alpha_o``: constant over a sequence."""
+        return tuple(layer.decays() for layer in self.layers), self.readout.decay()
+
+    def step_encoded(self, current: Tensor, state: RSNNState, params=None) -> Tuple[Tensor, RSNNState]:
+        layer_decays, readout_alpha = params if params is not None else self.step_params()
         new_layers = []
         for index, (layer, layer_state) in enumerate(zip(self.layers, state.layers)):
             if index > 0:
                 current = layer.w_in(new_layers[-1].s)
-            new_layers.append(layer.step_current(current, layer_state))
-        m = self.readout.step(new_layers[-1].s, state.readout)
+            new_layers.append(layer.step_current(current, layer_state, layer_decays[index]))
+        m = self.readout.step(new_layers[-1].s, state.readout, readout_alpha)
         return m, RSNNState(tuple(new_layers), m)
 
     def step(self, x_t: Tensor, state: RSNNState) -> Tuple[Tensor, RSNNState]:
@@ -134,10 +141,15 @@ class LSTMBaseline(nn.Module):
         w_ih, _, bias = self._weights(0)
         return nn.functional.linear(x, w_ih, bias)
 
-    def step_encoded(self, gates_in: Tensor, state: LSTMState) -> Tuple[Tensor, LSTMState]:
+    def step_params(self):
+        """Each layer's ``(W_ih, W_hh, b_ih + b_hh)``."""
+        return tuple(self._weights(layer) for layer in range(self.n_layers))
+
+    def step_encoded(self, gates_in: Tensor, state: LSTMState, params=None) -> Tuple[Tensor, LSTMState]:
+        weights = params if params is not None else self.step_params()
         new_layers = []
         for layer, (h, c) in enumerate(state.layers):
-            w_ih, w_hh, bias = self._weights(layer)
+            w_ih, w_hh, bias = weights[layer]
             if layer > 0:
                 gates_in = nn.functional.linear(new_layers[-1].h, w_ih, bias)
             i, f, g, o = (gates_in + nn.functional.linear(h, w_hh)).chunk(4, dim=-1)

@@ -21,7 +21,10 @@ class ReplayModel(nn.Module):
     def encode(self, x):
         return x
 
-    def step_encoded(self, current, state):
+    def step_params(self):
+        return None
+
+    def step_encoded(self, current, state, params=None):
         self.steps_called += 1
         return self.gain * current, state
 
