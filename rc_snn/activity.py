@@ -17,7 +17,7 @@ from .early_exit import Decision, run_until_decision
 
 
 @torch.no_grad()
-def record_activity(model: nn.Module, x_seq: Tensor, threshold: float, *, chunk_size: int = 8) -> Tuple[Decision, List[Activity]]:
+def record_activity(model: nn.Module, x_seq: Tensor, threshold: float, *, chunk_size: int = 16) -> Tuple[Decision, List[Activity]]:
     """Run ``model`` (an ``ALIFRSNN``) with early exit and count each sample's input events and spikes.
 
     ``input_counts`` counts the steps in which a channel was nonzero (one event delivery per

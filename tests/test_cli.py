@@ -1,0 +1,54 @@
+"""The command line on the toy task: train, evaluate, export, lava, compare, and its error handling."""
+
+import json
+
+import pytest
+
+from deploy.ir import load_network
+from rc_snn.cli import main
+
+TRAIN = ["--dataset", "toy", "--hidden", "8", "--epochs", "1", "--limit-train", "64", "--limit-val", "32",
+         "--batch-size", "32", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def alif_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("cli") / "alif"
+    assert main(["train", "--out", str(run), *TRAIN]) == 0
+    return run
+
+
+def test_evaluate_writes_the_inference_figures(alif_run, capsys):
+    assert main(["evaluate", str(alif_run), "--split", "val", "--limit", "32", "--no-progress"]) == 0
+    result = json.loads((alif_run / "evaluate-val.json").read_text())
+    assert result["n_samples"] == 32 and len(result["decision_steps"]) == 32
+    assert sum(result["decision_step_histogram"]) == 32
+    assert "accuracy (last step)" in capsys.readouterr().out
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(300)
+def test_export_then_lava_agrees_with_pytorch(alif_run, capsys):
+    assert main(["export", str(alif_run)]) == 0
+    network = load_network(alif_run / "network.npz")
+    assert network.n_inputs == 1 and network.decision_threshold == 0.9
+    assert main(["lava", str(alif_run), "--network", str(alif_run / "network.npz"), "--split", "val",
+                 "--samples", "5", "--no-progress"]) == 0
+    result = json.loads((alif_run / "lava-float-val.json").read_text())
+    assert result["n_samples"] == 5 and result["agreement_with_pytorch"] == 1.0
+    assert "agreement w/ PyTorch" in capsys.readouterr().out
+
+
+def test_compare_writes_a_report(alif_run, tmp_path):
+    lstm = tmp_path / "lstm"
+    assert main(["train", "--out", str(lstm), "--model", "lstm", *TRAIN]) == 0
+    assert main(["compare", str(alif_run), str(lstm), "--split", "val", "--limit", "16",
+                 "--out", str(tmp_path / "report"), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert [m["name"] for m in report["models"]] == ["ALIF rank coding", "LSTM rank coding"]
+
+
+def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "missing")]) == 2
+    assert "error: expected a trained run folder" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "x"), "--dataset", "no-such-set", "--no-progress"]) == 2
