@@ -131,9 +131,10 @@ def run_until_decision(
             if track_entropy:
                 done_entropy.append(entropy_sum[finished] / (t + 1))
                 entropy_sum = entropy_sum[~finished]
-            keep = ~finished
-            running, state = running[keep], select_rows(state, keep)
-            currents, inputs = currents[:, keep], inputs[:, keep]
+            keep = (~finished).nonzero().squeeze(1)  # one index for every tensor below
+            running, state, currents = running[keep], select_rows(state, keep), currents[:, keep]
+            if observer is not None:  # the raw inputs are needed only to report them
+                inputs = inputs[:, keep]
             if running.numel() == 0:
                 break
         if running.numel() == 0:

@@ -207,8 +207,8 @@ def train(
 
     while epoch < config.epochs:
         batches = epoch_batches(len(train_set), config.batch_size, config.seed, epoch)
-        sums = partial or {"loss": 0.0, "correct": 0, "samples": 0, "decision_steps": 0, "steps_simulated": 0,
-                           "sample_steps": 0, "full_sample_steps": 0, "seconds": 0.0}
+        sums = {"loss": 0.0, "correct": 0, "samples": 0, "decision_steps": 0, "steps_simulated": 0, "batches": 0,
+                "sample_steps": 0, "full_sample_steps": 0, "seconds": 0.0, **(partial or {})}
         partial, last_save = None, time.monotonic()
         loader = DataLoader(train_set, batch_sampler=batches[batch_index:])
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs} [{config.model}/{config.loss}]",
@@ -228,6 +228,7 @@ def train(
                 sums["samples"] += y.numel()
                 sums["decision_steps"] += int(decision.steps.sum())
                 sums["steps_simulated"] += decision.steps_simulated
+                sums["batches"] += 1
                 sums["sample_steps"] += decision.sample_steps
                 sums["full_sample_steps"] += x.shape[0] * x.shape[1]
                 batch_index += 1
@@ -252,6 +253,7 @@ def train(
             "train_accuracy": sums["correct"] / n,
             "train_mean_decision_step": sums["decision_steps"] / n,
             "train_steps_simulated": sums["steps_simulated"],
+            "train_mean_steps_simulated": sums["steps_simulated"] / max(sums["batches"], 1),
             "train_sample_steps": sums["sample_steps"],
             "train_sample_steps_fraction": sums["sample_steps"] / sums["full_sample_steps"],
             "train_seconds": sums["seconds"],

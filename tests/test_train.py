@@ -25,7 +25,7 @@ def test_training_writes_config_checkpoint_and_metrics(tmp_path):
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved == history
     for key in ("train_accuracy", "val_accuracy", "val_accuracy_last_step", "val_mean_decision_step",
-                "train_seconds", "train_steps_simulated", "train_sample_steps"):
+                "train_seconds", "train_steps_simulated", "train_mean_steps_simulated", "train_sample_steps"):
         assert key in saved[-1]
     assert TrainConfig.load(tmp_path / "config.json") == config
     loaded_config, model, info = load_run(tmp_path)
