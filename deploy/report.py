@@ -434,6 +434,8 @@ def _plot_energy(plt, data: dict[str, Any], path: Path) -> None:
                                  ha="center", va="bottom", fontsize=6, rotation=90)
     energy_axis.set_xticks(positions + width * (len(entries) - 1) / 2, presets)
     energy_axis.set_yscale("log")
+    bottom, top = energy_axis.get_ylim()
+    energy_axis.set_ylim(bottom, top * 6)  # room for the rotated labels of the tallest bars
     energy_axis.set_ylabel("energy per inference (nJ, log scale)")
     energy_axis.set_title("Energy per inference by preset (hatched: LSTM)")
     energy_axis.legend(fontsize=7)

@@ -102,7 +102,8 @@ def main(options: DemoOptions) -> Path:
     paths = write_report(results + lava_results, out / "report")
     print()
     print_summary(summary_rows(load_report(paths["json"])))
-    print(f"\nLava agreement with PyTorch: " + ", ".join(
+    print("\nLava agreement with PyTorch run in float64 (Lava's precision; the PyTorch rows above run in float32,"
+          "\nwhere rounding can flip a spike and so a decision): " + ", ".join(
         f"{label} {100 * s['agreement_with_pytorch']:.1f}%" for label, s in lava_summaries.items()))
     print(f"finished in {time.perf_counter() - started:.0f} s")
     print(f"report: {paths['markdown']}")

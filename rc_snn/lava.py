@@ -69,7 +69,7 @@ def format_lava(summary: dict) -> str:
     spikes = ", ".join(f"{count}" for count in summary["spikes_per_layer"])
     return "\n".join([
         f"Lava ({kind}), {summary['n_samples']} samples of the {summary['split']} split",
-        f"  accuracy              {100 * summary['accuracy']:.2f}%  (PyTorch {100 * summary['pytorch_accuracy']:.2f}%)",
+        f"  accuracy              {100 * summary['accuracy']:.2f}%  (PyTorch in float64 {100 * summary['pytorch_accuracy']:.2f}%)",
         f"  agreement w/ PyTorch  {100 * summary['agreement_with_pytorch']:.2f}% of predictions, "
         f"{100 * summary['same_decision_step_as_pytorch']:.2f}% of decision steps",
         f"  mean decision step    {summary['mean_decision_step']:.2f}  (PyTorch {summary['pytorch_mean_decision_step']:.2f})",
