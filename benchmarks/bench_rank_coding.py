@@ -1,8 +1,8 @@
 """Rank coding versus full BPTT: the same ALIF network trained both ways on the same data, one run.
 
 Epochs of the two runs are interleaved (full e1, rank e1, full e2, ...) so machine noise hits
-both alike. Per epoch: wall time of the training steps, steps simulated per batch (the forward pass stops at the
-batch's last crossing), sample-steps computed (samples leave the batch at their own t*),
+both alike. Per epoch: wall time of the training steps, steps simulated per batch (the forward
+pass stops at the batch's last crossing), sample-steps computed (samples leave the batch at their own t*),
 validation accuracy (early exit and last step) and mean decision step. Prints the medians and
 the ratio full/rank of the time per epoch (goal: >= 2x with accuracy within 1 point).
 
@@ -49,18 +49,22 @@ def main() -> None:
             config = base.replace(loss=loss, epochs=epoch)
             histories[loss] = train(config, root / loss, progress=False, log=lambda *a: None)
             e = histories[loss][-1]
-            print(f"epoch {epoch} {loss:4s}: {e['train_seconds']:6.1f} s, steps/batch {e['train_mean_steps_simulated']:4.1f}, sample-steps {e['train_sample_steps_fraction']:.2f}"
-                  f" of full, val acc {e['val_accuracy']:.3f} (last step {e['val_accuracy_last_step']:.3f}),"
+            print(f"epoch {epoch} {loss:4s}: {e['train_seconds']:6.1f} s,"
+                  f" steps/batch {e['train_mean_steps_simulated']:4.1f},"
+                  f" sample-steps {e['train_sample_steps_fraction']:.2f} of full,"
+                  f" val acc {e['val_accuracy']:.3f} (last step {e['val_accuracy_last_step']:.3f}),"
                   f" mean decision step {e['val_mean_decision_step']:.1f}", flush=True)
 
     def median(loss, key):
         return statistics.median(e[key] for e in histories[loss][args.skip_epochs:])
 
-    print("\n| training | s/epoch (median) | steps simulated per batch | sample-steps vs full | val acc (early exit) | val acc (last step) | mean decision step |")
+    print("\n| training | s/epoch (median) | steps simulated per batch | sample-steps vs full |"
+          " val acc (early exit) | val acc (last step) | mean decision step |")
     print("|---|---|---|---|---|---|---|")
     for loss in ("full", "rank"):
         last = histories[loss][-1]
-        print(f"| {loss} | {median(loss, 'train_seconds'):.1f} | {median(loss, 'train_mean_steps_simulated'):.1f} | {median(loss, 'train_sample_steps_fraction'):.2f} |"
+        print(f"| {loss} | {median(loss, 'train_seconds'):.1f} | {median(loss, 'train_mean_steps_simulated'):.1f} |"
+              f" {median(loss, 'train_sample_steps_fraction'):.2f} |"
               f" {100 * last['val_accuracy']:.1f}% | {100 * last['val_accuracy_last_step']:.1f}% |"
               f" {last['val_mean_decision_step']:.1f} |")
     speedup = median("full", "train_seconds") / median("rank", "train_seconds")
