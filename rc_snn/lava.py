@@ -6,7 +6,6 @@ exactly what a user would deploy; PyTorch runs the same frames with the same dec
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import numpy as np

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from rc_snn.data import DATASETS, load_dataset
 from rc_snn.data.cache import default_cache_dir

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import warnings
 from pathlib import Path
 
@@ -12,29 +10,8 @@ import pytest
 import torch
 
 from rc_snn.data import load_dataset
-from rc_snn.data import nmnist as nmnist_module
 from rc_snn.data.events import NMNIST_DTYPE, events_to_frames
 from rc_snn.data.nmnist import read_events
-
-REAL = Path(os.environ.get("RC_SNN_NMNIST_SMALL", Path(__file__).resolve().parents[2] / "shared" / "data" / "nmnist-small"))
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    """Any socket use fails loudly (defined here so the file does not depend on conftest)."""
-
-    def refuse(*args, **kwargs):
-        raise RuntimeError("network access attempted in an offline test")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-
-
-@pytest.fixture
-def real_dir() -> Path:
-    if not (REAL / "NMNIST" / "Train").is_dir():
-        pytest.skip(f"real N-MNIST sample not found at {REAL} (set RC_SNN_NMNIST_SMALL to its folder)")
-    return REAL
 
 
 def encode_bin(x, y, t, p) -> bytes:
@@ -86,15 +63,15 @@ def test_frames_follow_the_binning_equation_and_leave_input_alone():
     assert events_to_frames(events, (34, 34, 2), 300_000 / 7, 7).shape[0] == 7
 
 
-def test_real_nmnist_small_offline(real_dir, offline, tmp_path):
-    train, info = load_dataset("nmnist", "train", data_dir=real_dir, cache_dir=tmp_path)
-    val, _ = load_dataset("nmnist", "val", data_dir=real_dir / "NMNIST", cache_dir=tmp_path)
+def test_real_nmnist_small_offline(nmnist_small, no_network, tmp_path):
+    train, info = load_dataset("nmnist", "train", data_dir=nmnist_small, cache_dir=tmp_path)
+    val, _ = load_dataset("nmnist", "val", data_dir=nmnist_small / "NMNIST", cache_dir=tmp_path)
     assert (info.n_inputs, info.n_classes, info.n_steps, info.dt_ms) == (2312, 10, 60, 5.0)
     assert len(train) + len(val) == 800 and len(val) == 80
     x, label = train[0]
     assert x.shape == (60, 2312) and x.dtype == torch.float32 and isinstance(label, int)
     # the cached frames hold every event of the file inside the 300 ms window
-    first_train_file = next(path for path in sorted((real_dir / "NMNIST" / "Train" / str(label)).glob("*.bin"))
+    first_train_file = next(path for path in sorted((nmnist_small / "NMNIST" / "Train" / str(label)).glob("*.bin"))
                             if int(path.stem) % 10 != 0)
     events = read_events(first_train_file)
     assert x.sum().item() == int((events["t"] < 300_000).sum())
@@ -103,14 +80,14 @@ def test_real_nmnist_small_offline(real_dir, offline, tmp_path):
     assert torch.equal(x, torch.from_numpy(expected.astype(np.float32)))
 
 
-def test_real_test_split_without_test_folder_warns_and_uses_validation(real_dir, offline, tmp_path):
+def test_real_test_split_without_test_folder_warns_and_uses_validation(nmnist_small, no_network, tmp_path):
     with pytest.warns(UserWarning, match="no Test/ folder"):
-        test, _ = load_dataset("nmnist", "test", data_dir=real_dir, cache_dir=tmp_path, limit=20)
-    val, _ = load_dataset("nmnist", "val", data_dir=real_dir, cache_dir=tmp_path, limit=20)
+        test, _ = load_dataset("nmnist", "test", data_dir=nmnist_small, cache_dir=tmp_path, limit=20)
+    val, _ = load_dataset("nmnist", "val", data_dir=nmnist_small, cache_dir=tmp_path, limit=20)
     assert torch.equal(test[3][0], val[3][0])
 
 
-def test_full_copy_uses_test_folder(tmp_path, offline):
+def test_full_copy_uses_test_folder(tmp_path, no_network):
     write_copy(tmp_path / "data", folders=("Train", "Test"), per_class=10)
     (tmp_path / "data" / "NMNIST" / "train.zip").write_bytes(b"")  # as tonic leaves a full copy
     train, _ = load_dataset("nmnist", "train", data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
@@ -122,7 +99,7 @@ def test_full_copy_uses_test_folder(tmp_path, offline):
     assert len(train) + len(val) == 100 and len(val) == 10  # indices 1..100, val: index % 10 == 0
 
 
-def test_partial_copy_and_limit_are_class_balanced(tmp_path, offline):
+def test_partial_copy_and_limit_are_class_balanced(tmp_path, no_network):
     write_copy(tmp_path, per_class=3)
     train, _ = load_dataset("nmnist", "train", data_dir=tmp_path, cache_dir=tmp_path / "c", limit=10)
     assert sorted(train.labels.tolist()) == list(range(10))
@@ -143,7 +120,7 @@ def test_download_delegates_to_tonic(tmp_path, monkeypatch):
     assert calls[-1] == (str(tmp_path / "dl"), False)
 
 
-def test_without_download_tonic_is_never_constructed(tmp_path, monkeypatch, offline):
+def test_without_download_tonic_is_never_constructed(tmp_path, monkeypatch, no_network):
     def refuse(*args, **kwargs):
         raise AssertionError("tonic.datasets.NMNIST must not be used without download=True")
 
@@ -152,7 +129,7 @@ def test_without_download_tonic_is_never_constructed(tmp_path, monkeypatch, offl
     load_dataset("nmnist", "train", data_dir=tmp_path, cache_dir=tmp_path / "c")
 
 
-def test_missing_data_names_folder_and_remedy(tmp_path, offline):
+def test_missing_data_names_folder_and_remedy(tmp_path, no_network):
     with pytest.raises(FileNotFoundError) as error:
         load_dataset("nmnist", "train", data_dir=tmp_path / "nowhere", cache_dir=tmp_path)
     message = str(error.value)
@@ -164,7 +141,7 @@ def test_missing_data_names_folder_and_remedy(tmp_path, offline):
 
 @pytest.mark.parametrize("content, match", [(b"", "empty file"), (b"\x01\x02\x03\x04\x05\x06\x07", "not a whole number"),
                                             (encode_bin([40], [3], [100], [1]), "outside the 34x34")])
-def test_bad_files_raise_naming_the_file(tmp_path, content, match, offline):
+def test_bad_files_raise_naming_the_file(tmp_path, content, match, no_network):
     write_copy(tmp_path, per_class=1)
     bad = tmp_path / "NMNIST" / "Train" / "4" / "00077.bin"
     bad.write_bytes(content)
@@ -173,7 +150,7 @@ def test_bad_files_raise_naming_the_file(tmp_path, content, match, offline):
     assert str(bad) in str(error.value)
 
 
-def test_folder_that_is_not_a_label_is_skipped_with_warning(tmp_path, offline):
+def test_folder_that_is_not_a_label_is_skipped_with_warning(tmp_path, no_network):
     write_copy(tmp_path, per_class=1)
     stray = tmp_path / "NMNIST" / "Train" / "10"
     stray.mkdir()
@@ -184,7 +161,7 @@ def test_folder_that_is_not_a_label_is_skipped_with_warning(tmp_path, offline):
     assert len(dataset) == 9 and 10 not in dataset.labels.tolist()  # file 00010 is val; 00099 never read
 
 
-def test_cache_is_keyed_by_every_binning_parameter(tmp_path, offline):
+def test_cache_is_keyed_by_every_binning_parameter(tmp_path, no_network):
     write_copy(tmp_path, per_class=2)
     cache = tmp_path / "c"
     five, info5 = load_dataset("nmnist", "train", data_dir=tmp_path, cache_dir=cache)
@@ -202,7 +179,7 @@ def test_cache_is_keyed_by_every_binning_parameter(tmp_path, offline):
     assert len(list((cache / "frames").glob("nmnist-train-*.npz"))) == 4
 
 
-def test_corrupt_or_foreign_cache_entry_is_rebuilt(tmp_path, offline):
+def test_corrupt_or_foreign_cache_entry_is_rebuilt(tmp_path, no_network):
     write_copy(tmp_path, per_class=2)
     cache = tmp_path / "c"
     fresh, _ = load_dataset("nmnist", "train", data_dir=tmp_path, cache_dir=cache)
@@ -221,7 +198,7 @@ def test_corrupt_or_foreign_cache_entry_is_rebuilt(tmp_path, offline):
     assert len(rebuilt) == len(fresh)
 
 
-def test_changed_source_file_invalidates_cache(tmp_path, offline):
+def test_changed_source_file_invalidates_cache(tmp_path, no_network):
     write_copy(tmp_path, per_class=1)
     cache = tmp_path / "c"
     before, _ = load_dataset("nmnist", "train", data_dir=tmp_path, cache_dir=cache)

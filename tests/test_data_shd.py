@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 
 import h5py
 import numpy as np
@@ -10,15 +9,6 @@ import pytest
 import torch
 
 from rc_snn.data import load_dataset
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise RuntimeError("network access attempted in an offline test")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 def write_shd(path, n_samples=40, seed=0, bad_unit=False):
@@ -41,7 +31,7 @@ def write_shd(path, n_samples=40, seed=0, bad_unit=False):
     return times, units
 
 
-def test_reads_tonic_layout_offline(tmp_path, offline):
+def test_reads_tonic_layout_offline(tmp_path, no_network):
     times, units = write_shd(tmp_path / "SHD" / "shd_train.h5")
     train, info = load_dataset("shd", "train", data_dir=tmp_path, cache_dir=tmp_path / "c")
     val, _ = load_dataset("shd", "val", data_dir=tmp_path, cache_dir=tmp_path / "c")
@@ -55,7 +45,7 @@ def test_reads_tonic_layout_offline(tmp_path, offline):
     assert torch.equal(x, torch.from_numpy(expected.astype(np.float32)))
 
 
-def test_missing_file_and_bad_units(tmp_path, offline):
+def test_missing_file_and_bad_units(tmp_path, no_network):
     with pytest.raises(FileNotFoundError, match="shd_test.h5") as error:
         load_dataset("shd", "test", data_dir=tmp_path, cache_dir=tmp_path / "c")
     assert "download" in str(error.value) and str(tmp_path / "SHD" / "shd_test.h5") in str(error.value)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +12,7 @@ from rc_snn.data.events import NMNIST_DTYPE
 from rc_snn.data.simulated import (SimParams, event_statistics, load_digits, rate_correlation, saccade_offsets,
                                    simulate_events, split_indices)
 
-REAL = Path(os.environ.get("RC_SNN_NMNIST_SMALL", Path(__file__).resolve().parents[2] / "shared" / "data" / "nmnist-small"))
+from conftest import NMNIST_SMALL as REAL
 
 # The band nmnist-sim must stay in, relative to real N-MNIST (module docstring of rc_snn.data.simulated).
 BAND = {
@@ -33,15 +30,6 @@ REAL_800 = {  # measured on nmnist-small's 800 recordings; used when the folder 
     "burst_peak_ms": [52.5, 152.5, 257.5], "active_pixels": 446.8,
     "x_mean": 16.68, "x_sd": 5.08, "y_mean": 17.27, "y_sd": 6.32,
 }
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise RuntimeError("network access attempted in an offline test")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +117,7 @@ def test_splits_are_disjoint_and_balanced():
     assert np.bincount(labels[parts["test"]]).tolist() == [50] * 10
 
 
-def test_load_dataset_offline_limited_and_cached(offline, tmp_path):
+def test_load_dataset_offline_limited_and_cached(no_network, tmp_path):
     dataset, info = load_dataset("nmnist-sim", "val", cache_dir=tmp_path, limit=20)
     assert (info.name, info.n_inputs, info.n_steps, info.dt_ms, info.n_classes) == ("nmnist-sim", 2312, 60, 5.0, 10)
     assert len(dataset) == 20 and sorted(dataset.labels.tolist()) == sorted(list(range(10)) * 2)

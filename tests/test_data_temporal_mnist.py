@@ -25,7 +25,7 @@ def test_encoding_rejects_bad_input():
         temporal_encode(np.array([[0.5]]), 0)
 
 
-def test_load_dataset(no_network_temporal):
+def test_load_dataset(no_network):
     dataset, info = load_dataset("temporal-mnist", "test", limit=30)
     assert (info.n_inputs, info.n_steps, info.n_classes, info.dt_ms) == (784, 20, 10, None)
     x, label = dataset[0]
@@ -38,13 +38,3 @@ def test_load_dataset(no_network_temporal):
     assert info10.n_steps == 10 and torch.equal(coarse[0][0].sum(0), x.sum(0))
     with pytest.raises(ValueError, match="bin_ms"):
         load_dataset("temporal-mnist", "test", bin_ms=5.0)
-
-
-@pytest.fixture
-def no_network_temporal(monkeypatch):
-    import socket
-
-    def refuse(*args, **kwargs):
-        raise RuntimeError("network access attempted in an offline test")
-
-    monkeypatch.setattr(socket, "socket", refuse)

@@ -76,7 +76,6 @@ def test_fixed_membrane_follows_float_without_spikes():
     counts = rng.integers(0, 3, (40, 1, 20)) * (rng.random((40, 1, 20)) < 0.3)
     u_f = np.zeros((1, 12))
     u_i = np.zeros((1, 12), dtype=np.int64)
-    zero = np.zeros((1, 12))
     for x in counts:
         ff = kernels.synaptic_input(back.w_in.T.copy(), x.astype(float))
         u_f = back.alpha * u_f + (1 - back.alpha) * (ff + back.bias)

@@ -68,6 +68,15 @@ def events_to_frames(events: np.ndarray, sensor_size: tuple, bin_us: float, n_st
     return padded
 
 
+def nmnist_frames(events: np.ndarray, bin_us: float, n_steps: int, first_saccade: bool = False,
+                  denoise_us: Optional[float] = None) -> np.ndarray:
+    """One N-MNIST-layout recording's frames (:func:`events_to_frames` on N-MNIST's sensor), cut to
+    the first saccade (``t < FIRST_SACCADE_US``) when ``first_saccade``."""
+    if first_saccade:
+        events = events[events["t"] < FIRST_SACCADE_US]
+    return events_to_frames(events, NMNIST_SENSOR, bin_us, n_steps, denoise_us)
+
+
 def check_sensor_bounds(events: np.ndarray, sensor_size: tuple, source: str) -> None:
     """ValueError naming ``source`` when an event lies outside the sensor or has a bad polarity."""
     width, height, polarities = sensor_size

@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from .cache import SparseFrames, cache_key, cached_frames, default_cache_dir, encode_frames
 from .events import (DEFAULT_BIN_MS, FIRST_SACCADE_US, NMNIST_DTYPE, NMNIST_SENSOR, NMNIST_WINDOW_MS,
-                     balanced_first, binning, check_sensor_bounds, events_to_frames)
+                     balanced_first, binning, check_sensor_bounds, nmnist_frames)
 from .info import DatasetInfo
 
 N_INPUTS = NMNIST_SENSOR[0] * NMNIST_SENSOR[1] * NMNIST_SENSOR[2]  # 2 * 34 * 34 = 2312
@@ -202,10 +202,7 @@ def nmnist_dataset(split: str, *, data_dir=None, download: bool = False, cache_d
         encoded = []
         show = progress if progress is not None else len(files) > PROGRESS_MIN
         for file in tqdm(files, desc=f"binning N-MNIST {split}", unit="file", disable=not show):
-            events = read_events(file)
-            if first_saccade:
-                events = events[events["t"] < FIRST_SACCADE_US]
-            encoded.append(encode_frames(events_to_frames(events, NMNIST_SENSOR, bin_us, n_steps, denoise_us)))
+            encoded.append(encode_frames(nmnist_frames(read_events(file), bin_us, n_steps, first_saccade, denoise_us)))
         return encoded, labels
 
     dataset = cached_frames(path, meta, n_steps, N_INPUTS, build)

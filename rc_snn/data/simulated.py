@@ -70,7 +70,7 @@ from tqdm.auto import tqdm
 from .cache import (SparseFrames, cache_key, cached_frames, default_cache_dir, encode_frames,
                     load_npz_checked, save_npz_atomic)
 from .events import (DEFAULT_BIN_MS, FIRST_SACCADE_US, NMNIST_DTYPE, NMNIST_SENSOR, NMNIST_WINDOW_MS,
-                     balanced_first, binning, events_to_frames)
+                     balanced_first, binning, nmnist_frames)
 from .info import DatasetInfo
 
 N_DIGITS = 5000
@@ -350,9 +350,7 @@ def nmnist_sim_dataset(split: str, *, cache_dir=None, bin_ms: Optional[float] = 
         encoded = []
         show = progress if progress is not None else len(chosen) > PROGRESS_MIN
         for events in tqdm(recordings, desc=f"binning nmnist-sim {split}", unit="sample", disable=not show):
-            if first_saccade:
-                events = events[events["t"] < FIRST_SACCADE_US]
-            encoded.append(encode_frames(events_to_frames(events, NMNIST_SENSOR, bin_us, n_steps, denoise_us)))
+            encoded.append(encode_frames(nmnist_frames(events, bin_us, n_steps, first_saccade, denoise_us)))
         return encoded, labels
 
     dataset = cached_frames(path, meta, n_steps, N_INPUTS, build)
