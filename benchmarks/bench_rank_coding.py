@@ -34,13 +34,17 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=0.9)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--backward", default="manual", choices=("manual", "autograd"),
+                        help="ALIF gradients: hand-written BPTT or autograd (rc_snn.bptt)")
+    parser.add_argument("--chunk-size", type=int, default=16)
     parser.add_argument("--skip-epochs", type=int, default=1, help="epochs left out of the medians (warm-up)")
     parser.add_argument("--out", help="keep the runs here (default: a temporary folder)")
     args = parser.parse_args()
 
     base = TrainConfig(model=args.model, dataset=args.dataset, data_dir=args.data_dir, hidden=args.hidden,
                        threshold=args.threshold, lr=args.lr, batch_size=args.batch_size,
-                       limit_train=args.limit_train, limit_val=args.limit_val, device="cpu")
+                       limit_train=args.limit_train, limit_val=args.limit_val, device="cpu",
+                       backward=args.backward, chunk_size=args.chunk_size)
     root = Path(args.out or tempfile.mkdtemp(prefix="bench-rank-"))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; runs in {root}")
     histories = {"full": [], "rank": []}

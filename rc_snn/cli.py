@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__
-from .config import DEVICES, LOSSES, MODELS, TrainConfig, write_json_atomic
+from .config import BACKWARDS, DEVICES, LOSSES, MODELS, TrainConfig, write_json_atomic
 from .demo import DemoOptions
 
 DEMO_DEFAULTS = DemoOptions()
 
 # Types of the config fields whose default is None (argparse cannot infer them).
 _OPTIONAL_TYPES = {"data_dir": str, "bin_ms": float, "limit_train": int, "limit_val": int}
-_CHOICES = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": ("last", "mean")}
+_CHOICES = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": ("last", "mean"),
+            "backward": BACKWARDS}
 _HELP = {
     "threshold": "softmax probability a sample's output must exceed to decide (early exit)",
     "entropy_weight": "weight of the entropy reward in the rank-coded loss (higher = later, surer decisions)",
@@ -26,6 +27,7 @@ _HELP = {
     "limit_val": "use only this many validation samples",
     "layers": "number of recurrent layers",
     "hidden": "neurons (or LSTM units) per layer",
+    "backward": "ALIF gradients: 'manual' (hand-written BPTT, faster) or 'autograd' (same values)",
 }
 
 

@@ -12,6 +12,7 @@ from typing import Optional
 MODELS = ("alif", "lstm")
 LOSSES = ("rank", "full")
 DEVICES = ("auto", "cpu", "cuda")
+BACKWARDS = ("manual", "autograd")
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,8 @@ class TrainConfig:
 
     ``threshold`` is the decision rule's softmax threshold (see :mod:`rc_snn.early_exit`);
     ``entropy_weight`` is beta_H of :mod:`rc_snn.loss`; ``full_readout`` applies to ``loss="full"``.
+    ``backward="manual"`` trains the ALIF network with the hand-written BPTT of :mod:`rc_snn.bptt`
+    (same gradients, faster); ``"autograd"`` differentiates the model's step functions instead.
     Time constants are in steps: ``(mean, sd)`` of the initial normal draw.
     """
 
@@ -47,9 +50,11 @@ class TrainConfig:
     tau_adp: tuple = (150.0, 10.0)
     surrogate: str = "multi_gaussian"
     chunk_size: int = 16
+    backward: str = "manual"
 
     def __post_init__(self) -> None:
-        choices = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": ("last", "mean")}
+        choices = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": ("last", "mean"),
+                   "backward": BACKWARDS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"expected {name} in {allowed}; got {getattr(self, name)!r}")

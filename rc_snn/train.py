@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .config import TrainConfig, write_json_atomic
 from .data.info import DatasetInfo
+from .bptt import run_alif
 from .early_exit import read_last_step, run_until_decision, select_decision
 from .loss import full_sequence_loss, rank_coded_loss
 from .models import ALIFRSNN, LSTMBaseline
@@ -72,13 +73,20 @@ def time_first(x: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> dict:
     """Loss and batch figures of one step (the caller runs backward on ``out['loss']``)."""
-    if config.loss == "rank":
+    rank = config.loss == "rank"
+    if config.model == "alif" and config.backward == "manual":
+        logits_seq, decision = run_alif(model, x, config.threshold if rank else None, chunk_size=config.chunk_size,
+                                        track_entropy=rank and config.entropy_weight > 0)
+    elif rank:
         decision = run_until_decision(
             model, x, config.threshold, chunk_size=config.chunk_size, track_entropy=config.entropy_weight > 0
         )
-        loss = rank_coded_loss(decision.logits, y, decision.mean_entropy, config.entropy_weight)
     else:
         logits_seq, _ = model(x)
+        decision = None
+    if rank:
+        loss = rank_coded_loss(decision.logits, y, decision.mean_entropy, config.entropy_weight)
+    else:
         loss = full_sequence_loss(logits_seq, y, config.full_readout)
         decision = read_last_step(logits_seq.detach())  # what a full-sequence model is trained to output
     return {"loss": loss, "decision": decision}

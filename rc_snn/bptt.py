@@ -1,0 +1,291 @@
+"""BPTT of the ALIF network with a hand-written backward pass, for rank-coded and full training.
+
+Why by hand: on a CPU (and on a GPU, through kernel launches) a step of the ALIF network at
+training sizes costs mostly per-operation overhead, not arithmetic: with autograd every step
+records ~30 graph nodes and replays ~40 backward operations, each costing more than the
+arithmetic it does at batch 64 x 128 neurons. That overhead is the same for 64 rows or for 3, so
+it hid the saving of rank coding (rows leave the batch at their decision step). Here the forward
+pass runs under ``no_grad``, calling the same step functions as the model
+(:func:`rc_snn.functional.alif_step`, :func:`~rc_snn.functional.readout_step`), and the backward
+pass is the loop below. No library does this: snnTorch and Norse differentiate through autograd.
+
+Backward pass, per step t from the last down to 0, for the rows still running at t (each row
+enters at its own t*), with ``v = u[t] - B[t]`` and ``sigma'`` the surrogate derivative; ``g_x`` is
+the gradient of the loss with respect to x, and a term "(t+1)" is carried from the step after::
+
+    g_m[t]  = dL/dm[t] + alpha_o * g_m[t+1]
+    g_co[t] = (1 - alpha_o) * g_m[t]                          co[t] = W_o s_L[t] + bias_o
+    g_s[t]  = (g_co[t] W_o  or  g_I^{l+1}[t] W_in^{l+1})      from the readout or the layer above
+              + g_I[t+1] W_rec + (1 - rho) g_b[t+1] - B[t+1] g_u[t+1]
+    g_v     = sigma'(v) * g_s[t]
+    g_u[t]  = g_v + alpha * g_u[t+1]
+    g_b[t]  = beta * (-g_v - s[t-1] * g_u[t]) + rho * g_b[t+1]
+    g_I[t]  = (1 - alpha) * g_u[t]
+    dL/dalpha = sum g_u[t] (u[t-1] - I[t]);   dL/drho = sum g_b[t] (b[t-1] - s[t-1])
+    dL/dalpha_o = sum g_m[t] (m[t-1] - co[t]);  dL/dW = sum over steps and rows of g^T (input)
+
+The weight gradients are taken once per sequence, as one matmul over every (row, step) computed.
+Tested against autograd through the model's own ``forward`` and
+:func:`rc_snn.early_exit.run_until_decision`, in float64, for one and two layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn.functional as nnf
+from torch import Tensor
+
+from . import functional as F
+from .early_exit import Decision, crossed_threshold, output_entropy
+from .models import ALIFRSNN
+from .state import select_rows
+from .validation import check_sequence
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """The constants of one call: per layer ``(b0, beta, spike_fn)``; the decision threshold."""
+
+    layers: Tuple[tuple, ...]
+    threshold: Optional[float]
+    chunk_size: int
+
+
+@dataclass
+class _Step:
+    """What the backward pass needs of one forward step (rows: those running at this step)."""
+
+    rows: Tensor  # the rows' indices in the batch
+    chunk: int  # index of the input chunk this step belongs to ...
+    offset: int  # ... and its place in that chunk
+    positions: Optional[Tensor]  # the rows' positions among the chunk's rows; None: all of them
+    prev: List[F.ALIFState]  # per layer, state at t-1
+    new: List[F.ALIFState]  # per layer, state at t
+    currents: List[Tensor]  # per layer, I[t]
+    m_prev: Tensor
+    readout_current: Tensor  # co[t]
+    keep: Optional[Tensor] = None  # rows kept after this step (positions among ``rows``); None: all
+
+
+def surrogate_vjp(spike_fn, v: Tensor, grad: Tensor) -> Tensor:
+    """``grad * sigma'(v)``: from the spike function's ``derivative`` if it has one (ours), else autograd."""
+    derivative = getattr(spike_fn, "derivative", None)
+    if derivative is not None:
+        return grad * derivative(v)
+    with torch.enable_grad():
+        v = v.detach().requires_grad_(True)
+        (result,) = torch.autograd.grad(spike_fn(v), v, grad)
+    return result
+
+
+def _expand_rows(carry: Tensor, keep: Tensor, n_rows: int) -> Tensor:
+    """A carried gradient over the kept rows, placed among ``n_rows`` rows (zeros for rows that left)."""
+    return carry.new_zeros((n_rows,) + carry.shape[1:]).index_copy_(0, keep, carry)
+
+
+def _first_layer_weight_grad(g_currents: List[Tensor], record: List[_Step], chunk_inputs: List[Tensor]) -> Tensor:
+    """``dL/dW_in`` of the first layer: one matmul per input chunk, on the chunk's inputs as they are.
+
+    A row that decided inside a chunk contributes zeros for the chunk's later steps (the waste is
+    at most a chunk, as in the forward projection); gathering the wide input rows step by step
+    instead would copy the whole input once more.
+    """
+    padded = [g_currents[0].new_zeros(inputs.shape[:2] + g_currents[0].shape[1:]) for inputs in chunk_inputs]
+    for step, g in zip(record, g_currents):
+        if step.positions is None:
+            padded[step.chunk][step.offset] = g
+        else:
+            padded[step.chunk][step.offset, step.positions] = g
+    return sum(g.flatten(0, 1).T @ inputs.flatten(0, 1) for g, inputs in zip(padded, chunk_inputs))
+
+
+class _ALIFSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x_seq: Tensor, spec: _Spec, *params: Tensor):
+        n_layers = len(spec.layers)
+        layer_params = [params[5 * l:5 * l + 5] for l in range(n_layers)]  # W_in, bias_in, W_rec, alpha, rho
+        w_out, bias_out, alpha_out = params[5 * n_layers:]
+        n_steps, batch = x_seq.shape[:2]
+        state = [F.alif_initial_state(batch, w_rec.shape[0], device=x_seq.device, dtype=x_seq.dtype)
+                 for _, _, w_rec, _, _ in layer_params]
+        m = x_seq.new_zeros(batch, w_out.shape[0])
+        m_raw = x_seq.new_zeros(n_steps, batch, w_out.shape[0])
+        rows = torch.arange(batch, device=x_seq.device)
+        decision_steps = torch.full((batch,), n_steps - 1, dtype=torch.long, device=x_seq.device)
+        crossed = torch.zeros(batch, dtype=torch.bool, device=x_seq.device)
+        record: List[_Step] = []
+        chunk_inputs: List[Tensor] = []  # the first layer's input, per chunk, for the rows then running
+        w_in0, bias_in0 = layer_params[0][:2]
+
+        for start in range(0, n_steps, spec.chunk_size):
+            inputs = x_seq[start:start + spec.chunk_size]
+            if rows.numel() < batch:
+                inputs = inputs[:, rows]
+            chunk_inputs.append(inputs)
+            chunk_currents, positions = nnf.linear(inputs, w_in0, bias_in0), None
+            for offset in range(inputs.shape[0]):
+                t = start + offset
+                current = chunk_currents[offset] if positions is None else chunk_currents[offset, positions]
+                new, currents = [], []
+                for l, ((w_in, bias_in, w_rec, alpha, rho), (b0, beta, spike_fn)) in enumerate(
+                        zip(layer_params, spec.layers)):
+                    if l > 0:
+                        current = nnf.linear(new[-1].s, w_in, bias_in)
+                    current = current + nnf.linear(state[l].s, w_rec)
+                    new.append(F.alif_step(current, state[l], alpha, rho, b0, beta, spike_fn))
+                    currents.append(current)
+                readout_current = nnf.linear(new[-1].s, w_out, bias_out)
+                m_new = F.readout_step(readout_current, m, alpha_out)
+                step = _Step(rows, len(chunk_inputs) - 1, offset, positions, state, new, currents, m, readout_current)
+                record.append(step)
+                if rows.numel() == batch:
+                    m_raw[t] = m_new
+                else:
+                    m_raw[t, rows] = m_new
+                if spec.threshold is None:
+                    crossing = torch.zeros(rows.numel(), dtype=torch.bool, device=x_seq.device)
+                else:
+                    crossing = crossed_threshold(m_new, spec.threshold)
+                finished = crossing if t < n_steps - 1 else torch.ones_like(crossing)
+                state, m = new, m_new
+                if not bool(finished.any()):
+                    continue
+                decision_steps[rows[finished]] = t
+                crossed[rows[finished]] = crossing[finished]
+                step.keep = (~finished).nonzero().squeeze(1)
+                rows, m = rows[step.keep], m[step.keep]
+                state = [select_rows(s, step.keep) for s in state]
+                positions = step.keep if positions is None else positions[step.keep]
+                if rows.numel() == 0:
+                    break
+            if rows.numel() == 0:
+                break
+
+        # Each row's output is held at its decision value after t*, so z[-1] is z[t*] for every row.
+        steps_simulated = len(record)
+        held = torch.minimum(torch.arange(steps_simulated, device=x_seq.device)[:, None], decision_steps[None, :])
+        outputs = m_raw[:steps_simulated].gather(0, held[..., None].expand(-1, -1, m.shape[-1]))
+        ctx.spec, ctx.record, ctx.chunk_inputs, ctx.decision_steps = spec, record, chunk_inputs, decision_steps
+        ctx.save_for_backward(*params)
+        ctx.mark_non_differentiable(decision_steps, crossed)
+        return outputs, decision_steps, crossed
+
+    @staticmethod
+    def backward(ctx, grad_outputs: Tensor, _grad_steps, _grad_crossed):
+        spec, record, decision_steps = ctx.spec, ctx.record, ctx.decision_steps
+        params = ctx.saved_tensors
+        n_layers = len(spec.layers)
+        layer_params = [params[5 * l:5 * l + 5] for l in range(n_layers)]
+        w_out, _, alpha_out = params[5 * n_layers:]
+
+        # dL/dm[t*] collects the gradient of every held output z[t >= t*] (module docstring).
+        batch = decision_steps.numel()
+        every_row = torch.arange(batch, device=decision_steps.device)
+        injected = grad_outputs.clone()
+        tail = grad_outputs.flip(0).cumsum(0).flip(0)
+        injected[decision_steps, every_row] = tail[decision_steps, every_row]
+
+        # Carried from step t+1 (none after the last step, where every remaining row decided).
+        g_m = grad_outputs.new_zeros(0, w_out.shape[0])
+        g_s = [grad_outputs.new_zeros(0, p[2].shape[0]) for p in layer_params]  # to s[t]
+        g_u = [torch.zeros_like(g) for g in g_s]  # alpha * g_u[t+1]
+        g_b = [torch.zeros_like(g) for g in g_s]  # rho * g_b[t+1]
+        g_alpha = [torch.zeros_like(p[3]) for p in layer_params]
+        g_rho = [torch.zeros_like(p[4]) for p in layer_params]
+        g_alpha_out = torch.zeros_like(alpha_out)
+        g_currents: List[List[Tensor]] = [[] for _ in range(n_layers)]
+        g_readout: List[Tensor] = []
+
+        # Per-sequence constants as tensors: an op with a Python float costs about twice one between
+        # tensors at these sizes (the float is wrapped and converted each time; measured).
+        keep_out = 1.0 - alpha_out
+        constants = [(1.0 - alpha, 1.0 - rho, alpha.new_tensor(b0), alpha.new_tensor(beta))
+                     for (_, _, _, alpha, rho), (b0, beta, _) in zip(layer_params, spec.layers)]
+
+        for t in reversed(range(len(record))):
+            step = record[t]
+            if step.keep is not None:  # rows that decided at this step enter with zero carries
+                n_rows = step.rows.numel()
+                g_m = _expand_rows(g_m, step.keep, n_rows)
+                g_s = [_expand_rows(g, step.keep, n_rows) for g in g_s]
+                g_u = [_expand_rows(g, step.keep, n_rows) for g in g_u]
+                g_b = [_expand_rows(g, step.keep, n_rows) for g in g_b]
+            g_m = injected[t, step.rows] + g_m
+            g_co = keep_out * g_m
+            g_alpha_out += (g_m * (step.m_prev - step.readout_current)).sum(0)
+            g_readout.append(g_co)
+            g_from_above = g_co @ w_out
+            for l in reversed(range(n_layers)):
+                w_in, _, w_rec, alpha, rho = layer_params[l]
+                spike_fn = spec.layers[l][2]
+                keep_in, keep_spike, b0, beta = constants[l]
+                prev, new, current = step.prev[l], step.new[l], step.currents[l]
+                adaptive_threshold = F.threshold(new.b, b0, beta)
+                v = new.u - adaptive_threshold
+                g_v = surrogate_vjp(spike_fn, v, g_from_above + g_s[l])
+                g_u_t = g_v + g_u[l]
+                g_b_t = beta * (-g_v - prev.s * g_u_t) + g_b[l]
+                g_i = keep_in * g_u_t
+                g_alpha[l] += (g_u_t * (prev.u - current)).sum(0)
+                g_rho[l] += (g_b_t * (prev.b - prev.s)).sum(0)
+                g_currents[l].append(g_i)
+                g_s[l] = g_i @ w_rec + keep_spike * g_b_t - adaptive_threshold * g_u_t
+                g_u[l], g_b[l] = alpha * g_u_t, rho * g_b_t
+                if l > 0:
+                    g_from_above = g_i @ w_in
+            g_m = alpha_out * g_m
+
+        for grads in g_currents + [g_readout]:
+            grads.reverse()  # to forward order, as in ``record``
+
+        def weight_grad(grads: List[Tensor], inputs: List[Tensor]) -> Tensor:
+            return torch.cat(grads).T @ torch.cat(inputs)
+
+        grads = []
+        for l in range(n_layers):
+            if l == 0:
+                w_in_grad = _first_layer_weight_grad(g_currents[0], record, ctx.chunk_inputs)
+            else:
+                w_in_grad = weight_grad(g_currents[l], [step.new[l - 1].s for step in record])
+            grads += [w_in_grad, torch.cat(g_currents[l]).sum(0),
+                      weight_grad(g_currents[l], [step.prev[l].s for step in record]), g_alpha[l], g_rho[l]]
+        grads += [weight_grad(g_readout, [step.new[-1].s for step in record]), torch.cat(g_readout).sum(0),
+                  g_alpha_out]
+        del ctx.record, ctx.chunk_inputs
+        return (None, None, *grads)
+
+
+def run_alif(
+    model: ALIFRSNN, x_seq: Tensor, threshold: Optional[float] = None, *, chunk_size: int = 16,
+    track_entropy: bool = False,
+) -> Tuple[Tensor, Decision]:
+    """Run ``model`` on ``x_seq [time, batch, features]`` with the hand-written backward pass.
+
+    With ``threshold=None`` every sample runs to the last step and ``outputs`` equals
+    ``model(x_seq)[0]``. With a threshold, each sample leaves the batch at its decision step t*
+    (rule of :mod:`rc_snn.early_exit`) and the run stops at the batch's last decision; ``outputs``
+    ``[steps simulated, batch, classes]`` then holds each sample's z[t*] after its t*, so
+    ``outputs[-1]`` is z[t*]. The decision equals :func:`~rc_snn.early_exit.run_until_decision`'s,
+    and so do the gradients (tested).
+    """
+    check_sequence(x_seq, model.n_inputs)
+    if chunk_size < 1:
+        raise ValueError(f"expected chunk_size >= 1; got {chunk_size}")
+    params = []
+    for layer in model.layers:
+        alpha, rho = layer.decays()
+        params += [layer.w_in.weight, layer.w_in.bias, layer.w_rec.weight, alpha, rho]
+    params += [model.readout.linear.weight, model.readout.linear.bias, model.readout.decay()]
+    spec = _Spec(tuple((layer.b0, layer.beta, layer.spike_fn) for layer in model.layers), threshold, chunk_size)
+    outputs, steps, crossed = _ALIFSequence.apply(x_seq, spec, *params)
+
+    mean_entropy = None
+    if track_entropy:  # (1 / (t*+1)) sum_{t <= t*} H(p[t]), as in run_until_decision
+        upto = torch.arange(outputs.shape[0], device=steps.device)[:, None] <= steps[None, :]
+        mean_entropy = (output_entropy(outputs) * upto).sum(0) / (steps + 1)
+    decision = Decision(logits=outputs[-1], steps=steps, crossed=crossed, mean_entropy=mean_entropy,
+                        steps_simulated=outputs.shape[0], sample_steps=int(steps.sum()) + steps.numel())
+    return outputs, decision

@@ -1,0 +1,132 @@
+"""The hand-written BPTT (rc_snn.bptt) against autograd through the model's own step functions."""
+
+import pytest
+import torch
+
+from rc_snn.bptt import run_alif, surrogate_vjp
+from rc_snn.config import TrainConfig
+from rc_snn.early_exit import run_until_decision
+from rc_snn.loss import rank_coded_loss
+from rc_snn.models import ALIFRSNN
+from rc_snn.surrogate import multi_gaussian
+from rc_snn.train import training_step
+
+
+def lively_model(hidden, spike_grad=None, n_inputs=7, n_classes=4):
+    """A float64 network that spikes and whose readout crosses moderate thresholds within 30 steps."""
+    model = ALIFRSNN(n_inputs, hidden, n_classes, spike_grad=spike_grad).double()
+    with torch.no_grad():
+        model.layers[0].w_in.weight.mul_(4.0)
+        model.readout.linear.weight.mul_(3.0)
+    return model
+
+
+def inputs(n_steps=30, batch=10, n_inputs=7):
+    return (torch.rand(n_steps, batch, n_inputs) < 0.4).double()
+
+
+def gradients(model, loss_fn):
+    model.zero_grad()
+    loss_fn().backward()
+    return {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+def assert_same_gradients(expected, got):
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-9, atol=1e-12, msg=name)
+
+
+@pytest.mark.parametrize("hidden", [[16], [12, 9]])
+def test_full_sequence_outputs_and_gradients_equal_autograd(hidden):
+    model, x = lively_model(hidden), inputs()
+    outputs, decision = run_alif(model, x)
+    torch.testing.assert_close(outputs, model(x)[0], rtol=0, atol=0)
+    assert decision.steps.tolist() == [29] * 10 and decision.steps_simulated == 30
+
+    def loss(outputs):  # depends on every step, so every step's gradient is checked
+        return (outputs ** 2).mean() + outputs[-1, :, 0].sum()
+
+    expected = gradients(model, lambda: loss(model(x)[0]))
+    assert any(g.abs().max() > 0 for g in expected.values())
+    assert_same_gradients(expected, gradients(model, lambda: loss(run_alif(model, x)[0])))
+
+
+@pytest.mark.parametrize("hidden,threshold", [([16], 0.5), ([12, 9], 0.3)])
+def test_rank_coded_decisions_and_gradients_equal_the_step_by_step_runner(hidden, threshold):
+    model, x = lively_model(hidden), inputs()
+    y = torch.randint(0, 4, (10,))
+    reference = run_until_decision(model, x, threshold, chunk_size=7, track_entropy=True)
+    _, decision = run_alif(model, x, threshold, chunk_size=7, track_entropy=True)
+    assert 0 < int(decision.crossed.sum()) < 10  # some rows leave early (some mid-chunk), some never cross
+    assert decision.steps.tolist() == reference.steps.tolist()
+    assert decision.crossed.tolist() == reference.crossed.tolist()
+    assert (decision.steps_simulated, decision.sample_steps) == (reference.steps_simulated, reference.sample_steps)
+    torch.testing.assert_close(decision.logits, reference.logits, rtol=0, atol=0)
+    torch.testing.assert_close(decision.mean_entropy, reference.mean_entropy)
+
+    def loss(d):
+        return rank_coded_loss(d.logits, y, d.mean_entropy, entropy_weight=0.3)
+
+    expected = gradients(model, lambda: loss(run_until_decision(model, x, threshold, chunk_size=7, track_entropy=True)))
+    got = gradients(model, lambda: loss(run_alif(model, x, threshold, chunk_size=7, track_entropy=True)[1]))
+    assert_same_gradients(expected, got)
+
+
+def test_outputs_are_held_after_each_decision_and_their_gradient_reaches_the_decision_step():
+    model, x = lively_model([16]), inputs()
+    outputs, decision = run_alif(model, x, 0.4, chunk_size=4)
+    steps = decision.steps
+    assert decision.steps_simulated == int(steps.max()) + 1 < 30  # stopped at the batch's last decision
+    held = torch.minimum(torch.arange(outputs.shape[0])[:, None], steps[None, :])
+    full = model(x)[0][:outputs.shape[0]]
+    expected_outputs = full.gather(0, held[..., None].expand(-1, -1, 4))
+    torch.testing.assert_close(outputs, expected_outputs, rtol=0, atol=0)
+
+    weights = torch.randn_like(outputs)  # a loss on every held output, so the tail sums are checked
+    expected = gradients(model, lambda: (model(x)[0][:outputs.shape[0]].gather(
+        0, held[..., None].expand(-1, -1, 4)) * weights).sum())
+    got = gradients(model, lambda: (run_alif(model, x, 0.4, chunk_size=4)[0] * weights).sum())
+    assert_same_gradients(expected, got)
+
+
+def test_a_surrogate_without_a_derivative_goes_through_autograd():
+    from snntorch import surrogate
+
+    model, x = lively_model([16], spike_grad=surrogate.atan()), inputs()
+    expected = gradients(model, lambda: (model(x)[0] ** 2).mean())
+    assert_same_gradients(expected, gradients(model, lambda: (run_alif(model, x)[0] ** 2).mean()))
+
+
+def test_surrogate_vjp_uses_the_derivative_and_agrees_with_autograd():
+    v, g = torch.randn(50, dtype=torch.float64), torch.randn(50, dtype=torch.float64)
+    spike_fn = multi_gaussian()
+    v_leaf = v.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(spike_fn(v_leaf), v_leaf, g)
+    torch.testing.assert_close(surrogate_vjp(spike_fn, v, g), expected)
+    torch.testing.assert_close(surrogate_vjp(lambda u: spike_fn(u), v, g), expected)  # no derivative: autograd
+
+
+@pytest.mark.parametrize("loss", ["rank", "full"])
+def test_training_step_gives_the_same_loss_and_gradients_with_either_backward(loss):
+    config = TrainConfig(loss=loss, threshold=0.5, entropy_weight=0.1, hidden=16, chunk_size=5)
+    model, x = lively_model([16]).float(), inputs().float()
+    y = torch.randint(0, 4, (10,))
+    results = {}
+    for backward in ("autograd", "manual"):
+        model.zero_grad()
+        out = training_step(model, x, y, config.replace(backward=backward))
+        out["loss"].backward()
+        results[backward] = (out["loss"].detach(), out["decision"].steps, [p.grad.clone() for p in model.parameters()])
+    (loss_a, steps_a, grads_a), (loss_m, steps_m, grads_m) = results["autograd"], results["manual"]
+    torch.testing.assert_close(loss_m, loss_a)
+    assert steps_m.tolist() == steps_a.tolist()
+    for a, m in zip(grads_a, grads_m):
+        torch.testing.assert_close(m, a, rtol=1e-4, atol=1e-6)
+
+
+def test_bad_input_is_refused_with_a_clear_error():
+    model = lively_model([8])
+    with pytest.raises(ValueError, match="chunk_size"):
+        run_alif(model, inputs(), 0.5, chunk_size=0)
+    with pytest.raises(ValueError):
+        run_alif(model, torch.zeros(5, 2, 3, dtype=torch.float64))
