@@ -145,12 +145,14 @@ class _ALIFSequence(torch.autograd.Function):
                     m_raw[t] = m_new
                 else:
                     m_raw[t, rows] = m_new
-                if spec.threshold is None:
+                state, m = new, m_new
+                if spec.threshold is None:  # full sequence: every row runs to the last step
+                    if t < n_steps - 1:
+                        continue
                     crossing = torch.zeros(rows.numel(), dtype=torch.bool, device=x_seq.device)
                 else:
                     crossing = crossed_threshold(m_new, spec.threshold)
                 finished = crossing if t < n_steps - 1 else torch.ones_like(crossing)
-                state, m = new, m_new
                 if not bool(finished.any()):
                     continue
                 decision_steps[rows[finished]] = t
