@@ -273,6 +273,9 @@ def run_alif(
     ``outputs[-1]`` is z[t*]. The decision equals :func:`~rc_snn.early_exit.run_until_decision`'s,
     and so do the gradients (tested).
     """
+    if not isinstance(model, ALIFRSNN):
+        raise TypeError(f"expected an ALIFRSNN (the hand-written BPTT is the ALIF network's); got {type(model).__name__}"
+                        " (use rc_snn.early_exit.run_until_decision for other models)")
     check_sequence(x_seq, model.n_inputs)
     if chunk_size < 1:
         raise ValueError(f"expected chunk_size >= 1; got {chunk_size}")

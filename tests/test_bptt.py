@@ -7,7 +7,7 @@ from rc_snn.bptt import run_alif, surrogate_vjp
 from rc_snn.config import TrainConfig
 from rc_snn.early_exit import run_until_decision
 from rc_snn.loss import rank_coded_loss
-from rc_snn.models import ALIFRSNN
+from rc_snn.models import ALIFRSNN, LSTMBaseline
 from rc_snn.surrogate import multi_gaussian
 from rc_snn.train import training_step
 
@@ -130,3 +130,5 @@ def test_bad_input_is_refused_with_a_clear_error():
         run_alif(model, inputs(), 0.5, chunk_size=0)
     with pytest.raises(ValueError):
         run_alif(model, torch.zeros(5, 2, 3, dtype=torch.float64))
+    with pytest.raises(TypeError, match="ALIFRSNN"):
+        run_alif(LSTMBaseline(7, 8, 4), inputs().float())
