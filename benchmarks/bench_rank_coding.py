@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--limit-val", type=int, default=500)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.9], help="one rank-coded run per threshold")
+    parser.add_argument("--entropy-weight", type=float, default=0.0, help="beta_H of the rank-coded runs")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--backward", default="manual", choices=("manual", "autograd"),
@@ -47,9 +48,11 @@ def main() -> None:
                        lr=args.lr, batch_size=args.batch_size, limit_train=args.limit_train,
                        limit_val=args.limit_val, device="cpu", backward=args.backward, chunk_size=args.chunk_size)
     runs = {"full": base.replace(loss="full")}  # full BPTT ignores the threshold in training
-    runs.update({f"rank {t:g}": base.replace(loss="rank", threshold=t) for t in args.thresholds})
+    runs.update({f"rank {t:g}": base.replace(loss="rank", threshold=t, entropy_weight=args.entropy_weight)
+                 for t in args.thresholds})
     root = Path(args.out or tempfile.mkdtemp(prefix="bench-rank-"))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, backward {args.backward}; runs in {root}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, backward {args.backward},"
+          f" entropy weight {args.entropy_weight}; runs in {root}")
     histories = {name: [] for name in runs}
     for epoch in range(1, args.epochs + 1):
         for name, config in runs.items():
