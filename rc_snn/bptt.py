@@ -1,10 +1,10 @@
 """BPTT of the ALIF network with a hand-written backward pass, for rank-coded and full training.
 
-Why by hand: on a CPU a step of the ALIF network at
-training sizes costs mostly per-operation overhead, not arithmetic: with autograd every operation
-of every step is recorded as a graph node and replayed backward, and at batch 64 x 128 neurons
-each costs more in dispatch than in arithmetic. That overhead is the same for 64 rows or for 3, so
-it hid the saving of rank coding (rows leave the batch at their decision step). Here the forward
+Why by hand: on a CPU a step of the ALIF network at training sizes costs mostly per-operation
+overhead, not arithmetic: with autograd every operation of every step is recorded as a graph node
+and replayed backward, and at batch 64 x 128 neurons each costs more in dispatch than in
+arithmetic. That overhead is the same for 64 rows or for 3, so it hid the saving of rank coding
+(rows leave the batch at their decision step). Here the forward
 pass runs under ``no_grad``, calling the same step functions as the model
 (:func:`rc_snn.functional.alif_step`, :func:`~rc_snn.functional.readout_step`), and the backward
 pass is the loop below. No library does this: snnTorch and Norse differentiate through autograd.

@@ -20,9 +20,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from .bptt import run_alif
 from .config import TrainConfig, write_json_atomic
 from .data.info import DatasetInfo
-from .bptt import run_alif
 from .early_exit import read_last_step, run_until_decision, select_decision
 from .loss import full_sequence_loss, rank_coded_loss
 from .models import ALIFRSNN, LSTMBaseline
