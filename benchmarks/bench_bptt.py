@@ -1,10 +1,11 @@
-"""Hand-written BPTT (rc_snn.bptt) versus autograd: training-step time on a trained network.
+"""Compiled kernels, hand-written BPTT loop and autograd: training-step time on a trained network.
 
 The decision steps of a trained rank-coded network are what let samples leave the batch early, so
 the timing runs on one (``--run DIR`` from ``rc-snn train``; without it a rank-coded run is
-trained first). Per repetition the four combinations (backward manual | autograd) x (loss full |
-rank) train on the same batches, interleaved; the optimiser is not stepped, so every repetition
-sees the same network. Prints the median ms per sample and the ratios.
+trained first). Per repetition the six combinations (backward compiled | manual | autograd, see
+``TrainConfig.backward``) x (loss full | rank) train on the same batches, interleaved; the
+optimiser is not stepped, so every repetition sees the same network. Prints the median ms per
+sample and the ratios.
 
     .venv/bin/python benchmarks/bench_bptt.py --reps 5
 """
@@ -19,7 +20,7 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-from rc_snn.config import TrainConfig
+from rc_snn.config import BACKWARDS, TrainConfig
 from rc_snn.train import load_run, load_split, time_first, train, training_step
 
 
@@ -49,7 +50,7 @@ def main() -> None:
 
     times, fraction = {}, None
     for _ in range(args.reps):
-        for backward in ("autograd", "manual"):
+        for backward in BACKWARDS:
             for loss in ("full", "rank"):
                 step_config = config.replace(loss=loss, backward=backward)
                 started, sample_steps = time.perf_counter(), 0
@@ -66,11 +67,12 @@ def main() -> None:
     print(f"\nrank-coded sample-steps: {fraction:.2f} of full\n")
     print("| backward | full BPTT ms/sample | rank coding ms/sample | full/rank |")
     print("|---|---|---|---|")
-    for backward in ("autograd", "manual"):
+    for backward in BACKWARDS:
         full, rank = median[(backward, "full")], median[(backward, "rank")]
         print(f"| {backward} | {full:.2f} | {rank:.2f} | {full / rank:.2f}x |")
-    print(f"\nautograd/manual: full {median[('autograd', 'full')] / median[('manual', 'full')]:.2f}x,"
-          f" rank {median[('autograd', 'rank')] / median[('manual', 'rank')]:.2f}x")
+    for slow, fast in (("autograd", "manual"), ("manual", "compiled"), ("autograd", "compiled")):
+        print(f"{slow}/{fast}: full {median[(slow, 'full')] / median[(fast, 'full')]:.2f}x,"
+              f" rank {median[(slow, 'rank')] / median[(fast, 'rank')]:.2f}x")
 
 
 if __name__ == "__main__":

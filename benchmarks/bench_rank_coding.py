@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from rc_snn.config import TrainConfig
+from rc_snn.config import BACKWARDS, TrainConfig
 from rc_snn.train import train
 
 
@@ -37,8 +37,8 @@ def main() -> None:
     parser.add_argument("--entropy-weight", type=float, default=0.0, help="beta_H of the rank-coded runs")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--backward", default="manual", choices=("manual", "autograd"),
-                        help="ALIF gradients: hand-written BPTT or autograd (rc_snn.bptt)")
+    parser.add_argument("--backward", default="compiled", choices=BACKWARDS,
+                        help="ALIF gradients (TrainConfig.backward)")
     parser.add_argument("--chunk-size", type=int, default=16)
     parser.add_argument("--skip-epochs", type=int, default=1, help="epochs left out of the medians (warm-up)")
     parser.add_argument("--out", help="keep the runs here (default: a temporary folder)")

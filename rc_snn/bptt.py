@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor
 
+from . import alif_kernel
 from . import functional as F
 from .early_exit import Decision, crossed_threshold, output_entropy
 from .models import ALIFRSNN
@@ -84,6 +85,21 @@ def surrogate_vjp(spike_fn, v: Tensor, grad: Tensor) -> Tensor:
 def _expand_rows(carry: Tensor, keep: Tensor, n_rows: int) -> Tensor:
     """A carried gradient over the kept rows, placed among ``n_rows`` rows (zeros for rows that left)."""
     return carry.new_zeros((n_rows,) + carry.shape[1:]).index_copy_(0, keep, carry)
+
+
+def _hold_decisions(m_seq: Tensor, decision_steps: Tensor) -> Tensor:
+    """Outputs ``[steps, batch, classes]`` with each row's z[t*] held after its t*, so z[-1] is z[t*] for every row."""
+    held = torch.minimum(torch.arange(m_seq.shape[0], device=m_seq.device)[:, None], decision_steps[None, :])
+    return m_seq.gather(0, held[..., None].expand(-1, -1, m_seq.shape[-1]))
+
+
+def _readout_grad(grad_outputs: Tensor, decision_steps: Tensor) -> Tensor:
+    """dL/dm[t] from the gradient of :func:`_hold_decisions`' outputs: m[t*] collects every held z[t >= t*]."""
+    every_row = torch.arange(decision_steps.numel(), device=decision_steps.device)
+    injected = grad_outputs.clone()
+    tail = grad_outputs.flip(0).cumsum(0).flip(0)
+    injected[decision_steps, every_row] = tail[decision_steps, every_row]
+    return injected
 
 
 def _first_layer_weight_grad(g_currents: List[Tensor], record: List[_Step], chunk_inputs: List[Tensor]) -> Tensor:
@@ -166,10 +182,7 @@ class _ALIFSequence(torch.autograd.Function):
             if rows.numel() == 0:
                 break
 
-        # Each row's output is held at its decision value after t*, so z[-1] is z[t*] for every row.
-        steps_simulated = len(record)
-        held = torch.minimum(torch.arange(steps_simulated, device=x_seq.device)[:, None], decision_steps[None, :])
-        outputs = m_raw[:steps_simulated].gather(0, held[..., None].expand(-1, -1, m.shape[-1]))
+        outputs = _hold_decisions(m_raw[:len(record)], decision_steps)
         ctx.spec, ctx.record, ctx.chunk_inputs, ctx.decision_steps = spec, record, chunk_inputs, decision_steps
         ctx.save_for_backward(*params)
         ctx.mark_non_differentiable(decision_steps, crossed)
@@ -183,12 +196,7 @@ class _ALIFSequence(torch.autograd.Function):
         layer_params = [params[5 * l:5 * l + 5] for l in range(n_layers)]
         w_out, _, alpha_out = params[5 * n_layers:]
 
-        # dL/dm[t*] collects the gradient of every held output z[t >= t*] (module docstring).
-        batch = decision_steps.numel()
-        every_row = torch.arange(batch, device=decision_steps.device)
-        injected = grad_outputs.clone()
-        tail = grad_outputs.flip(0).cumsum(0).flip(0)
-        injected[decision_steps, every_row] = tail[decision_steps, every_row]
+        injected = _readout_grad(grad_outputs, decision_steps)
 
         # Carried from step t+1 (none after the last step, where every remaining row decided).
         g_m = grad_outputs.new_zeros(0, w_out.shape[0])
@@ -260,9 +268,53 @@ class _ALIFSequence(torch.autograd.Function):
         return (None, None, *grads)
 
 
+class _CompiledALIFSequence(torch.autograd.Function):
+    """The same, for one hidden layer on the CPU, through the compiled kernels of :mod:`rc_snn.alif_kernel`."""
+
+    @staticmethod
+    def forward(ctx, x_seq: Tensor, spec: _Spec, *params: Tensor):
+        (b0, beta, _), = spec.layers
+        x = x_seq.detach().transpose(0, 1).contiguous().numpy()  # batch first: no copy for a transposed batch
+        w_in, bias_in, w_rec, alpha, rho, w_out, bias_out, alpha_out = (p.detach().contiguous().numpy() for p in params)
+        saved = alif_kernel.forward(x, w_in, bias_in, w_rec, alpha, rho, b0, beta, w_out, bias_out, alpha_out,
+                                    spec.threshold)
+        if not saved["finite"].all():
+            raise ValueError("expected finite values in x_seq; found NaN or inf")
+        decision_steps, crossed = torch.from_numpy(saved["steps"]), torch.from_numpy(saved["crossed"])
+        steps_simulated = int(decision_steps.max()) + 1
+        m_seq = torch.from_numpy(saved["m"][:, 1:steps_simulated + 1]).transpose(0, 1)
+        ctx.spec, ctx.x, ctx.saved, ctx.weights = spec, x, saved, (w_rec, alpha, rho, w_out, alpha_out)
+        ctx.mark_non_differentiable(decision_steps, crossed)
+        return _hold_decisions(m_seq, decision_steps), decision_steps, crossed
+
+    @staticmethod
+    def backward(ctx, grad_outputs: Tensor, _grad_steps, _grad_crossed):
+        (b0, beta, spike_fn), = ctx.spec.layers
+        saved, (w_rec, alpha, rho, w_out, alpha_out) = ctx.saved, ctx.weights
+        decision_steps = torch.from_numpy(saved["steps"])
+        steps_simulated = grad_outputs.shape[0]
+        g_out = _readout_grad(grad_outputs, decision_steps).transpose(0, 1).contiguous().numpy()
+        # sigma'(u[t] - B[t]) by the spike function's own code, once for every step computed.
+        computed = torch.arange(steps_simulated)[None, :] <= decision_steps[:, None]
+        u, b = (torch.from_numpy(saved[name][:, 1:steps_simulated + 1])[computed] for name in ("u", "b"))
+        v = u - F.threshold(b, b0, beta)
+        surrogate = surrogate_vjp(spike_fn, v, torch.ones_like(v)).contiguous().numpy()
+        grads = alif_kernel.backward(ctx.x, w_rec, w_out, alpha, rho, b0, beta, alpha_out, saved, surrogate, g_out)
+        del ctx.x, ctx.saved
+        order = ("w_in", "bias_in", "w_rec", "alpha", "rho", "w_out", "bias_out", "alpha_out")
+        return (None, None, *(torch.from_numpy(grads[name]) for name in order))
+
+
+def compiled_applies(model: ALIFRSNN, x_seq: Tensor) -> bool:
+    """Whether :mod:`rc_snn.alif_kernel` runs this model: one hidden layer, CPU tensors, float32 or float64."""
+    tensors = [x_seq, *model.parameters()]
+    return (len(model.layers) == 1 and all(t.device.type == "cpu" for t in tensors)
+            and len({t.dtype for t in tensors}) == 1 and x_seq.dtype in (torch.float32, torch.float64))
+
+
 def run_alif(
     model: ALIFRSNN, x_seq: Tensor, threshold: Optional[float] = None, *, chunk_size: int = 16,
-    track_entropy: bool = False,
+    track_entropy: bool = False, compiled: Optional[bool] = None,
 ) -> Tuple[Tensor, Decision]:
     """Run ``model`` on ``x_seq [time, batch, features]`` with the hand-written backward pass.
 
@@ -272,11 +324,16 @@ def run_alif(
     ``[steps simulated, batch, classes]`` then holds each sample's z[t*] after its t*, so
     ``outputs[-1]`` is z[t*]. The decision equals :func:`~rc_snn.early_exit.run_until_decision`'s,
     and so do the gradients (tested).
+
+    ``compiled``: None runs the compiled kernels of :mod:`rc_snn.alif_kernel` where they apply
+    (:func:`compiled_applies`) and the torch loop elsewhere; True requires them; False is the torch
+    loop (``chunk_size`` applies to it only).
     """
     if not isinstance(model, ALIFRSNN):
         raise TypeError(f"expected an ALIFRSNN (the hand-written BPTT is the ALIF network's); got {type(model).__name__}"
                         " (use rc_snn.early_exit.run_until_decision for other models)")
-    check_sequence(x_seq, model.n_inputs)
+    use_kernel = compiled is not False and isinstance(x_seq, Tensor) and compiled_applies(model, x_seq)
+    check_sequence(x_seq, model.n_inputs, finite=not use_kernel)  # the kernels check the inputs they read
     if chunk_size < 1:
         raise ValueError(f"expected chunk_size >= 1; got {chunk_size}")
     params = []
@@ -285,7 +342,12 @@ def run_alif(
         params += [layer.w_in.weight, layer.w_in.bias, layer.w_rec.weight, alpha, rho]
     params += [model.readout.linear.weight, model.readout.linear.bias, model.readout.decay()]
     spec = _Spec(tuple((layer.b0, layer.beta, layer.spike_fn) for layer in model.layers), threshold, chunk_size)
-    outputs, steps, crossed = _ALIFSequence.apply(x_seq, spec, *params)
+    if compiled and not use_kernel:
+        raise ValueError("the compiled ALIF kernels run one hidden layer on the CPU, in float32 or float64, with the"
+                         f" input and parameters of one dtype; got {len(model.layers)} layers, input {x_seq.dtype} on"
+                         f" {x_seq.device.type}")
+    sequence = _CompiledALIFSequence if use_kernel else _ALIFSequence
+    outputs, steps, crossed = sequence.apply(x_seq, spec, *params)
 
     mean_entropy = None
     if track_entropy:  # (1 / (t*+1)) sum_{t <= t*} H(p[t]), as in run_until_decision

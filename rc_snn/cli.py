@@ -27,7 +27,8 @@ _HELP = {
     "limit_val": "use only this many validation samples",
     "layers": "number of recurrent layers",
     "hidden": "neurons (or LSTM units) per layer",
-    "backward": "ALIF gradients: 'manual' (hand-written BPTT, faster) or 'autograd' (same values)",
+    "backward": "ALIF gradients, all equal: 'compiled' (numba kernels, one layer on the CPU; else 'manual'),"
+                " 'manual' (hand-written BPTT in torch) or 'autograd'",
 }
 
 

@@ -12,7 +12,7 @@ from typing import Optional
 MODELS = ("alif", "lstm")
 LOSSES = ("rank", "full")
 DEVICES = ("auto", "cpu", "cuda")
-BACKWARDS = ("manual", "autograd")
+BACKWARDS = ("compiled", "manual", "autograd")
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,10 @@ class TrainConfig:
 
     ``threshold`` is the decision rule's softmax threshold (see :mod:`rc_snn.early_exit`);
     ``entropy_weight`` is beta_H of :mod:`rc_snn.loss`; ``full_readout`` applies to ``loss="full"``.
-    ``backward="manual"`` trains the ALIF network with the hand-written BPTT of :mod:`rc_snn.bptt`
-    (same gradients, faster); ``"autograd"`` differentiates the model's step functions instead.
+    ``backward`` picks how the ALIF network's gradients are computed, all to the same values:
+    ``"compiled"`` runs the compiled kernels of :mod:`rc_snn.alif_kernel` (one hidden layer on the
+    CPU; other networks fall back to ``"manual"``), ``"manual"`` the hand-written BPTT loop of
+    :mod:`rc_snn.bptt` in torch, ``"autograd"`` differentiates the model's step functions.
     Time constants are in steps: ``(mean, sd)`` of the initial normal draw.
     """
 
@@ -50,7 +52,7 @@ class TrainConfig:
     tau_adp: tuple = (150.0, 10.0)
     surrogate: str = "multi_gaussian"
     chunk_size: int = 16
-    backward: str = "manual"
+    backward: str = "compiled"
 
     def __post_init__(self) -> None:
         choices = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": ("last", "mean"),

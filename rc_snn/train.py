@@ -74,9 +74,10 @@ def time_first(x: torch.Tensor, device: torch.device) -> torch.Tensor:
 def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> dict:
     """Loss and batch figures of one step (the caller runs backward on ``out['loss']``)."""
     rank = config.loss == "rank"
-    if config.model == "alif" and config.backward == "manual":
+    if config.model == "alif" and config.backward != "autograd":
         logits_seq, decision = run_alif(model, x, config.threshold if rank else None, chunk_size=config.chunk_size,
-                                        track_entropy=rank and config.entropy_weight > 0)
+                                        track_entropy=rank and config.entropy_weight > 0,
+                                        compiled=None if config.backward == "compiled" else False)
     elif rank:
         decision = run_until_decision(
             model, x, config.threshold, chunk_size=config.chunk_size, track_entropy=config.entropy_weight > 0

@@ -6,13 +6,13 @@ import torch
 from torch import Tensor
 
 
-def check_sequence(x: Tensor, n_inputs: int, name: str = "x_seq") -> None:
-    """Require a finite floating tensor ``[time, batch, n_inputs]``."""
+def check_sequence(x: Tensor, n_inputs: int, name: str = "x_seq", *, finite: bool = True) -> None:
+    """Require a floating tensor ``[time, batch, n_inputs]``, finite unless ``finite=False``."""
     if not isinstance(x, Tensor):
         raise ValueError(f"expected {name} to be a torch.Tensor [time, batch, {n_inputs}]; got {type(x).__name__}")
     if x.dim() != 3:
         raise ValueError(f"expected {name} of rank 3 [time, batch, {n_inputs}]; got shape {tuple(x.shape)}")
-    check_features(x, n_inputs, name)
+    check_features(x, n_inputs, name, finite=finite)
 
 
 def check_step(x: Tensor, n_inputs: int, name: str = "x_t") -> None:
@@ -23,7 +23,7 @@ def check_step(x: Tensor, n_inputs: int, name: str = "x_t") -> None:
     check_features(x, n_inputs, name)
 
 
-def check_features(x: Tensor, n_inputs: int, name: str) -> None:
+def check_features(x: Tensor, n_inputs: int, name: str, *, finite: bool = True) -> None:
     if x.shape[-1] != n_inputs:
         raise ValueError(f"expected {name} with {n_inputs} features in its last axis; got shape {tuple(x.shape)}")
     if not torch.is_floating_point(x):
@@ -31,5 +31,5 @@ def check_features(x: Tensor, n_inputs: int, name: str) -> None:
     # A sum is NaN or inf whenever an entry is, and costs a fraction of torch.isfinite(x).all() on a
     # large input; only when the sum is not finite (a bad entry, or finite values that overflow
     # when added) is the exact elementwise check run.
-    if not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
+    if finite and not bool(torch.isfinite(x.sum())) and not bool(torch.isfinite(x).all()):
         raise ValueError(f"expected finite values in {name}; found NaN or inf")
