@@ -88,7 +88,7 @@ def _forward(x, w_in_t, bias_in, w_rec_t, alpha, rho, b0, beta, w_out_t, bias_ou
 @njit(parallel=True, cache=True)
 def _backward(x, w_rec, w_out, alpha, rho, b0, beta, alpha_out, u, b, s, current, m, co, surrogate, first, g_out,
               steps, order, d_w_in_t, d_bias_in, d_w_rec_t, d_alpha, d_rho, d_w_out_t, d_bias_out, d_alpha_out):  # pragma: no cover
-    batch, n_hidden, n_out = u.shape[0], alpha.shape[0], alpha_out.shape[0]
+    n_hidden, n_out = alpha.shape[0], alpha_out.shape[0]
     n_in = x.shape[2]
     n_parts = d_bias_in.shape[0]  # one set of weight gradients per part, summed by the caller
     one = alpha.dtype.type(1.0)
