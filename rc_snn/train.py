@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .bptt import run_alif
+from .bptt import compiled_applies, run_alif
 from .config import TrainConfig, write_json_atomic
 from .data.info import DatasetInfo
 from .early_exit import read_last_step, run_until_decision, select_decision
@@ -100,7 +100,8 @@ def evaluate_model(
 ) -> dict:
     """Early-exit inference figures on ``dataset``.
 
-    Each batch runs the full sequence once (no graph) and applies the decision rule of
+    Each batch runs the full sequence once (no graph; a one-layer ALIF network on the CPU through
+    the compiled kernels of :mod:`rc_snn.alif_kernel`) and applies the decision rule of
     :mod:`rc_snn.early_exit`, so the same pass also gives the accuracy read at the last step;
     the decisions equal :func:`~rc_snn.early_exit.run_until_decision`'s (tested).
     """
@@ -111,7 +112,8 @@ def evaluate_model(
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for x, y in tqdm(loader, desc=desc, disable=not progress, leave=False):
         x, y = time_first(x, device), y.to(device)
-        logits_seq, _ = model(x)
+        compiled = isinstance(model, ALIFRSNN) and compiled_applies(model, x)
+        logits_seq = run_alif(model, x, compiled=True)[0] if compiled else model(x)[0]
         decision = select_decision(logits_seq, threshold)
         n_steps = x.shape[0]
         correct += int((decision.predictions == y).sum())

@@ -4,8 +4,12 @@ import pytest
 import torch
 
 import rc_snn.train as train_module
+from torch.utils.data import TensorDataset
+
 from rc_snn.config import TrainConfig
-from rc_snn.train import load_checkpoint, load_run, train
+from rc_snn.early_exit import select_decision
+from rc_snn.models import ALIFRSNN
+from rc_snn.train import evaluate_model, load_checkpoint, load_run, train
 
 TOY = dict(dataset="toy", hidden=16, batch_size=32, lr=1e-2, limit_train=256, limit_val=128, device="cpu")
 
@@ -97,3 +101,19 @@ def test_toy_task_rank_coding_decides_early_with_accuracy_close_to_full_sequence
     assert rank["val_mean_decision_step"] < 0.6 * 24, rank
     assert rank["val_accuracy"] > full["val_accuracy_last_step"] - 0.08, (rank, full)
     assert rank["val_accuracy"] > 0.75
+
+
+def test_evaluation_through_the_compiled_kernels_equals_the_model_itself():
+    model = ALIFRSNN(7, 16, 4)
+    with torch.no_grad():  # a network that spikes and crosses threshold 0.5 for some samples only
+        model.layers[0].w_in.weight.mul_(4.0)
+        model.readout.linear.weight.mul_(3.0)
+    x, y = (torch.rand(40, 30, 7) < 0.4).float(), torch.randint(0, 4, (40,))
+    result = evaluate_model(model, TensorDataset(x, y), 0.5, batch_size=16, progress=False)
+    with torch.no_grad():
+        logits_seq = model(x.transpose(0, 1))[0]
+    decision = select_decision(logits_seq, 0.5)
+    assert 0 < result["fraction_crossed"] < 1
+    assert result["decision_steps"] == decision.steps.tolist()
+    assert result["accuracy"] == int((decision.predictions == y).sum()) / 40
+    assert result["accuracy_last_step"] == int((logits_seq[-1].argmax(-1) == y).sum()) / 40
