@@ -82,6 +82,12 @@ def surrogate_vjp(spike_fn, v: Tensor, grad: Tensor) -> Tensor:
     return result
 
 
+def surrogate_derivative(spike_fn, v: Tensor) -> Tensor:
+    """``sigma'(v)`` itself: the spike function's ``derivative`` if it has one, else autograd."""
+    derivative = getattr(spike_fn, "derivative", None)
+    return derivative(v) if derivative is not None else surrogate_vjp(spike_fn, v, torch.ones_like(v))
+
+
 def _expand_rows(carry: Tensor, keep: Tensor, n_rows: int) -> Tensor:
     """A carried gradient over the kept rows, placed among ``n_rows`` rows (zeros for rows that left)."""
     return carry.new_zeros((n_rows,) + carry.shape[1:]).index_copy_(0, keep, carry)
@@ -298,7 +304,7 @@ class _CompiledALIFSequence(torch.autograd.Function):
         computed = torch.arange(steps_simulated)[None, :] <= decision_steps[:, None]
         u, b = (torch.from_numpy(saved[name][:, 1:steps_simulated + 1])[computed] for name in ("u", "b"))
         v = u - F.threshold(b, b0, beta)
-        surrogate = surrogate_vjp(spike_fn, v, torch.ones_like(v)).contiguous().numpy()
+        surrogate = surrogate_derivative(spike_fn, v).contiguous().numpy()
         grads = alif_kernel.backward(ctx.x, w_rec, w_out, alpha, rho, b0, beta, alpha_out, saved, surrogate, g_out)
         del ctx.x, ctx.saved
         order = ("w_in", "bias_in", "w_rec", "alpha", "rho", "w_out", "bias_out", "alpha_out")
