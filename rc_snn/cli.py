@@ -25,6 +25,7 @@ _HELP = {
     "bin_ms": "event-frame bin width in ms (N-MNIST-like data)",
     "limit_train": "use only this many training samples",
     "limit_val": "use only this many validation samples",
+    "lr_decay": "factor applied to the learning rate after every epoch (1 = constant)",
     "layers": "number of recurrent layers",
     "hidden": "neurons (or LSTM units) per layer",
     "backward": "ALIF gradients, all equal: 'compiled' (numba kernels, one layer on the CPU; else 'manual'),"

@@ -25,6 +25,8 @@ class TrainConfig:
     ``"compiled"`` runs the compiled kernels of :mod:`rc_snn.alif_kernel` (one hidden layer on the
     CPU; other networks fall back to ``"manual"``), ``"manual"`` the hand-written BPTT loop of
     :mod:`rc_snn.bptt` in torch, ``"autograd"`` differentiates the model's step functions.
+    ``lr_decay`` multiplies the learning rate once per epoch (epoch ``e``, from 0, trains at
+    ``lr * lr_decay**e``; 1.0 keeps it constant).
     Time constants are in steps: ``(mean, sd)`` of the initial normal draw.
     """
 
@@ -43,6 +45,7 @@ class TrainConfig:
     limit_val: Optional[int] = None
     epochs: int = 5
     lr: float = 2e-3
+    lr_decay: float = 1.0
     batch_size: int = 64
     seed: int = 0
     device: str = "auto"
@@ -66,6 +69,8 @@ class TrainConfig:
         for name, value in positive.items():
             if int(value) < 1:
                 raise ValueError(f"expected {name} >= 1; got {value}")
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise ValueError(f"expected 0 < lr_decay <= 1 (a factor per epoch); got {self.lr_decay}")
         if self.lr <= 0 or self.entropy_weight < 0:
             raise ValueError(f"expected lr > 0 and entropy_weight >= 0; got lr={self.lr}, entropy_weight={self.entropy_weight}")
         object.__setattr__(self, "tau_m", tuple(float(v) for v in self.tau_m))

@@ -218,6 +218,8 @@ def train(
 
     while epoch < config.epochs:
         batches = epoch_batches(len(train_set), config.batch_size, config.seed, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * config.lr_decay ** epoch
         sums = {"loss": 0.0, "correct": 0, "samples": 0, "decision_steps": 0, "steps_simulated": 0, "batches": 0,
                 "sample_steps": 0, "full_sample_steps": 0, "seconds": 0.0, **(partial or {})}
         partial, last_save = None, time.monotonic()

@@ -14,6 +14,8 @@ def test_json_round_trip(tmp_path):
     ({"threshold": 1.5}, "threshold"),
     ({"hidden": 0}, "hidden"),
     ({"entropy_weight": -1}, "entropy_weight"),
+    ({"lr_decay": 0.0}, "lr_decay"),
+    ({"lr_decay": 1.5}, "lr_decay"),
 ])
 def test_bad_values_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):

@@ -37,7 +37,7 @@ def test_training_writes_config_checkpoint_and_metrics(tmp_path):
 
 
 def test_resume_after_interruption_mid_epoch_gives_the_same_model(tmp_path, monkeypatch):
-    config = TrainConfig(model="lstm", loss="rank", epochs=2, **TOY)
+    config = TrainConfig(model="lstm", loss="rank", epochs=2, lr_decay=0.5, **TOY)
     train(config, tmp_path / "straight", progress=False, log=quiet)
     _, reference, _ = load_run(tmp_path / "straight")
 
@@ -60,6 +60,13 @@ def test_resume_after_interruption_mid_epoch_gives_the_same_model(tmp_path, monk
     for name, value in weights(reference).items():
         assert torch.allclose(value, resumed.state_dict()[name], atol=1e-6), name
     assert len(history) == 2
+
+
+def test_learning_rate_decays_once_per_epoch(tmp_path):
+    config = TrainConfig(model="lstm", loss="rank", epochs=3, lr_decay=0.5, **TOY)
+    train(config, tmp_path, progress=False, log=quiet)
+    payload = load_checkpoint(tmp_path / "checkpoint.pt", "lstm")
+    assert payload["optimizer"]["param_groups"][0]["lr"] == pytest.approx(config.lr * 0.25)  # epoch 3 trained at lr/4
 
 
 def test_resuming_with_another_config_is_refused(tmp_path):
