@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from rc_snn.config import BACKWARDS, TrainConfig
-from rc_snn.train import train
+from rc_snn.train import evaluate_model, load_run, load_split, train
 
 
 def main() -> None:
@@ -43,13 +43,16 @@ def main() -> None:
     parser.add_argument("--backward", default="compiled", choices=BACKWARDS,
                         help="ALIF gradients (TrainConfig.backward)")
     parser.add_argument("--chunk-size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0, help="TrainConfig.seed: nmnist-sim's simulation and the initialisation")
+    parser.add_argument("--test", action="store_true",
+                        help="also evaluate the final models on the test split (held out from all choices)")
     parser.add_argument("--skip-epochs", type=int, default=1, help="epochs left out of the medians (warm-up)")
     parser.add_argument("--out", help="keep the runs here (default: a temporary folder)")
     args = parser.parse_args()
 
     base = TrainConfig(model=args.model, dataset=args.dataset, data_dir=args.data_dir, hidden=args.hidden,
                        lr=args.lr, lr_decay=args.lr_decay, batch_size=args.batch_size, limit_train=args.limit_train,
-                       limit_val=args.limit_val, device="cpu", backward=args.backward, chunk_size=args.chunk_size)
+                       limit_val=args.limit_val, seed=args.seed, device="cpu", backward=args.backward, chunk_size=args.chunk_size)
     runs = {"full": base.replace(loss="full")}  # full BPTT ignores the threshold in training
     runs.update({f"rank {t:g}": base.replace(loss="rank", threshold=t, entropy_weight=args.entropy_weight)
                  for t in args.thresholds})
@@ -93,6 +96,23 @@ def main() -> None:
               f" {median(name, 'train_sample_steps_fraction'):.2f}; {last['train_sample_steps_fraction']:.2f} |"
               f" {100 * last['val_accuracy']:.1f}% | {100 * last['val_accuracy_last_step']:.1f}% | {gap:+.1f}; {gap_tail:+.1f} |"
               f" {last['val_mean_decision_step']:.1f} |")
+
+    # The first epoch also loads the compiled kernels: left out, as from the medians.
+    totals = {name: sum(e["train_seconds"] for e in histories[name][args.skip_epochs:]) for name in runs}
+    print(f"\nwhole run (training steps of epochs {args.skip_epochs + 1}-{args.epochs}): " + ", ".join(
+        f"{name} {seconds:.0f} s ({totals['full'] / seconds:.2f}x)" for name, seconds in totals.items()))
+    if args.test:
+        print("\n| final model, test split | accuracy (own answer) | gap to full | mean decision step |")
+        print("|---|---|---|---|")
+        own = {}
+        for name, config in runs.items():
+            _, model, info = load_run(root / name.replace(" ", "-"), device="cpu")
+            test_set, _ = load_split(config, "test")
+            result = evaluate_model(model, test_set, config.threshold, dt_ms=info.dt_ms, progress=False)
+            own[name] = result["accuracy_last_step" if name == "full" else "accuracy"]
+            step = "(last)" if name == "full" else f"{result['mean_decision_step']:.1f}"
+            print(f"| {name} | {100 * own[name]:.1f}% ({len(test_set)} samples) |"
+                  f" {100 * (own['full'] - own[name]):+.1f} | {step} |")
 
 
 if __name__ == "__main__":
