@@ -57,12 +57,16 @@ def main() -> None:
     runs.update({f"rank {t:g}": base.replace(loss="rank", threshold=t, entropy_weight=args.entropy_weight)
                  for t in args.thresholds})
     root = Path(args.out or tempfile.mkdtemp(prefix="bench-rank-"))
+
+    def run_dir(name: str) -> Path:
+        return root / name.replace(" ", "-")
+
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, backward {args.backward},"
           f" entropy weight {args.entropy_weight}; runs in {root}")
     histories = {name: [] for name in runs}
     for epoch in range(1, args.epochs + 1):
         for name, config in runs.items():
-            histories[name] = train(config.replace(epochs=epoch), root / name.replace(" ", "-"),
+            histories[name] = train(config.replace(epochs=epoch), run_dir(name),
                                     progress=False, log=lambda *a: None)
             e = histories[name][-1]
             print(f"epoch {epoch} {name:9s}: {e['train_seconds']:6.1f} s,"
@@ -106,7 +110,7 @@ def main() -> None:
         print("|---|---|---|---|")
         own = {}
         for name, config in runs.items():
-            _, model, info = load_run(root / name.replace(" ", "-"), device="cpu")
+            _, model, info = load_run(run_dir(name), device="cpu")
             test_set, _ = load_split(config, "test")
             result = evaluate_model(model, test_set, config.threshold, dt_ms=info.dt_ms, progress=False)
             own[name] = result["accuracy_last_step" if name == "full" else "accuracy"]
