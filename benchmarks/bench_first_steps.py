@@ -6,6 +6,8 @@ network deciding at mean step ~k is up against this: where it is less accurate, 
 what falls short; where this yardstick itself is more than a point below the whole sequence
 (k = n_steps), the information after step k is what early exit gives up, whatever the method.
 Same data, network and optimiser as ``bench_rank_coding.py`` (one config for all k).
+The loop is written here rather than calling ``rc_snn.train.train`` because a run has no option
+to cut its sequences; the step itself is ``training_step``, as in training.
 
     .venv/bin/python benchmarks/bench_first_steps.py --steps 15 20 25 30 60 --epochs 20
 """
