@@ -20,8 +20,9 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-from rc_snn.config import BACKWARDS, TrainConfig
-from rc_snn.train import load_run, load_split, time_first, train, training_step
+from rc_snn.training.config import BACKWARDS, TrainConfig
+from rc_snn.training.loop import time_first, train, training_step
+from rc_snn.training.run import load_run, load_split
 
 
 def main() -> None:
@@ -38,7 +39,8 @@ def main() -> None:
         print(f"training a rank-coded run in {run} (nmnist-sim, 2000 samples, 8 epochs) ...", flush=True)
         train(TrainConfig(dataset="nmnist-sim", limit_train=2000, limit_val=200, epochs=8, device="cpu"), run,
               progress=False, log=lambda *a: None)
-    config, model, _ = load_run(run)
+    trained = load_run(run)
+    config, model = trained.config, trained.model
     if config.model != "alif":
         raise ValueError(f"{run} holds a {config.model!r} model; this benchmark times the ALIF network")
     model.train()
@@ -46,7 +48,7 @@ def main() -> None:
     batches = [(time_first(x, torch.device("cpu")), y) for x, y in DataLoader(dataset, batch_size=args.batch_size)]
     n = sum(len(y) for _, y in batches)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {run}: hidden {config.hidden} x {config.layers},"
-          f" threshold {config.threshold}; {n} samples, batch {args.batch_size}")
+          f" threshold {config.decision_threshold}; {n} samples, batch {args.batch_size}")
 
     times, fraction = {}, None
     for _ in range(args.reps):
@@ -57,8 +59,8 @@ def main() -> None:
                 for x, y in batches:
                     out = training_step(model, x, y, step_config)
                     model.zero_grad(set_to_none=True)
-                    out["loss"].backward()
-                    sample_steps += out["decision"].sample_steps
+                    out.loss.backward()
+                    sample_steps += out.decision.sample_steps
                 times.setdefault((backward, loss), []).append(1e3 * (time.perf_counter() - started) / n)
                 if loss == "rank":
                     fraction = sample_steps / (n * batches[0][0].shape[0])

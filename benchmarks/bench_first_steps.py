@@ -6,7 +6,7 @@ network deciding at mean step ~k is up against this: where it is less accurate, 
 what falls short; where this yardstick itself is more than a point below the whole sequence
 (k = n_steps), the information after step k is what early exit gives up, whatever the method.
 Same data, network and optimiser as ``bench_rank_coding.py`` (one config for all k).
-The loop is written here rather than calling ``rc_snn.train.train`` because a run has no option
+The loop is written here rather than calling ``rc_snn.training.loop.train`` because a run has no option
 to cut its sequences; the step itself is ``training_step``, as in training.
 
     .venv/bin/python benchmarks/bench_first_steps.py --steps 15 20 25 30 60 --epochs 20
@@ -20,8 +20,9 @@ import statistics
 import torch
 from torch.utils.data import DataLoader
 
-from rc_snn.config import TrainConfig
-from rc_snn.train import build_model, epoch_batches, load_split, time_first, training_step
+from rc_snn.training.config import TrainConfig
+from rc_snn.training.loop import epoch_batches, time_first, training_step
+from rc_snn.training.run import build_model, load_split
 
 
 @torch.no_grad()
@@ -62,7 +63,7 @@ def main() -> None:
         for epoch in range(args.epochs):
             for x, y in DataLoader(train_set, batch_sampler=epoch_batches(len(train_set), config.batch_size,
                                                                           config.seed, epoch)):
-                loss = training_step(model, time_first(x, torch.device("cpu"))[:k], y, config)["loss"]
+                loss = training_step(model, time_first(x, torch.device("cpu"))[:k], y, config).loss
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -2,7 +2,7 @@
 
 Runs >= 300 N-MNIST samples at 1 ms bins (T = 300) through ``deploy.simulate.evaluate`` (batches of
 samples side by side, early exit) and prints one JSON line per configuration. The network is a
-trained run's (``--run DIR``, exported with ``rc_snn.export``) or, without one, a random 2312-128-10
+trained run's (``--run DIR``, exported with ``rc_snn.pipeline.export``) or, without one, a random 2312-128-10
 ALIF network scaled so that it spikes. Frames come from ``../shared/data/nmnist-small`` (train
 split) when present, else random sparse frames with N-MNIST's event rate.
 
@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from deploy import reference, simulate  # noqa: E402
-from rc_snn.export import export_model  # noqa: E402
+from rc_snn.pipeline.export import export_model  # noqa: E402
 from rc_snn.models import ALIFRSNN  # noqa: E402
 
 NMNIST_SMALL = ROOT.parent / "shared" / "data" / "nmnist-small"
@@ -49,9 +49,10 @@ def load_frames(n_samples: int, bin_ms: float):
 
 def build_network(run_dir, threshold: float, bin_ms: float):
     if run_dir:
-        from rc_snn.train import load_run
+        from rc_snn.training.run import load_run
 
-        config, model, info = load_run(run_dir)
+        trained = load_run(run_dir)
+        model, info = trained.model, trained.info
         return export_model(model, decision_threshold=threshold, dt_ms=bin_ms), f"trained run {run_dir} ({info.dt_ms} ms bins)"
     torch.manual_seed(0)
     model = ALIFRSNN(2312, 128, 10)

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import torch
 
-from rc_snn.config import BACKWARDS, TrainConfig
-from rc_snn.train import evaluate_model, load_run, load_split, train
+from rc_snn.training.config import BACKWARDS, TrainConfig
+from rc_snn.training.loop import evaluate_model, train
+from rc_snn.training.run import load_run, load_split
 
 
 def main() -> None:
@@ -54,7 +55,7 @@ def main() -> None:
                        lr=args.lr, lr_decay=args.lr_decay, batch_size=args.batch_size, limit_train=args.limit_train,
                        limit_val=args.limit_val, seed=args.seed, device="cpu", backward=args.backward, chunk_size=args.chunk_size)
     runs = {"full": base.replace(loss="full")}  # full BPTT ignores the threshold in training
-    runs.update({f"rank {t:g}": base.replace(loss="rank", threshold=t, entropy_weight=args.entropy_weight)
+    runs.update({f"rank {t:g}": base.replace(loss="rank", decision_threshold=t, entropy_weight=args.entropy_weight)
                  for t in args.thresholds})
     root = Path(args.out or tempfile.mkdtemp(prefix="bench-rank-"))
 
@@ -67,7 +68,7 @@ def main() -> None:
     for epoch in range(1, args.epochs + 1):
         for name, config in runs.items():
             histories[name] = train(config.replace(epochs=epoch), run_dir(name),
-                                    progress=False, log=lambda *a: None)
+                                    progress=False, log=lambda *a: None).history
             e = histories[name][-1]
             print(f"epoch {epoch} {name:9s}: {e['train_seconds']:6.1f} s,"
                   f" steps/batch {e['train_mean_steps_simulated']:4.1f},"
@@ -110,9 +111,10 @@ def main() -> None:
         print("|---|---|---|---|")
         own = {}
         for name, config in runs.items():
-            _, model, info = load_run(run_dir(name), device="cpu")
+            trained = load_run(run_dir(name), device="cpu")
             test_set, _ = load_split(config, "test")
-            result = evaluate_model(model, test_set, config.threshold, dt_ms=info.dt_ms, progress=False)
+            result = evaluate_model(trained.model, test_set, config.decision_threshold, dt_ms=trained.info.dt_ms,
+                                    progress=False)
             own[name] = result["accuracy_last_step" if name == "full" else "accuracy"]
             step = "(last)" if name == "full" else f"{result['mean_decision_step']:.1f}"
             print(f"| {name} | {100 * own[name]:.1f}% ({len(test_set)} samples) |"

@@ -7,7 +7,8 @@ activity. Names follow NeuroBench (Yik et al., "NeuroBench: a framework for benc
 neuromorphic computing algorithms and systems", Nature Communications 2025; the ``neurobench``
 package's ``SynapticOperations``, ``ActivationSparsity`` and ``Footprint`` metrics).
 
-What is counted, per sample, over the steps ``0 .. decision_step`` (``n_steps = decision_step + 1``)
+What is counted, per sample, over the steps ``0 .. decision_step`` (``n_steps = decision_step + 1``,
+from the sample's :class:`deploy.activity.Activity`)
 ----------------------------------------------------------------------------------------------------
 Synaptic operations (one per weight that is used in a step):
 
@@ -67,9 +68,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import numpy as np
+
+from .activity import Activity
 
 # Multiply-accumulates per neuron per step, as implemented (see the module docstring).
 ALIF_UPDATE_MACS: dict[str, int] = {"membrane": 3, "adaptation": 2, "threshold": 1}
@@ -77,131 +80,6 @@ READOUT_UPDATE_MACS: dict[str, int] = {"membrane": 2}
 LSTM_UPDATE_MACS: dict[str, int] = {"cell": 2, "hidden": 1}
 LSTM_ACTIVATIONS_PER_UNIT = 5  # sigmoid(i), sigmoid(f), sigmoid(o), tanh(g), tanh(c)
 LSTM_GATES = 4
-
-
-def _as_count_vector(values: Any, name: str, length: int | None = None) -> np.ndarray:
-    array = np.asarray(values)
-    if array.ndim != 1:
-        raise ValueError(f"expected {name} as a 1-d array of counts; got shape {array.shape}")
-    if array.size and (not np.all(np.isfinite(array)) or np.any(array < 0)):
-        raise ValueError(f"expected {name} to hold nonnegative finite counts; got min {array.min()}")
-    if length is not None and array.shape[0] != length:
-        raise ValueError(f"expected {name} of length {length}; got {array.shape[0]}")
-    return array.astype(np.int64)
-
-
-@dataclass(frozen=True)
-class Activity:
-    """What one sample did, up to and including its decision step.
-
-    Attributes:
-        n_steps: steps simulated, ``decision_step + 1`` (early exit stops counting there).
-        input_counts: ``[n_inputs]`` input events per channel over those steps, i.e. the number
-            of steps in which the channel was nonzero (one event delivery per nonzero value).
-        spike_counts: one ``[n_neurons_l]`` array per ALIF layer: spikes per neuron over those
-            steps.
-        input_is_binary: True when every input value was 0 or 1; graded inputs make the
-            first-layer synaptic operations MACs instead of ACs (NeuroBench's rule).
-    """
-
-    n_steps: int
-    input_counts: np.ndarray
-    spike_counts: tuple[np.ndarray, ...]
-    input_is_binary: bool = True
-
-    def __post_init__(self) -> None:
-        if int(self.n_steps) != self.n_steps or self.n_steps < 0:
-            raise ValueError(f"expected n_steps as a nonnegative integer; got {self.n_steps!r}")
-        object.__setattr__(self, "n_steps", int(self.n_steps))
-        object.__setattr__(self, "input_counts", _as_count_vector(self.input_counts, "input_counts"))
-        if isinstance(self.spike_counts, np.ndarray) and self.spike_counts.ndim == 1:
-            raise ValueError("expected spike_counts as a sequence of per-layer arrays; got one array")
-        layers = tuple(
-            _as_count_vector(counts, f"spike_counts[{index}]")
-            for index, counts in enumerate(self.spike_counts)
-        )
-        object.__setattr__(self, "spike_counts", layers)
-        for name, counts in [("input_counts", self.input_counts)] + [
-            (f"spike_counts[{index}]", counts) for index, counts in enumerate(layers)
-        ]:
-            if counts.size and counts.max() > self.n_steps:
-                raise ValueError(
-                    f"expected at most one event per channel per step in {name} "
-                    f"(<= n_steps={self.n_steps}); got {counts.max()}"
-                )
-
-    @property
-    def input_events(self) -> int:
-        return int(self.input_counts.sum())
-
-    @classmethod
-    def from_recording(
-        cls, inputs: Any, spikes: Sequence[Any], n_steps: int
-    ) -> "Activity":
-        """Sum a recording of one sample over its first ``n_steps`` steps.
-
-        Args:
-            inputs: ``[T, n_inputs]`` input values per step (events, 0/1 or graded counts).
-            spikes: per ALIF layer ``[T, n_neurons_l]`` spikes (0/1) per step.
-            n_steps: steps to count, ``decision_step + 1``; ``1 <= n_steps <= T``.
-        """
-        input_array = np.asarray(inputs)
-        if input_array.ndim != 2:
-            raise ValueError(f"expected inputs of shape [T, n_inputs]; got {input_array.shape}")
-        n_time = input_array.shape[0]
-        if not 0 <= n_steps <= n_time:
-            raise ValueError(f"expected 0 <= n_steps <= T={n_time}; got n_steps={n_steps}")
-        used_inputs = input_array[:n_steps]
-        spike_counts = []
-        for index, layer_spikes in enumerate(spikes):
-            layer_array = np.asarray(layer_spikes)
-            if layer_array.ndim != 2 or layer_array.shape[0] != n_time:
-                raise ValueError(
-                    f"expected spikes[{index}] of shape [T={n_time}, n_neurons]; got {layer_array.shape}"
-                )
-            used = layer_array[:n_steps]
-            if used.size and not np.all((used == 0) | (used == 1)):
-                raise ValueError(f"expected spikes[{index}] to hold only 0 and 1")
-            spike_counts.append(np.count_nonzero(used, axis=0))
-        return cls(
-            n_steps=n_steps,
-            input_counts=np.count_nonzero(used_inputs, axis=0),
-            spike_counts=tuple(spike_counts),
-            input_is_binary=bool(np.all((used_inputs == 0) | (used_inputs == 1))),
-        )
-
-
-def activities_from_batch(
-    inputs: Any, spikes: Sequence[Any], decision_steps: Any
-) -> list[Activity]:
-    """One ``Activity`` per sample of a time-major batch, each cut at its own decision step.
-
-    Args:
-        inputs: ``[T, B, n_inputs]`` input values.
-        spikes: per ALIF layer ``[T, B, n_neurons_l]`` spikes.
-        decision_steps: ``[B]`` integer decision step per sample (0-based; counted inclusively).
-    """
-    input_array = np.asarray(inputs)
-    if input_array.ndim != 3:
-        raise ValueError(f"expected inputs of shape [T, B, n_inputs]; got {input_array.shape}")
-    steps = np.asarray(decision_steps)
-    n_time, n_batch = input_array.shape[:2]
-    if steps.shape != (n_batch,):
-        raise ValueError(f"expected decision_steps of shape [{n_batch}]; got {steps.shape}")
-    if steps.size and (steps.min() < 0 or steps.max() >= n_time):
-        raise ValueError(f"expected decision steps in [0, {n_time - 1}]; got {steps.min()}..{steps.max()}")
-    layer_arrays = [np.asarray(layer) for layer in spikes]
-    for index, layer in enumerate(layer_arrays):
-        if layer.ndim != 3 or layer.shape[:2] != (n_time, n_batch):
-            raise ValueError(
-                f"expected spikes[{index}] of shape [T={n_time}, B={n_batch}, n_neurons]; got {layer.shape}"
-            )
-    return [
-        Activity.from_recording(
-            input_array[:, sample], [layer[:, sample] for layer in layer_arrays], int(steps[sample]) + 1
-        )
-        for sample in range(n_batch)
-    ]
 
 
 @dataclass(frozen=True)

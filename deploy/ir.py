@@ -1,7 +1,7 @@
 """The network file: a trained ALIF-RSNN as frozen dataclasses of float64 numpy arrays.
 
-Training (``rc_snn.export``) writes this file and ``deploy`` reads it; ``deploy`` never needs the
-PyTorch model. The parameters are the ones in the equations of ``rc_snn.functional`` (dt = 1 step;
+Training (``rc_snn.pipeline.export``) writes this file and ``deploy`` reads it; ``deploy`` never
+needs the PyTorch model. The parameters are the ones in the equations of ``rc_snn.neuron.alif`` (dt = 1 step;
 ``deploy.kernels`` implements them in numpy)::
 
     b[t] = rho*b[t-1] + (1-rho)*s[t-1];   B[t] = b0 + beta*b[t]
@@ -20,13 +20,14 @@ None), ``layer{l}.{w_in,bias,w_rec,alpha,rho,b0,beta}`` and ``readout.{weight,bi
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
 import numpy as np
+
+from .files import write_atomic
 
 FORMAT_NAME = "rc-snn-network"
 FORMAT_VERSION = 1
@@ -215,23 +216,16 @@ def _to_arrays(ir: NetworkIR) -> dict:
 
 
 def save_network(ir: NetworkIR, path: PathLike) -> Path:
-    """Write ``ir`` to ``path`` (an ``.npz`` archive) atomically: temp file in the same folder, then rename."""
+    """Write ``ir`` to ``path`` (an ``.npz`` archive) atomically (``deploy.files.write_atomic``)."""
     if not isinstance(ir, NetworkIR):
         raise ValueError(f"expected a NetworkIR; got {type(ir).__name__}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **_to_arrays(ir))
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.unlink(temp_name)
-        raise
-    return path
+    arrays = _to_arrays(ir)
+
+    def write(temp: Path) -> None:
+        with temp.open("wb") as stream:  # a file object: given a name, np.savez would append ".npz"
+            np.savez(stream, **arrays)
+
+    return write_atomic(path, write)
 
 
 def load_network(path: PathLike) -> NetworkIR:

@@ -3,7 +3,9 @@
 One source for each equation on the deploy side: ``deploy.reference`` loops over time calling these,
 and the ProcessModels in ``deploy.lava_procs.models`` call the same functions once per Lava step, so
 a Lava run and the reference can be compared bit for bit. The float equations are those of
-``rc_snn.functional`` (see ``deploy.ir``); arrays are ``[batch, neurons]``.
+``rc_snn.neuron.alif`` (see ``deploy.ir``); arrays are ``[batch, neurons]``. (Names differ from
+the torch side's where the objects do: :class:`ALIFLayerState` holds numpy arrays of one
+``deploy.ir.ALIFLayerIR`` layer, float or integer.)
 
 Float (``floating_pt``)::
 
@@ -41,7 +43,7 @@ from .quantize import (
 )
 
 
-class ALIFState(NamedTuple):
+class ALIFLayerState(NamedTuple):
     """``u``, ``b``, ``s``, each ``[batch, neurons]`` (float64, or int64 in fixed point)."""
 
     u: np.ndarray
@@ -49,10 +51,10 @@ class ALIFState(NamedTuple):
     s: np.ndarray
 
 
-def alif_rest(batch: int, n_neurons: int, fixed_point: bool = False) -> ALIFState:
+def alif_rest(batch: int, n_neurons: int, fixed_point: bool = False) -> ALIFLayerState:
     dtype = np.int64 if fixed_point else np.float64
     zeros = np.zeros((batch, n_neurons), dtype=dtype)
-    return ALIFState(zeros, zeros.copy(), zeros.copy())
+    return ALIFLayerState(zeros, zeros.copy(), zeros.copy())
 
 
 def _gather_rows(x: np.ndarray, weights_t: np.ndarray, out_dtype) -> np.ndarray:
@@ -90,7 +92,7 @@ def synaptic_input_fixed(mantissas_t: np.ndarray, exponents: np.ndarray, x: np.n
     return row_shift(_gather_rows(x, mantissas_t, np.int64), exponents)
 
 
-def alif_step(ff, rec, state: ALIFState, bias, alpha, rho, b0, beta) -> ALIFState:
+def alif_step(ff, rec, state: ALIFLayerState, bias, alpha, rho, b0, beta) -> ALIFLayerState:
     """Float ALIF step (module docstring); ``ff``, ``rec`` are ``W_in x[t]`` and ``W_rec s[t-1]``."""
     u_prev, b_prev, s_prev = state
     current = (ff + rec) + bias
@@ -98,7 +100,7 @@ def alif_step(ff, rec, state: ALIFState, bias, alpha, rho, b0, beta) -> ALIFStat
     adaptive_threshold = b0 + beta * b
     u = alpha * u_prev + (1.0 - alpha) * current - adaptive_threshold * s_prev
     s = (u - adaptive_threshold > 0).astype(np.float64)
-    return ALIFState(u, b, s)
+    return ALIFLayerState(u, b, s)
 
 
 def decay_fixed(values: np.ndarray, decay: np.ndarray) -> np.ndarray:
@@ -112,7 +114,7 @@ def saturate(values: np.ndarray) -> np.ndarray:
     return np.clip(values, STATE_MIN, STATE_MAX)
 
 
-def alif_step_fixed(ff, rec, state: ALIFState, bias, alpha, rho, b0, beta) -> ALIFState:
+def alif_step_fixed(ff, rec, state: ALIFLayerState, bias, alpha, rho, b0, beta) -> ALIFLayerState:
     """Fixed-point ALIF step (module docstring); all arguments integers in device units."""
     u_prev, b_prev, s_prev = state
     ff, rec, s_prev = (np.asarray(v, dtype=np.int64) for v in (ff, rec, s_prev))
@@ -125,7 +127,7 @@ def alif_step_fixed(ff, rec, state: ALIFState, bias, alpha, rho, b0, beta) -> AL
         - adaptive_threshold * s_prev
     )
     s = (u > adaptive_threshold).astype(np.int64)
-    return ALIFState(u, b, s)
+    return ALIFLayerState(u, b, s)
 
 
 def readout_step(ff, m_prev, bias, alpha) -> np.ndarray:
@@ -146,7 +148,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def crossed(logits: np.ndarray, threshold: float) -> np.ndarray:
-    """``max_c softmax(m)_c > threshold`` per sample (strict ``>``, as ``rc_snn.early_exit``)."""
+    """``max_c softmax(m)_c > threshold`` per sample (strict ``>``, as ``rc_snn.training.early_exit``)."""
     return softmax(logits).max(axis=-1) > threshold
 
 

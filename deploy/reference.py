@@ -17,42 +17,9 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import kernels
-from .counting import Activity
+from .activity import Activity, activity_from_counts, check_frames
 from .ir import NetworkIR
 from .quantize import STATE_MAX, STATE_MIN, FixedNetwork, to_device
-
-
-def check_frames(frames, n_inputs: int, *, fixed_point: bool = False, as_float64: bool = True) -> np.ndarray:
-    """``frames [N, T, F]`` with ``F == n_inputs``, finite, integer-valued for fixed point.
-
-    Returns them as float64 (``as_float64``) or in their own numeric dtype (a view when possible).
-    """
-    array = np.asarray(frames)
-    if array.ndim != 3 or array.shape[2] != n_inputs or array.shape[0] < 1 or array.shape[1] < 1:
-        raise ValueError(f"expected frames of shape [N >= 1, T >= 1, {n_inputs}]; got {array.shape}")
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise ValueError(f"expected numeric frames; got dtype {array.dtype}")
-    if np.issubdtype(array.dtype, np.floating):
-        if not np.all(np.isfinite(array)):
-            raise ValueError("expected finite frame values; got NaN or inf")
-        if fixed_point and not np.array_equal(array, np.rint(array)):
-            raise ValueError("expected integer event counts in frames for a fixed-point run; got fractional values")
-    return array.astype(np.float64, copy=False) if as_float64 else array
-
-
-def activity_from_counts(sample_frames: np.ndarray, spike_counts: Sequence[np.ndarray], decision_step: int) -> Activity:
-    """``Activity`` of one sample from its frames ``[T, F]`` and per-layer spike counts up to ``decision_step``.
-
-    Input counts are the nonzero entries per channel over steps ``0..decision_step``
-    (``deploy.counting.Activity``'s definition); they come from the frames, not from the network.
-    """
-    used = sample_frames[: decision_step + 1]
-    return Activity(
-        n_steps=decision_step + 1,
-        input_counts=np.count_nonzero(used, axis=0),
-        spike_counts=tuple(np.asarray(counts) for counts in spike_counts),
-        input_is_binary=bool(np.all((used == 0) | (used == 1))),
-    )
 
 
 @dataclass(frozen=True, eq=False)

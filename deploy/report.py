@@ -10,10 +10,7 @@ dataset split) and writes, atomically (temp file + ``os.replace``) into ``out_di
   estimates, and the counting conventions.
 * ``report.md`` -- the same numbers as tables a person reads: operations, energy per preset, and
   how many times less energy each model uses than each LSTM.
-* ``tradeoff.png`` -- accuracy versus mean decision step (the speed-accuracy trade-off).
-* ``energy.png`` -- energy per inference as bars, one group per preset, and operations per inference.
-* ``decision_steps.png`` -- the distribution of decision steps per model.
-* ``raster_<model>.png`` -- one sample's spikes with its decision step marked, per model given a raster.
+* the figures of ``deploy.plots`` (trade-off, energy, decision steps, rasters) as PNG.
 
 Decision steps are 0-based: a sample deciding at step k was simulated for k + 1 steps, and
 "time to decision" is ``(k + 1) * dt_ms``.
@@ -24,23 +21,24 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from deploy.counting import OpCounts
-from deploy.energy import (
+from .counting import OpCounts
+from .energy import (
     DAVIES_2018,
     ENERGY_PRESETS,
     HOROWITZ_2014,
     EnergyModel,
     energy_per_inference,
+    energy_ratio,
     resolve_preset,
 )
+from .files import write_json, write_text
+from .plots import format_number, write_plots
 
 MODEL_KINDS = ("snn", "lstm")
 CLAIM = (
@@ -134,37 +132,6 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def format_number(value: float | None) -> str:
-    """The one number format of report.md: 4 significant digits, '-' for missing."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    return f"{value:.4g}"
-
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temp_name)
-        os.replace(temp_name, path)
-    except BaseException:
-        if os.path.exists(temp_name):
-            os.remove(temp_name)
-        raise
-
-
-def _write_text(path: Path, text: str) -> None:
-    def write(temp_name: str) -> None:
-        with open(temp_name, "w", encoding="utf-8") as stream:
-            stream.write(text)
-
-    _atomic_write(path, write)
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower() or "model"
-
-
 def build_report_data(
     results: Sequence[ModelResult], presets: Sequence[str | EnergyModel] | None = None
 ) -> dict[str, Any]:
@@ -178,7 +145,6 @@ def build_report_data(
         result.validate()
     models = [resolve_preset(preset) for preset in (presets if presets is not None else ENERGY_PRESETS)]
     lstm_results = [result for result in results if result.kind == "lstm"]
-    energy_totals: dict[str, dict[str, float]] = {}
     entries = []
     for result in results:
         energy = {}
@@ -186,7 +152,6 @@ def build_report_data(
             effective = energy_per_inference(result.counts, model)
             dense = energy_per_inference(result.counts, model, dense=True)
             energy[model.name] = {**effective.to_dict(), "dense_total_pj": dense.total_pj}
-        energy_totals[result.name] = {key: value["total_pj"] for key, value in energy.items()}
         steps = np.asarray(result.decision_steps)
         entries.append(
             {
@@ -211,12 +176,9 @@ def build_report_data(
                 ],
             }
         )
-    for entry in entries:
+    for entry, result in zip(entries, results):
         entry["energy_ratio_vs"] = {
-            lstm.name: {
-                model.name: _ratio(energy_totals[lstm.name][model.name], energy_totals[entry["name"]][model.name])
-                for model in models
-            }
+            lstm.name: {model.name: energy_ratio(lstm.counts, result.counts, model) for model in models}
             for lstm in lstm_results
         }
     return {
@@ -226,12 +188,6 @@ def build_report_data(
         "presets": {model.name: model.to_dict() for model in models},
         "models": entries,
     }
-
-
-def _ratio(baseline: float, model: float) -> float:
-    if model == 0:
-        return float("inf") if baseline > 0 else 1.0
-    return baseline / model
 
 
 def _counting_conventions() -> dict[str, str]:
@@ -353,180 +309,26 @@ def render_markdown(data: dict[str, Any], plot_names: Sequence[str] = ()) -> str
     return "\n".join(lines) + "\n"
 
 
-def parse_markdown_tables(text: str) -> dict[str, list[dict[str, str]]]:
-    """Tables of a report.md by section heading: a list of rows as {column: cell}."""
-    tables: dict[str, list[dict[str, str]]] = {}
-    heading = None
-    header: list[str] | None = None
-    for line in text.splitlines():
-        if line.startswith("## "):
-            heading, header = line[3:].strip(), None
-            continue
-        if not line.startswith("|") or heading is None:
-            header = None if not line.startswith("|") else header
-            continue
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if header is None:
-            header = cells
-            tables[heading] = []
-        elif set(line.replace("|", "").strip()) <= {"-"}:
-            continue
-        else:
-            tables[heading].append(dict(zip(header, cells)))
-    return tables
-
-
-# ------------------------------------------------------------------------------------------
-# Plots (matplotlib, Agg)
-
-
-def _figure():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(figure, path: Path) -> None:
-    _atomic_write(path, lambda temp_name: figure.savefig(temp_name, format="png", dpi=110, bbox_inches="tight"))
-
-
-def _plot_tradeoff(plt, results: Sequence[ModelResult], path: Path) -> None:
-    figure, axis = plt.subplots(figsize=(7.5, 5))
-    for index, result in enumerate(results):
-        color = f"C{index}"
-        marker = "o" if result.kind == "snn" else "s"
-        if result.tradeoff:
-            points = sorted(result.tradeoff, key=lambda point: point[2])
-            axis.plot(
-                [point[2] for point in points],
-                [100 * point[1] for point in points],
-                marker=marker, color=color, alpha=0.7, label=f"{result.name} (sweep)",
-            )
-            for setting, accuracy, step in points:
-                axis.annotate(str(setting), (step, 100 * accuracy), textcoords="offset points",
-                              xytext=(4, 4), fontsize=7, color=color)
-        axis.scatter([result.mean_decision_step], [100 * result.accuracy], s=140, marker=marker,
-                     color=color, edgecolor="black", zorder=3, label=f"{result.name} (evaluated)")
-    axis.set_xlabel(f"mean decision step (steps of {results[0].dt_ms:g} ms)")
-    axis.set_ylabel("accuracy (%)")
-    axis.set_title("Speed-accuracy trade-off: accuracy versus mean decision step")
-    axis.grid(True, alpha=0.3)
-    axis.legend(fontsize=7, loc="lower right")
-    _save(figure, path)
-    plt.close(figure)
-
-
-def _plot_energy(plt, data: dict[str, Any], path: Path) -> None:
-    entries = data["models"]
-    presets = list(data["presets"])
-    figure, (energy_axis, ops_axis) = plt.subplots(1, 2, figsize=(13, 5))
-    width = 0.8 / len(entries)
-    positions = np.arange(len(presets))
-    for index, entry in enumerate(entries):
-        values = [entry["energy_per_inference"][preset]["total_pj"] / 1000 for preset in presets]
-        bars = energy_axis.bar(positions + index * width, values, width, label=entry["name"],
-                               color=f"C{index}", hatch=None if entry["kind"] == "snn" else "//")
-        for bar, value in zip(bars, values):
-            energy_axis.annotate(format_number(value), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                                 ha="center", va="bottom", fontsize=6, rotation=90)
-    energy_axis.set_xticks(positions + width * (len(entries) - 1) / 2, presets)
-    energy_axis.set_yscale("log")
-    bottom, top = energy_axis.get_ylim()
-    energy_axis.set_ylim(bottom, top * 6)  # room for the rotated labels of the tallest bars
-    energy_axis.set_ylabel("energy per inference (nJ, log scale)")
-    energy_axis.set_title("Energy per inference by preset (hatched: LSTM)")
-    energy_axis.legend(fontsize=7)
-    kinds = [("ACs", "effective_acs"), ("synaptic MACs", "effective_macs"),
-             ("neuron-update MACs", "neuron_update_macs"), ("dense SynOps", "dense_synaptic_ops")]
-    positions = np.arange(len(kinds))
-    for index, entry in enumerate(entries):
-        values = [max(entry["per_inference"][key], 0.0) for _, key in kinds]
-        ops_axis.bar(positions + index * width, [value if value > 0 else np.nan for value in values], width,
-                     label=entry["name"], color=f"C{index}", hatch=None if entry["kind"] == "snn" else "//")
-    ops_axis.set_xticks(positions + width * (len(entries) - 1) / 2, [label for label, _ in kinds])
-    ops_axis.set_yscale("log")
-    ops_axis.set_ylabel("operations per inference (log scale; zero not drawn)")
-    ops_axis.set_title("Operations per inference")
-    ops_axis.legend(fontsize=7)
-    figure.tight_layout()
-    _save(figure, path)
-    plt.close(figure)
-
-
-def _plot_decision_steps(plt, results: Sequence[ModelResult], path: Path) -> None:
-    figure, axis = plt.subplots(figsize=(7.5, 4.5))
-    last = max(int(np.max(result.decision_steps)) for result in results)
-    bins = np.arange(0, last + 2) - 0.5 if last < 60 else np.linspace(-0.5, last + 0.5, 41)
-    # side-by-side bars, so models that decide at the same step (full sequence) stay visible
-    axis.hist([np.asarray(result.decision_steps) for result in results], bins=bins,
-              color=[f"C{index}" for index in range(len(results))],
-              label=[f"{result.name} (mean {result.mean_decision_step:.1f})" for result in results])
-    axis.set_xlabel("decision step")
-    axis.set_ylabel("samples")
-    axis.set_title("When each sample decided")
-    axis.legend(fontsize=7)
-    _save(figure, path)
-    plt.close(figure)
-
-
-def _plot_raster(plt, result: ModelResult, path: Path) -> None:
-    spikes, decision_step = result.raster
-    spikes = np.asarray(spikes)
-    times, neurons = np.nonzero(spikes)
-    figure, axis = plt.subplots(figsize=(9, 4.5))
-    counted = times <= decision_step
-    # marker height about one neuron row of the ~250 pt tall axis
-    size = float(np.clip((250.0 / max(spikes.shape[1], 1)) ** 2, 1.0, 150.0))
-    axis.scatter(times[counted], neurons[counted], s=size, color="black", marker="|", label="counted spikes")
-    axis.scatter(times[~counted], neurons[~counted], s=size, color="0.6", marker="|",
-                 label="after the decision (not counted)")
-    axis.axvline(decision_step, color="red", linewidth=2, label=f"decision step {decision_step}")
-    axis.axvspan(decision_step + 0.5, spikes.shape[0] - 0.5, color="red", alpha=0.06)
-    axis.set_xlim(-0.5, spikes.shape[0] - 0.5)
-    axis.set_ylim(-0.5, spikes.shape[1] - 0.5)
-    axis.set_xlabel(f"step ({result.dt_ms:g} ms each)")
-    axis.set_ylabel("neuron")
-    axis.set_title(f"{result.name}: spikes of one sample ({int(counted.sum())} before the decision)")
-    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    _save(figure, path)
-    plt.close(figure)
-
-
 def write_report(
     results: Sequence[ModelResult],
     out_dir: str | os.PathLike,
     presets: Sequence[str | EnergyModel] | None = None,
+    *,
+    data: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write report.json, report.md and the PNGs into ``out_dir``; return their paths by name.
+    """Write report.json, report.md and the PNGs (``deploy.plots``) into ``out_dir``; return their paths by name.
 
-    Keys of the returned dict: ``"json"``, ``"markdown"``, ``"tradeoff"``, ``"energy"``,
-    ``"decision_steps"``, and ``"raster_<slug of model name>"`` for each model with a raster.
+    ``data`` is ``build_report_data(results, presets)``, computed here unless the caller already
+    has it. Keys of the returned dict: ``"json"``, ``"markdown"`` and ``deploy.plots.write_plots``'s.
     """
-    data = build_report_data(results, presets)
+    data = data if data is not None else build_report_data(results, presets)
     out_path = Path(out_dir)
     out_path.mkdir(parents=True, exist_ok=True)
-    plt = _figure()
-    paths: dict[str, Path] = {}
-    paths["tradeoff"] = out_path / "tradeoff.png"
-    _plot_tradeoff(plt, results, paths["tradeoff"])
-    paths["energy"] = out_path / "energy.png"
-    _plot_energy(plt, data, paths["energy"])
-    paths["decision_steps"] = out_path / "decision_steps.png"
-    _plot_decision_steps(plt, results, paths["decision_steps"])
-    for result in results:
-        if result.raster is not None:
-            key = f"raster_{_slug(result.name)}"
-            paths[key] = out_path / f"{key}.png"
-            _plot_raster(plt, result, paths[key])
-    data["plots"] = {key: path.name for key, path in paths.items()}
-    paths["json"] = out_path / "report.json"
-    _write_text(paths["json"], json.dumps(_clean(data), indent=2, allow_nan=False) + "\n")
-    paths["markdown"] = out_path / "report.md"
-    plot_names = [path.name for path in paths.values() if path.suffix == ".png"]
-    _write_text(paths["markdown"], render_markdown(data, plot_names))
+    paths = write_plots(results, data, out_path)
+    plot_names = [path.name for path in paths.values()]
+    data = dict(data, plots={key: path.name for key, path in paths.items()})
+    paths["json"] = write_json(out_path / "report.json", _clean(data))
+    paths["markdown"] = write_text(out_path / "report.md", render_markdown(data, plot_names))
     return paths
 
 

@@ -3,9 +3,10 @@
 ``evaluate(ir, frames, labels)`` splits the samples into batches, builds one Lava network per batch
 with the batch's samples side by side (every port carries ``[batch, n]``; see
 ``deploy.lava_procs.process``), runs it until every sample has decided, reads a few counters once,
-and stops it. Measured alternatives (``/work/shared/LAVA-NOTES.md``): rebuilding per sample costs
-about 0.4 s per sample, and polling Vars per step 4-9 ms per step; side by side, the per-step
-synchronisation of Lava's processes is paid once for the whole batch.
+and stops it. Alternatives measured on the development machine (lava-nc 0.10.0, 2 cores): rebuilding
+the network per sample costs about 0.4 s per sample, and polling Vars from the host every step
+4-9 ms per step; side by side, the per-step synchronisation of Lava's processes (about 0.7 ms per
+step) is paid once for the whole batch.
 
 Lava's timing, compensated here (details in ``deploy.lava_procs.process``):
 
@@ -24,15 +25,15 @@ something the network produces); spike counts come from counters inside the ALIF
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .counting import Activity, count_snn
+from .counting import EMPTY_COUNTS, OpCounts, count_snn
 from .ir import NetworkIR
 from .quantize import FixedNetwork, to_device
-from .reference import activity_from_counts, check_frames
+from .activity import Activity, activity_from_counts, check_frames
 
 DEFAULT_BATCH_SIZE = 100
 
@@ -212,8 +213,9 @@ class LavaEvaluation:
     """Per-sample decisions and activity of a Lava run, with totals.
 
     ``activities[n]`` counts sample n's input events (from its frames) and spikes (from the ALIF
-    processes' counters) over its steps ``0..decision_steps[n]``; ``synaptic_ops`` are
-    ``deploy.counting.count_snn``'s effective ACs + MACs for that activity (spikes times fan-out).
+    processes' counters) over its steps ``0..decision_steps[n]``; ``counts`` are
+    ``deploy.counting.count_snn``'s for those activities, and ``synaptic_ops`` their effective ACs +
+    MACs (spikes and input events times fan-out).
     """
 
     decision_steps: np.ndarray
@@ -228,7 +230,7 @@ class LavaEvaluation:
     run_s: float
     read_s: float
     wall_s: float
-    synaptic_ops: int = field(default=0)
+    counts: OpCounts = EMPTY_COUNTS
 
     @property
     def n_samples(self) -> int:
@@ -241,6 +243,10 @@ class LavaEvaluation:
     @property
     def mean_decision_step(self) -> float:
         return float(np.mean(self.decision_steps))
+
+    @property
+    def synaptic_ops(self) -> int:
+        return int(self.counts.effective_acs + self.counts.effective_macs)
 
     @property
     def spikes_per_layer(self) -> Tuple[int, ...]:
@@ -260,6 +266,7 @@ class LavaEvaluation:
             "spikes_per_layer": list(self.spikes_per_layer),
             "input_events": int(sum(a.input_events for a in self.activities)),
             "synaptic_ops": self.synaptic_ops,
+            "counts": self.counts.to_dict(),
             "batch_size": self.batch_size,
             "lava_steps": self.lava_steps,
             "max_lava_steps": self.max_lava_steps,
@@ -327,7 +334,6 @@ def evaluate(
                 )
             )
     wall = time.perf_counter() - start
-    counts = count_snn(ir, activities)
     return LavaEvaluation(
         decision_steps=np.concatenate(steps),
         predictions=np.concatenate(predictions),
@@ -341,5 +347,5 @@ def evaluate(
         run_s=run_s,
         read_s=read_s,
         wall_s=wall,
-        synaptic_ops=int(counts.effective_acs + counts.effective_macs),
+        counts=count_snn(ir, activities),
     )

@@ -10,7 +10,7 @@ Both models expose
   passed in, so a step-by-step runner does not recompute them (and their graph) every step;
 * ``step(x_t, state)``, ``initial_state(batch_size)``.
 
-State is a NamedTuple of ``[batch, ...]`` tensors owned by the caller (see :mod:`rc_snn.state`).
+State is a NamedTuple of ``[batch, ...]`` tensors owned by the caller (see :mod:`rc_snn.neuron.state`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import NamedTuple, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from .functional import ALIFState
-from .layers import ALIFLayer, LeakyReadout, TauInit
-from .surrogate import SpikeFn, resolve
-from .validation import check_sequence, check_step
+from .neuron.alif import ALIFParams, ALIFState
+from .neuron.layers import ALIFLayer, LeakyReadout
+from .neuron.surrogate import SpikeFn, resolve
+from .neuron.validation import check_sequence, check_step
 
 
 class RSNNState(NamedTuple):
@@ -35,7 +35,8 @@ class ALIFRSNN(nn.Module):
     """Stacked ALIF recurrent layers and a leaky readout (Yin et al. 2021's SRNN).
 
     Layer ``l+1`` receives layer ``l``'s spikes of the same step; the readout integrates the last
-    layer's spikes. Its output ``m[t]`` is read as class scores (logits).
+    layer's spikes. Its output ``m[t]`` is read as class scores (logits). Every layer shares
+    ``params`` (:class:`~rc_snn.neuron.alif.ALIFParams`); the readout takes its ``tau_out``.
     """
 
     def __init__(
@@ -43,12 +44,8 @@ class ALIFRSNN(nn.Module):
         n_inputs: int,
         n_hidden: Union[int, Sequence[int]],
         n_outputs: int,
+        params: ALIFParams = ALIFParams(),
         *,
-        tau_m: TauInit = (20.0, 5.0),
-        tau_adp: TauInit = (150.0, 10.0),
-        tau_out: TauInit = (20.0, 5.0),
-        b0: float = 0.01,
-        beta: float = 1.8,
         spike_grad: Optional[SpikeFn] = None,
     ) -> None:
         super().__init__()
@@ -58,10 +55,9 @@ class ALIFRSNN(nn.Module):
         spike_fn = resolve(spike_grad)
         fan_in = [n_inputs] + sizes[:-1]
         self.layers = nn.ModuleList(
-            ALIFLayer(n_in, n, tau_m=tau_m, tau_adp=tau_adp, b0=b0, beta=beta, spike_grad=spike_fn)
-            for n_in, n in zip(fan_in, sizes)
+            ALIFLayer(n_in, n, params, spike_grad=spike_fn) for n_in, n in zip(fan_in, sizes)
         )
-        self.readout = LeakyReadout(sizes[-1], n_outputs, tau=tau_out)
+        self.readout = LeakyReadout(sizes[-1], n_outputs, tau=params.tau_out)
         self.n_inputs, self.n_outputs = n_inputs, n_outputs
 
     def initial_state(self, batch_size: int, *, device=None, dtype=None) -> RSNNState:

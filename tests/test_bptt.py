@@ -1,20 +1,20 @@
-"""The hand-written BPTT (rc_snn.bptt) against autograd through the model's own step functions.
+"""The hand-written BPTT (rc_snn.training.bptt) against autograd through the model's own step functions.
 
 One-layer networks are checked on both engines of ``run_alif``: the compiled kernels of
-rc_snn.alif_kernel (``compiled=True``) and the torch loop (``compiled=False``); two-layer networks
+rc_snn.training.compiled (``compiled=True``) and the torch loop (``compiled=False``); two-layer networks
 run the torch loop (``compiled=None`` picks it).
 """
 
 import pytest
 import torch
 
-from rc_snn.bptt import run_alif, surrogate_vjp
-from rc_snn.config import BACKWARDS, TrainConfig
-from rc_snn.early_exit import run_until_decision
-from rc_snn.loss import rank_coded_loss
+from rc_snn.training.bptt import run_alif, surrogate_vjp
+from rc_snn.training.config import BACKWARDS, TrainConfig
+from rc_snn.training.early_exit import run_until_decision
+from rc_snn.training.losses import rank_coded_loss
 from rc_snn.models import ALIFRSNN, LSTMBaseline
-from rc_snn.surrogate import multi_gaussian
-from rc_snn.train import training_step
+from rc_snn.neuron.surrogate import multi_gaussian
+from rc_snn.training.loop import training_step
 
 
 def lively_model(hidden, spike_grad=None, n_inputs=7, n_classes=4):
@@ -122,15 +122,15 @@ def test_surrogate_vjp_uses_the_derivative_and_agrees_with_autograd():
 
 @pytest.mark.parametrize("loss", ["rank", "full"])
 def test_training_step_gives_the_same_loss_and_gradients_with_either_backward(loss):
-    config = TrainConfig(loss=loss, threshold=0.5, entropy_weight=0.1, hidden=16, chunk_size=5)
+    config = TrainConfig(loss=loss, decision_threshold=0.5, entropy_weight=0.1, hidden=16, chunk_size=5)
     model, x = lively_model([16]).float(), inputs().float()
     y = torch.randint(0, 4, (10,))
     results = {}
     for backward in BACKWARDS:
         model.zero_grad()
-        out = training_step(model, x, y, config.replace(backward=backward))
-        out["loss"].backward()
-        results[backward] = (out["loss"].detach(), out["decision"].steps, [p.grad.clone() for p in model.parameters()])
+        loss, decision = training_step(model, x, y, config.replace(backward=backward))
+        loss.backward()
+        results[backward] = (loss.detach(), decision.steps, [p.grad.clone() for p in model.parameters()])
     loss_a, steps_a, grads_a = results["autograd"]
     for backward in ("manual", "compiled"):
         loss_m, steps_m, grads_m = results[backward]

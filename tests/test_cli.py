@@ -5,7 +5,7 @@ import json
 import pytest
 
 from deploy.ir import load_network
-from rc_snn.cli import main
+from rc_snn.pipeline.cli import main
 
 TRAIN = ["--dataset", "toy", "--hidden", "8", "--epochs", "1", "--limit-train", "64", "--limit-val", "32",
          "--batch-size", "32", "--no-progress"]

@@ -1,6 +1,6 @@
 import pytest
 
-from rc_snn.config import TrainConfig
+from rc_snn.training.config import TrainConfig
 
 
 def test_json_round_trip(tmp_path):
@@ -11,7 +11,7 @@ def test_json_round_trip(tmp_path):
 
 @pytest.mark.parametrize("changes, message", [
     ({"model": "gru"}, "model"),
-    ({"threshold": 1.5}, "threshold"),
+    ({"decision_threshold": 1.5}, "decision_threshold"),
     ({"hidden": 0}, "hidden"),
     ({"entropy_weight": -1}, "entropy_weight"),
     ({"lr_decay": 0.0}, "lr_decay"),
@@ -25,3 +25,16 @@ def test_bad_values_are_refused(changes, message):
 def test_unknown_fields_are_refused():
     with pytest.raises(ValueError, match="unknown config fields"):
         TrainConfig.from_dict({"modle": "alif"})
+
+
+def test_run_folders_written_before_the_rename_still_load(tmp_path):
+    legacy = {**TrainConfig().to_dict(), "threshold": 0.8}
+    del legacy["decision_threshold"], legacy["tau_out"]
+    assert TrainConfig.from_dict(legacy) == TrainConfig(decision_threshold=0.8)
+
+
+def test_neuron_defaults_come_from_alif_params():
+    from rc_snn.neuron.alif import ALIFParams
+
+    assert TrainConfig().alif_params() == ALIFParams()
+    assert TrainConfig(beta=0.5, tau_out=(9, 1)).alif_params() == ALIFParams(beta=0.5, tau_out=(9.0, 1.0))

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from deploy.activity import Activity, activities_from_batch
 from deploy.counting import (
     ALIF_UPDATE_MACS,
     LSTM_UPDATE_MACS,
     READOUT_UPDATE_MACS,
-    Activity,
     OpCounts,
-    activities_from_batch,
     count_lstm,
     count_lstm_from_activity,
     count_snn,

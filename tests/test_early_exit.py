@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from rc_snn.early_exit import crossed_threshold, output_entropy, run_until_decision, select_decision
-from rc_snn.loss import rank_coded_loss
+from rc_snn.training.early_exit import crossed_threshold, output_entropy, run_until_decision, select_decision
+from rc_snn.training.losses import rank_coded_loss
 from rc_snn.models import ALIFRSNN, LSTMBaseline
 from replay import ReplayModel
 

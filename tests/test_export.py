@@ -1,4 +1,4 @@
-"""rc_snn.export: the network file carries the model's parameters and export never mutates the model."""
+"""rc_snn.pipeline.export: the network file carries the model's parameters and export never mutates the model."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from deploy.ir import load_network, networks_equal
-from rc_snn.export import export_model, export_to_file
+from rc_snn.pipeline.export import export_model, export_to_file
 from rc_snn.models import ALIFRSNN, LSTMBaseline
 
 

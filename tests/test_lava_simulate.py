@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from deploy import quantize, reference, simulate
-from rc_snn.activity import record_run
-from rc_snn.export import export_model
+from rc_snn.pipeline.recording import record_run
+from rc_snn.pipeline.export import export_model
 from test_reference import lively_model, random_frames
 
 LAVA_TIMEOUT = 120

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from rc_snn.functional import ALIFState
-from rc_snn.layers import LOG_TAU_RANGE, ALIFLayer, LeakyReadout, init_log_tau, time_constant
+from rc_snn.neuron.alif import ALIFParams, ALIFState
+from rc_snn.neuron.layers import LOG_TAU_RANGE, ALIFLayer, LeakyReadout, init_log_tau, time_constant
 
 
 @pytest.fixture(autouse=True)
@@ -121,7 +121,7 @@ def test_time_constant_is_finite_with_finite_gradient_at_extremes():
 
 def test_plain_lif_gives_no_adaptation_gradient():
     """beta = 0 removes b from the dynamics, so tau_adp gets exactly zero gradient (and tau_m does not)."""
-    layer = ALIFLayer(5, 8, beta=0.0)
+    layer = ALIFLayer(5, 8, ALIFParams(beta=0.0))
     spikes, state = layer(busy_input(30, 4, 5, dtype=torch.float32))
     (spikes.sum() + state.u.sum()).backward()
     assert torch.count_nonzero(layer.log_tau_adp.grad) == 0

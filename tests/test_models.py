@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from rc_snn.models import ALIFRSNN, LSTMBaseline, LSTMState, RSNNState
-from rc_snn.state import detach, select_rows
+from rc_snn.neuron.alif import ALIFParams
+from rc_snn.neuron.state import detach, select_rows
 
 
 @pytest.fixture(autouse=True)
@@ -155,7 +156,7 @@ def test_truncated_backprop_through_detached_state():
 
 @pytest.mark.parametrize("beta", [1.8, 0.0])
 def test_time_constants_get_gradients_and_stay_finite_under_large_steps(beta):
-    model = ALIFRSNN(N_IN, [9, 7], N_OUT, beta=beta)
+    model = ALIFRSNN(N_IN, [9, 7], N_OUT, ALIFParams(beta=beta))
     optimizer = torch.optim.SGD(model.parameters(), lr=1e3)
     x, target = busy_input(40, 4).float(), torch.randint(N_OUT, (4,))
     taus = [model.layers[0].log_tau_m, model.layers[1].log_tau_m, model.readout.log_tau]

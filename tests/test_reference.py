@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from deploy import reference
-from rc_snn.activity import record_activity, record_run
-from rc_snn.early_exit import select_decision
-from rc_snn.export import export_model
+from deploy.activity import activities_from_batch
+from rc_snn.pipeline.recording import record_run
+from rc_snn.training.early_exit import select_decision
+from rc_snn.pipeline.export import export_model
 from rc_snn.models import ALIFRSNN
 
 
@@ -58,7 +59,7 @@ def test_reference_equals_pytorch_float64(hidden, graded):
     np.testing.assert_array_equal(run.predictions, decision.predictions.numpy())
     assert len(set(run.decision_steps.tolist())) > 1, "want samples that decide at different steps"
 
-    _, torch_activity = record_activity(model64, x_seq, threshold)
+    torch_activity = activities_from_batch(x_seq.numpy(), [s.numpy() for s in spikes], decision.steps.numpy())
     for ours, theirs in zip(run.activities(frames), torch_activity):
         assert ours.n_steps == theirs.n_steps and ours.input_is_binary == theirs.input_is_binary
         np.testing.assert_array_equal(ours.input_counts, theirs.input_counts)

@@ -8,20 +8,16 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from deploy.activity import activities_from_batch
 from deploy.counting import (
-    activities_from_batch,
     count_lstm,
     count_snn,
     lstm_footprint_bytes,
     snn_footprint_bytes,
 )
 from deploy.energy import ENERGY_PRESETS, energy_per_inference
-from deploy.report import (
-    OPERATION_COLUMNS,
-    ModelResult,
-    parse_markdown_tables,
-    write_report,
-)
+from deploy.report import OPERATION_COLUMNS, ModelResult, write_report
+from report_tables import parse_markdown_tables
 
 N_INPUTS, N_HIDDEN, N_OUTPUTS, N_TIME, N_SAMPLES = 12, 8, 3, 20, 6
 

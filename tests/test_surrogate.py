@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from rc_snn.surrogate import multi_gaussian, multi_gaussian_grad, multi_gaussian_primitive, resolve
+from rc_snn.neuron.surrogate import multi_gaussian, multi_gaussian_grad, multi_gaussian_primitive, resolve
 
 PARAM_SETS = [
     dict(sigma=0.5, height=0.15, scale=6.0, gamma=0.5),  # the reference code's defaults

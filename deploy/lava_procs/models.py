@@ -116,7 +116,7 @@ class AbstractALIFModel(PyLoihiProcessModel):
         t = self.time_step - 1 - int(self.depth[0])
         if t >= 0:  # before its first input arrives the layer stays at rest (bias not integrated)
             state = type(self).step_function(
-                ff, rec, kernels.ALIFState(self.u, self.b, self.s),
+                ff, rec, kernels.ALIFLayerState(self.u, self.b, self.s),
                 self.bias, self.alpha, self.rho, self.b0, self.beta,
             )
             self.u, self.b, self.s = (np.asarray(v, dtype=self.u.dtype) for v in state)

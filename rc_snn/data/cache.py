@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -30,6 +29,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from deploy.files import write_atomic
 
 FORMAT_VERSION = 1
 _COUNT_MAX = np.iinfo(np.uint16).max
@@ -52,18 +53,13 @@ def cache_key(params: dict) -> str:
 
 
 def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
-    """Write ``arrays`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``arrays`` to ``path`` as ``.npz`` through :func:`deploy.files.write_atomic`."""
+
+    def write(temp: Path) -> None:
+        with temp.open("wb") as stream:  # a file object: given a name, np.savez would append ".npz"
+            np.savez(stream, **arrays)
+
+    write_atomic(path, write)
 
 
 def load_npz_checked(path: Path, required: Sequence[str]) -> Optional[dict]:

@@ -29,6 +29,7 @@ NMNIST_SENSOR = tonic.datasets.NMNIST.sensor_size
 NMNIST_WINDOW_MS = 300.0
 FIRST_SACCADE_US = 100_000  # tonic's first_saccade_only cut: events with t < 1e5 us
 DEFAULT_BIN_MS = 5.0
+PROGRESS_MIN = 300  # the loaders show a progress bar when binning more recordings than this
 
 
 def binning(bin_ms: Optional[float], n_bins: Optional[int], window_ms: float,

@@ -43,13 +43,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .cache import SparseFrames, cache_key, cached_frames, default_cache_dir, encode_frames
-from .events import (DEFAULT_BIN_MS, FIRST_SACCADE_US, NMNIST_DTYPE, NMNIST_SENSOR, NMNIST_WINDOW_MS,
+from .events import (DEFAULT_BIN_MS, FIRST_SACCADE_US, NMNIST_DTYPE, NMNIST_SENSOR, NMNIST_WINDOW_MS, PROGRESS_MIN,
                      balanced_first, binning, check_sensor_bounds, nmnist_frames)
 from .info import DatasetInfo
 
 N_INPUTS = NMNIST_SENSOR[0] * NMNIST_SENSOR[1] * NMNIST_SENSOR[2]  # 2 * 34 * 34 = 2312
 SPLITS = ("train", "val", "test")
-PROGRESS_MIN = 300  # show a progress bar when binning more files than this
 
 
 def _how_to_get(root: Path) -> str:

@@ -28,7 +28,7 @@ import tonic
 from tqdm.auto import tqdm
 
 from .cache import SparseFrames, cache_key, cached_frames, default_cache_dir, encode_frames
-from .events import balanced_first, binning, events_to_frames
+from .events import PROGRESS_MIN, balanced_first, binning, events_to_frames
 from .info import DatasetInfo
 
 SHD_DTYPE = tonic.datasets.SHD.dtype  # t, x, p (int64)
@@ -38,7 +38,6 @@ WINDOW_MS = 1000.0
 DEFAULT_BIN_MS = 10.0
 FILES = {"train": "shd_train.h5", "val": "shd_train.h5", "test": "shd_test.h5"}
 REQUIRED = ("spikes/times", "spikes/units", "labels")
-PROGRESS_MIN = 300
 
 
 def find_file(data_dir, split: str, download: bool = False) -> Path:

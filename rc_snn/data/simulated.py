@@ -69,7 +69,7 @@ from tqdm.auto import tqdm
 
 from .cache import (SparseFrames, cache_key, cached_frames, default_cache_dir, encode_frames,
                     load_npz_checked, save_npz_atomic)
-from .events import (DEFAULT_BIN_MS, FIRST_SACCADE_US, NMNIST_DTYPE, NMNIST_SENSOR, NMNIST_WINDOW_MS,
+from .events import (DEFAULT_BIN_MS, FIRST_SACCADE_US, NMNIST_DTYPE, NMNIST_SENSOR, NMNIST_WINDOW_MS, PROGRESS_MIN,
                      balanced_first, binning, nmnist_frames)
 from .info import DatasetInfo
 
@@ -79,7 +79,6 @@ SPLIT_RESIDUES = {"train": tuple(range(8)), "val": (8,), "test": (9,)}
 SACCADE_WAYPOINTS = ((0.0, 0.0), (3.5, 7.0), (7.0, 0.0), (0.0, 0.0))
 SENSOR_W, SENSOR_H = NMNIST_SENSOR[0], NMNIST_SENSOR[1]
 _MARGIN = 12  # canvas padding around the 28x28 digit; covers every offset the motion reaches
-PROGRESS_MIN = 300
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ class SimParams:
     saccades_ms: tuple = ((4.0, 86.0), (108.0, 196.0), (222.0, 296.0))  # (start, end) of each leg
     duration_ms: float = 312.0
     dt_us: float = 1000.0     # intensity sampling step
-    threshold: float = 0.5    # contrast threshold C on log intensity
+    contrast_threshold: float = 0.5  # C on log intensity
     mismatch: float = 0.1     # relative sd of per-pixel thresholds
     eps: float = 0.1          # log(I + eps): dark level of the display
     blur_px: float = 0.5      # optics blur (Gaussian sd, pixels)
@@ -179,8 +178,8 @@ def simulate_events(digits: np.ndarray, sample_ids: Sequence[int], params: SimPa
     n_samples, n_pixels = len(digits), SENSOR_W * SENSOR_H
     rngs = [np.random.default_rng([int(seed), int(i)]) for i in sample_ids]
     gains = np.exp(params.gain_sd * np.array([r.standard_normal() for r in rngs]))[:, None]
-    thresholds = params.threshold * gains * (1.0 + params.mismatch * np.stack([r.standard_normal(n_pixels) for r in rngs]))
-    thresholds = np.maximum(thresholds, 0.3 * params.threshold).astype(np.float32)
+    thresholds = params.contrast_threshold * gains * (1.0 + params.mismatch * np.stack([r.standard_normal(n_pixels) for r in rngs]))
+    thresholds = np.maximum(thresholds, 0.3 * params.contrast_threshold).astype(np.float32)
 
     canvases = _canvases(digits, params.blur_px)
     n_samples_t = int(round(params.duration_ms * 1000.0 / params.dt_us))

@@ -1,7 +1,9 @@
 """Pure step functions of the adaptive LIF (ALIF) neuron and the leaky readout.
 
-These are the single source of the network's equations; the modules in :mod:`rc_snn.layers`
-loop over time by calling them, and ``deploy.reference`` implements the same equations in numpy.
+These are the single source of the network's equations; the modules in
+:mod:`rc_snn.neuron.layers` loop over time by calling them, and ``deploy.kernels`` implements the
+same equations in numpy. :class:`ALIFParams` holds the neuron's constants and initial time
+constants, once for layers, models and the training config.
 
 Discrete time, dt = 1 step, per neuron j (Yin, Corradi and Bohte, "Accurate and efficient
 time-domain classification with adaptive spiking recurrent neural networks", Nature Machine
@@ -24,12 +26,31 @@ beta = 0 gives a plain LIF neuron with threshold b0.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import NamedTuple, Tuple
 
 import torch
 from torch import Tensor
 
 from .surrogate import SpikeFn
+
+TauInit = Tuple[float, float]  # (mean, standard deviation) of the initial draw, in steps
+
+
+@dataclass(frozen=True)
+class ALIFParams:
+    """The ALIF network's neuron constants: the one place their defaults are written.
+
+    ``b0`` and ``beta`` enter the equations above; ``tau_m``, ``tau_adp`` (hidden neurons) and
+    ``tau_out`` (readout) are ``(mean, sd)`` in steps of the normal draw that initialises each
+    neuron's trainable time constant. Defaults are Yin et al.'s code's values.
+    """
+
+    b0: float = 0.01
+    beta: float = 1.8
+    tau_m: TauInit = (20.0, 5.0)
+    tau_adp: TauInit = (150.0, 10.0)
+    tau_out: TauInit = (20.0, 5.0)
 
 
 class ALIFState(NamedTuple):
@@ -45,7 +66,7 @@ def decay(tau: Tensor, dt: float = 1.0) -> Tensor:
     return torch.exp(-dt / tau)
 
 
-def threshold(b: Tensor, b0: float, beta: float) -> Tensor:
+def adaptive_threshold(b: Tensor, b0: float, beta: float) -> Tensor:
     """Adaptive threshold ``B = b0 + beta * b``."""
     return b0 + beta * b
 
@@ -72,18 +93,18 @@ def alif_step(
         state: ``(u[t-1], b[t-1], s[t-1])``.
         alpha, rho: per-neuron decays ``[neurons]``, from :func:`decay`.
         b0, beta: baseline threshold and adaptation strength.
-        spike_fn: Heaviside forward with a surrogate backward (see :mod:`rc_snn.surrogate`).
+        spike_fn: Heaviside forward with a surrogate backward (see :mod:`rc_snn.neuron.surrogate`).
 
     Returns:
         The new state ``(u[t], b[t], s[t])``; ``s[t]`` is the layer's output.
     """
     u_prev, b_prev, s_prev = state
     b = rho * b_prev + (1.0 - rho) * s_prev
-    adaptive_threshold = threshold(b, b0, beta)
-    u = alpha * u_prev + (1.0 - alpha) * current - adaptive_threshold * s_prev
+    threshold_b = adaptive_threshold(b, b0, beta)
+    u = alpha * u_prev + (1.0 - alpha) * current - threshold_b * s_prev
     # snnTorch's surrogates return float32 spikes whatever the input; keep the state's dtype
     # (a no-op, no copy, when the dtypes already agree).
-    s = spike_fn(u - adaptive_threshold).to(u.dtype)
+    s = spike_fn(u - threshold_b).to(u.dtype)
     return ALIFState(u=u, b=b, s=s)
 
 

@@ -1,6 +1,6 @@
 """Compiled (numba) forward and backward passes of a one-layer ALIF network, sample by sample.
 
-Why compiled: on a CPU, the torch loop of :mod:`rc_snn.bptt` pays a fixed cost per step
+Why compiled: on a CPU, the torch loop of :mod:`rc_snn.training.bptt` pays a fixed cost per step
 (dispatching a few dozen small tensor operations, ~0.5 ms per step forward + backward whatever the
 number of rows) that does not shrink when samples leave the batch at their decision step, so it
 capped the saving of rank coding. Here nothing is paid per step but arithmetic:
@@ -11,11 +11,12 @@ capped the saving of rank coding. Here nothing is paid per step but arithmetic:
   of ``W`` where ``s != 0`` (as on neuromorphic hardware), and so are the weight gradients
   ``g s^T``; only ``g_I W_rec`` and ``g_co W_o`` in the backward pass are dense.
 
-The equations are those of :func:`rc_snn.functional.alif_step` and
-:func:`~rc_snn.functional.readout_step` (forward) and of :mod:`rc_snn.bptt`'s docstring (backward),
-written out here per neuron because numba compiles loops, not tensor expressions; the decision rule
-is :func:`rc_snn.early_exit.crossed_threshold`'s. ``tests/test_alif_kernel.py`` checks outputs,
-decisions and every gradient against the torch implementations in float64. The surrogate
+The equations are those of :func:`rc_snn.neuron.alif.alif_step` and
+:func:`~rc_snn.neuron.alif.readout_step` (forward) and of :mod:`rc_snn.training.bptt`'s docstring
+(backward), written out here per neuron because numba compiles loops, not tensor expressions; the
+decision rule is :func:`rc_snn.training.early_exit.crossed_threshold`'s. ``tests/test_bptt.py``
+runs every one-layer case through these kernels and checks outputs, decisions and every gradient
+against autograd in float64. The surrogate
 derivative is not in here: the caller evaluates it with the spike function's own code, once per
 sequence, and passes it in.
 
@@ -33,7 +34,7 @@ from numba import njit, prange
 
 
 @njit(parallel=True, cache=True)
-def _forward(x, w_in_t, bias_in, w_rec_t, alpha, rho, b0, beta, w_out_t, bias_out, alpha_out, threshold,
+def _forward(x, w_in_t, bias_in, w_rec_t, alpha, rho, b0, beta, w_out_t, bias_out, alpha_out, decision_threshold,
              u, b, s, current, m, co, steps, crossed, finite):  # pragma: no cover - compiled
     batch, n_steps, n_in = x.shape
     n_hidden, n_out = alpha.shape[0], alpha_out.shape[0]
@@ -75,11 +76,11 @@ def _forward(x, w_in_t, bias_in, w_rec_t, alpha, rho, b0, beta, w_out_t, bias_ou
                 m[r, t + 1, c] = z
                 z_max = max(z_max, z)
             crossing = False
-            if threshold > 0:  # max_c softmax(z)_c = 1 / sum_c exp(z_c - max z) > threshold
+            if decision_threshold > 0:  # max_c softmax(z)_c = 1 / sum_c exp(z_c - max z) > threshold
                 total = 0.0
                 for c in range(n_out):
                     total += math.exp(m[r, t + 1, c] - z_max)
-                crossing = 1.0 / total > threshold
+                crossing = 1.0 / total > decision_threshold
             if crossing or t == n_steps - 1:
                 steps[r], crossed[r] = t, crossing
                 break
@@ -143,7 +144,7 @@ def _backward(x, w_rec, w_out, alpha, rho, b0, beta, alpha_out, u, b, s, current
 
 def forward(x: np.ndarray, w_in: np.ndarray, bias_in: np.ndarray, w_rec: np.ndarray, alpha: np.ndarray,
             rho: np.ndarray, b0: float, beta: float, w_out: np.ndarray, bias_out: np.ndarray, alpha_out: np.ndarray,
-            threshold: float | None) -> dict:
+            decision_threshold: float | None) -> dict:
     """Run every sample of ``x [batch, steps, inputs]`` to its decision step (the last step if no threshold).
 
     Weights in torch's ``[out, in]`` layout. Returns the states ``u, b, s [batch, steps + 1, neurons]``,
@@ -162,7 +163,7 @@ def forward(x: np.ndarray, w_in: np.ndarray, bias_in: np.ndarray, w_rec: np.ndar
     with numba.parallel_chunksize(1):  # samples end at their own t*: hand them out one by one
         _forward(x, np.ascontiguousarray(w_in.T), bias_in, np.ascontiguousarray(w_rec.T), alpha, rho, dtype.type(b0),
                  dtype.type(beta), np.ascontiguousarray(w_out.T), bias_out, alpha_out,
-                 -1.0 if threshold is None else float(threshold), **result)
+                 -1.0 if decision_threshold is None else float(decision_threshold), **result)
     return result
 
 

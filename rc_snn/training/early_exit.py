@@ -4,7 +4,7 @@ The decision rule, shared by training, evaluation and ``deploy`` (which implemen
 numpy and Lava and is tested against this one)::
 
     p[t]  = softmax(z[t])                      z[t]: the model's output at step t (ALIF: readout m[t])
-    t*    = min { t : max_c p[t]_c > threshold }   (0-based; strict ">")
+    t*    = min { t : max_c p[t]_c > decision_threshold }   (0-based; strict ">")
     t*    = T - 1 if no step crosses           (the sample is then read at its last step)
     y_hat = argmax_c z[t*]
 
@@ -13,27 +13,26 @@ crossing"; here ``crossed`` tells them apart).
 
 :func:`run_until_decision` is where the method's speed comes from: it steps the model one chunk
 of input at a time, drops each sample from the batch as soon as it decides (no graph is built
-past a sample's own t*), and stops when the last sample has decided.
+past a sample's own t*), and stops when the last sample has decided. :class:`ExitTracker` is the
+bookkeeping of who has left and when, shared with the hand-written BPTT of
+:mod:`rc_snn.training.bptt`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
-from .state import select_rows
-from .validation import check_sequence
-
-#: Called after every step with (t, rows of the batch still running, their inputs x[t], the new state).
-StepObserver = Callable[[int, Tensor, Tensor, object], None]
+from ..neuron.state import select_rows
+from ..neuron.validation import check_sequence
 
 
-def crossed_threshold(logits: Tensor, threshold: float) -> Tensor:
-    """``max_c softmax(z)_c > threshold`` over the last axis (bool, one per sample)."""
-    return torch.softmax(logits, dim=-1).amax(dim=-1) > threshold
+def crossed_threshold(logits: Tensor, decision_threshold: float) -> Tensor:
+    """``max_c softmax(z)_c > decision_threshold`` over the last axis (bool, one per sample)."""
+    return torch.softmax(logits, dim=-1).amax(dim=-1) > decision_threshold
 
 
 def output_entropy(logits: Tensor) -> Tensor:
@@ -58,12 +57,12 @@ class Decision:
         return self.logits.argmax(dim=-1)
 
 
-def select_decision(logits_seq: Tensor, threshold: float) -> Decision:
+def select_decision(logits_seq: Tensor, decision_threshold: float) -> Decision:
     """Apply the decision rule to a full output sequence ``[time, batch, classes]``."""
     if logits_seq.dim() != 3:
         raise ValueError(f"expected logits of shape [time, batch, classes]; got {tuple(logits_seq.shape)}")
     n_steps = logits_seq.shape[0]
-    crossing = crossed_threshold(logits_seq, threshold)  # [time, batch]
+    crossing = crossed_threshold(logits_seq, decision_threshold)  # [time, batch]
     crossed = crossing.any(dim=0)
     first = crossing.to(torch.int8).argmax(dim=0)  # first True (argmax returns the first maximum)
     steps = torch.where(crossed, first, torch.full_like(first, n_steps - 1)).long()
@@ -81,70 +80,98 @@ def read_last_step(logits_seq: Tensor) -> Decision:
                     steps_simulated=n_steps, sample_steps=n_steps * batch)
 
 
+class ExitTracker:
+    """Which rows of a batch are still running, and each row's decision step and crossing.
+
+    A runner calls :meth:`update` after each step ``t`` with the running rows' crossings; rows that
+    crossed (every row, at the last step) leave the batch. The runner then keeps its own per-row
+    tensors with :attr:`keep`, the positions among the previous running rows that stay.
+    """
+
+    def __init__(self, batch: int, n_steps: int, device=None) -> None:
+        self.n_steps = n_steps
+        self.running = torch.arange(batch, device=device)  # batch indices of the rows still running
+        self.steps = torch.full((batch,), n_steps - 1, dtype=torch.long, device=device)  # t*
+        self.crossed = torch.zeros(batch, dtype=torch.bool, device=device)
+        self.keep: Optional[Tensor] = None
+
+    def update(self, t: int, crossing: Tensor) -> Optional[Tensor]:
+        """Record the rows that finish at step ``t``; returns their mask over the running rows, or None.
+
+        A row finishes where ``crossing`` is True, and every row finishes at the last step (its
+        ``crossed`` stays as ``crossing`` says: False if it never crossed).
+        """
+        finished = crossing if t < self.n_steps - 1 else torch.ones_like(crossing)
+        if not bool(finished.any()):
+            return None
+        rows = self.running[finished]
+        self.steps[rows] = t
+        self.crossed[rows] = crossing[finished]
+        self.keep = (~finished).nonzero().squeeze(1)  # one index for every per-row tensor
+        self.running = self.running[self.keep]
+        return finished
+
+    @property
+    def done(self) -> bool:
+        return self.running.numel() == 0
+
+
 def run_until_decision(
     model: nn.Module,
     x_seq: Tensor,
-    threshold: float,
+    decision_threshold: float,
     *,
     chunk_size: int = 16,
     track_entropy: bool = False,
-    observer: Optional[StepObserver] = None,
 ) -> Decision:
     """Step ``model`` over ``x_seq [time, batch, features]`` until every sample has decided.
 
     The first layer's input projection is computed ``chunk_size`` steps at a time for the samples
     still running (one matmul per chunk); a sample leaves the batch at its t*, so the forward pass
-    and its graph stop there. Equal to ``select_decision(model(x_seq)[0], threshold)`` (tested).
+    and its graph stop there. Equal to ``select_decision(model(x_seq)[0], decision_threshold)`` (tested).
     """
     check_sequence(x_seq, model.n_inputs)
     if chunk_size < 1:
         raise ValueError(f"expected chunk_size >= 1; got {chunk_size}")
     n_steps, batch = x_seq.shape[:2]
     state = model.initial_state(batch, device=x_seq.device, dtype=x_seq.dtype)
-    running = torch.arange(batch, device=x_seq.device)
+    exits = ExitTracker(batch, n_steps, device=x_seq.device)
     entropy_sum = x_seq.new_zeros(batch) if track_entropy else None
-    done_rows, done_logits, done_steps, done_crossed, done_entropy = [], [], [], [], []
+    done_rows, done_logits, done_entropy = [], [], []
     steps_simulated = sample_steps = 0
     params = model.step_params()
 
     for start in range(0, n_steps, chunk_size):
         inputs = x_seq[start:start + chunk_size]
-        if running.numel() < batch:  # a gather copies: only once some samples have left
-            inputs = inputs[:, running]
+        if exits.running.numel() < batch:  # a gather copies: only once some samples have left
+            inputs = inputs[:, exits.running]
         currents = model.encode(inputs)
         for offset in range(currents.shape[0]):
             t = start + offset
             logits, state = model.step_encoded(currents[offset], state, params)
-            steps_simulated, sample_steps = t + 1, sample_steps + running.numel()
-            if observer is not None:
-                observer(t, running, inputs[offset], state)
+            steps_simulated, sample_steps = t + 1, sample_steps + exits.running.numel()
             if track_entropy:
                 entropy_sum = entropy_sum + output_entropy(logits)
-            crossing = crossed_threshold(logits.detach(), threshold)
-            finished = crossing if t < n_steps - 1 else torch.ones_like(crossing)
-            if not bool(finished.any()):
+            leaving = exits.running
+            finished = exits.update(t, crossed_threshold(logits.detach(), decision_threshold))
+            if finished is None:
                 continue
-            done_rows.append(running[finished])
+            done_rows.append(leaving[finished])
             done_logits.append(logits[finished])
-            done_steps.append(torch.full((int(finished.sum()),), t, dtype=torch.long, device=x_seq.device))
-            done_crossed.append(crossing[finished])
             if track_entropy:
                 done_entropy.append(entropy_sum[finished] / (t + 1))
-                entropy_sum = entropy_sum[~finished]
-            keep = (~finished).nonzero().squeeze(1)  # one index for every tensor below
-            running, state, currents = running[keep], select_rows(state, keep), currents[:, keep]
-            if observer is not None:  # the raw inputs are needed only to report them
-                inputs = inputs[:, keep]
-            if running.numel() == 0:
+                entropy_sum = entropy_sum[exits.keep]
+            state, currents = select_rows(state, exits.keep), currents[:, exits.keep]
+            if exits.done:
                 break
-        if running.numel() == 0:
+        if exits.done:
             break
 
     order = torch.argsort(torch.cat(done_rows))
     return Decision(
         logits=torch.cat(done_logits)[order],
-        steps=torch.cat(done_steps)[order],
-        crossed=torch.cat(done_crossed)[order],
+        steps=exits.steps,
+        crossed=exits.crossed,
         mean_entropy=torch.cat(done_entropy)[order] if track_entropy else None,
         steps_simulated=steps_simulated,
         sample_steps=sample_steps,

@@ -1,63 +1,38 @@
 """Training loop with rank-coded or full-sequence loss, atomic checkpoints and resume.
 
-A run folder holds ``config.json`` (the :class:`~rc_snn.config.TrainConfig`), ``checkpoint.pt``
-(model, optimiser, position in the epoch; written atomically every epoch, every
-``checkpoint_every_s`` seconds and on Ctrl-C) and ``metrics.json`` (one entry per finished epoch).
-Resuming continues from the saved batch of the interrupted epoch: each epoch's sample order is a
-function of (seed, epoch), so the rest of the epoch is the same as it would have been.
+:func:`train` fills a run folder (:mod:`rc_snn.training.run`): ``checkpoint.pt`` is written
+atomically every epoch, every ``checkpoint_every_s`` seconds and on Ctrl-C. Resuming continues
+from the saved batch of the interrupted epoch: each epoch's sample order is a function of
+(seed, epoch), so the rest of the epoch is the same as it would have been.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from deploy.files import write_json
+
+from ..models import ALIFRSNN
 from .bptt import compiled_applies, run_alif
-from .config import TrainConfig, write_json_atomic
-from .data.info import DatasetInfo
-from .early_exit import read_last_step, run_until_decision, select_decision
-from .loss import full_sequence_loss, rank_coded_loss
-from .models import ALIFRSNN, LSTMBaseline
-
-CHECKPOINT_FORMAT = "rc-snn-checkpoint/1"
-CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE = "config.json", "checkpoint.pt", "metrics.json"
+from .config import TrainConfig
+from .early_exit import Decision, read_last_step, run_until_decision, select_decision
+from .losses import full_sequence_loss, rank_coded_loss
+from .run import (CHECKPOINT_FILE, CHECKPOINT_FORMAT, CONFIG_FILE, METRICS_FILE, TrainedRun, build_model,
+                  load_checkpoint, load_split, resolve_device, save_checkpoint)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but torch sees no GPU; use --device cpu or auto")
-    return torch.device(name)
+class StepResult(NamedTuple):
+    """One training step: the batch's loss (with its graph) and each sample's decision."""
 
-
-def build_model(config: TrainConfig, info: DatasetInfo) -> nn.Module:
-    """A fresh model for ``config`` and the dataset's sizes, initialised from ``config.seed``."""
-    torch.manual_seed(config.seed)
-    if config.model == "lstm":
-        return LSTMBaseline(info.n_inputs, config.hidden, info.n_classes, n_layers=config.layers)
-    return ALIFRSNN(
-        info.n_inputs, [config.hidden] * config.layers, info.n_classes,
-        tau_m=config.tau_m, tau_adp=config.tau_adp, b0=config.b0, beta=config.beta, spike_grad=config.surrogate,
-    )
-
-
-def load_split(config: TrainConfig, split: str, limit: Optional[int] = None):
-    """``(dataset, info)`` for one split, with the run's data options."""
-    from .data import load_dataset
-
-    options = {"data_dir": config.data_dir, "download": config.download, "limit": limit, "seed": config.seed}
-    if config.bin_ms is not None:
-        options["bin_ms"] = config.bin_ms
-    return load_dataset(config.dataset, split, **options)
+    loss: Tensor
+    decision: Decision
 
 
 def epoch_batches(n_samples: int, batch_size: int, seed: int, epoch: int) -> list:
@@ -71,16 +46,16 @@ def time_first(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x.to(device=device, dtype=torch.float32).transpose(0, 1)
 
 
-def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> dict:
-    """Loss and batch figures of one step (the caller runs backward on ``out['loss']``)."""
+def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> StepResult:
+    """Loss and decisions of one step (the caller runs backward on ``loss``)."""
     rank = config.loss == "rank"
     if config.model == "alif" and config.backward != "autograd":
-        logits_seq, decision = run_alif(model, x, config.threshold if rank else None, chunk_size=config.chunk_size,
+        logits_seq, decision = run_alif(model, x, config.decision_threshold if rank else None, chunk_size=config.chunk_size,
                                         track_entropy=rank and config.entropy_weight > 0,
                                         compiled=None if config.backward == "compiled" else False)
     elif rank:
         decision = run_until_decision(
-            model, x, config.threshold, chunk_size=config.chunk_size, track_entropy=config.entropy_weight > 0
+            model, x, config.decision_threshold, chunk_size=config.chunk_size, track_entropy=config.entropy_weight > 0
         )
     else:
         logits_seq, _ = model(x)
@@ -90,22 +65,24 @@ def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Tr
     else:
         loss = full_sequence_loss(logits_seq, y, config.full_readout)
         decision = read_last_step(logits_seq.detach())  # what a full-sequence model is trained to output
-    return {"loss": loss, "decision": decision}
+    return StepResult(loss, decision)
 
 
 @torch.no_grad()
 def evaluate_model(
-    model: nn.Module, dataset, threshold: float, *, batch_size: int = 256, device=None,
+    model: nn.Module, dataset, decision_threshold: float, *, batch_size: int = 256, device=None,
     dt_ms: Optional[float] = None, progress: bool = True, desc: str = "evaluate",
 ) -> dict:
     """Early-exit inference figures on ``dataset``.
 
     Each batch runs the full sequence once (no graph; a one-layer ALIF network on the CPU through
-    the compiled kernels of :mod:`rc_snn.alif_kernel`) and applies the decision rule of
-    :mod:`rc_snn.early_exit`, so the same pass also gives the accuracy read at the last step;
-    the decisions equal :func:`~rc_snn.early_exit.run_until_decision`'s (tested).
+    the compiled kernels of :mod:`rc_snn.training.compiled`) and applies the decision rule of
+    :mod:`rc_snn.training.early_exit`, so the same pass also gives the accuracy read at the last
+    step; the decisions equal :func:`~rc_snn.training.early_exit.run_until_decision`'s (tested).
+    The model's train/eval mode is restored on return.
     """
     device = device or next(model.parameters()).device
+    was_training = model.training
     model.eval()
     steps, correct, correct_last, crossed = [], 0, 0, 0
     n_steps = 0
@@ -114,13 +91,13 @@ def evaluate_model(
         x, y = time_first(x, device), y.to(device)
         compiled = isinstance(model, ALIFRSNN) and compiled_applies(model, x)
         logits_seq = run_alif(model, x, compiled=True)[0] if compiled else model(x)[0]
-        decision = select_decision(logits_seq, threshold)
+        decision = select_decision(logits_seq, decision_threshold)
         n_steps = x.shape[0]
         correct += int((decision.predictions == y).sum())
         correct_last += int((logits_seq[-1].argmax(-1) == y).sum())
         crossed += int(decision.crossed.sum())
         steps.append(decision.steps.cpu())
-    model.train()
+    model.train(was_training)
     steps = torch.cat(steps)
     n = steps.numel()
     result = {
@@ -139,54 +116,12 @@ def evaluate_model(
     return result
 
 
-def save_checkpoint(path: Path, payload: dict) -> None:
-    """``torch.save`` through a temporary file and a rename."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def load_checkpoint(path: Path, model_kind: str) -> dict:
-    """Read a checkpoint with ``weights_only=True`` and check it belongs to ``model_kind``."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for unreadable files
-        raise ValueError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}") from error
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not an rc-snn checkpoint (expected format {CHECKPOINT_FORMAT!r})")
-    if payload.get("model_kind") != model_kind:
-        raise ValueError(f"checkpoint {path} holds a {payload.get('model_kind')!r} model; the config asks for {model_kind!r}")
-    return payload
-
-
-def load_run(run_dir, device: str = "cpu"):
-    """``(config, model, info)`` of a trained run folder, the model in eval mode on ``device``."""
-    run_dir = Path(run_dir)
-    config_path, checkpoint_path = run_dir / CONFIG_FILE, run_dir / CHECKPOINT_FILE
-    for path in (config_path, checkpoint_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"expected a trained run folder with {CONFIG_FILE} and {CHECKPOINT_FILE}; missing {path}")
-    config = TrainConfig.load(config_path)
-    payload = load_checkpoint(checkpoint_path, config.model)
-    info = DatasetInfo(**payload["dataset_info"])
-    model = build_model(config, info)
-    try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError as error:
-        raise ValueError(f"checkpoint {checkpoint_path} does not fit the model of {config_path}: {error}") from error
-    return config, model.to(resolve_device(device)).eval(), info
-
-
 def train(
     config: TrainConfig, run_dir, *, resume: bool = True, progress: bool = True,
     checkpoint_every_s: float = 60.0, log=print,
-) -> list:
-    """Train ``config`` in ``run_dir``; returns the per-epoch metrics (also in ``metrics.json``)."""
+) -> TrainedRun:
+    """Train ``config`` in ``run_dir``; returns the trained run (model in eval mode, per-epoch
+    metrics, also in ``metrics.json``). A finished run is loaded, an interrupted one resumes."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = run_dir / CHECKPOINT_FILE
@@ -230,13 +165,12 @@ def train(
             for x, y in bar:
                 started = time.perf_counter()
                 x, y = time_first(x, device), y.to(device)
-                out = training_step(model, x, y, config)
+                loss, decision = training_step(model, x, y, config)
                 optimizer.zero_grad(set_to_none=True)
-                out["loss"].backward()
+                loss.backward()
                 optimizer.step()
-                decision = out["decision"]
                 sums["seconds"] += time.perf_counter() - started
-                sums["loss"] += float(out["loss"].detach()) * y.numel()
+                sums["loss"] += float(loss.detach()) * y.numel()
                 sums["correct"] += int((decision.predictions == y).sum())
                 sums["samples"] += y.numel()
                 sums["decision_steps"] += int(decision.steps.sum())
@@ -257,7 +191,7 @@ def train(
             raise
         finally:
             bar.close()
-        val = evaluate_model(model, val_set, config.threshold, device=device, dt_ms=info.dt_ms,
+        val = evaluate_model(model, val_set, config.decision_threshold, device=device, dt_ms=info.dt_ms,
                              progress=progress, desc="validate")
         n = sums["samples"]
         history.append({
@@ -277,9 +211,9 @@ def train(
         })
         epoch, batch_index = epoch + 1, 0
         checkpoint(epoch, 0, None)
-        write_json_atomic(run_dir / METRICS_FILE, history)
+        write_json(run_dir / METRICS_FILE, history)
         entry = history[-1]
         log(f"epoch {epoch}: train acc {entry['train_accuracy']:.3f}, val acc {entry['val_accuracy']:.3f} "
             f"(last step {entry['val_accuracy_last_step']:.3f}), mean decision step {entry['val_mean_decision_step']:.1f}"
             f"/{val['n_steps']}, {entry['train_seconds']:.1f} s")
-    return history
+    return TrainedRun(config, model.eval(), info, run_dir, history)

@@ -1,53 +1,67 @@
-"""Run a trained run's ALIF network as Lava processes and compare it with PyTorch on the same samples.
+"""Run a trained ALIF network as Lava processes and compare it with PyTorch on the same samples.
 
-The network goes through the plain-data file (``rc_snn.export`` -> ``deploy.ir``), so Lava sees
-exactly what a user would deploy; PyTorch runs the same frames with the same decision rule.
+The network goes through the plain-data file format (``rc_snn.pipeline.export`` ->
+``deploy.ir``), so Lava sees exactly what a user would deploy; PyTorch runs the same frames in
+float64 (Lava's precision) with the same decision rule.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+import copy
+from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
 
 from deploy.ir import NetworkIR
-from deploy.simulate import evaluate
+from deploy.simulate import LavaEvaluation, evaluate
 
-from .early_exit import select_decision
+from ..models import ALIFRSNN
+from ..training.early_exit import select_decision
+from ..training.loop import time_first
+from ..training.run import TrainedRun, load_split
+from .compare import run_label
 from .export import export_model
-from .models import ALIFRSNN
-from .train import load_run, load_split, time_first
+
+
+class LavaParity(NamedTuple):
+    """``summary``: JSON-ready figures (what ``rc-snn lava`` writes and ``rc-snn compare`` reads);
+    ``evaluation``: the Lava run itself."""
+
+    summary: dict
+    evaluation: LavaEvaluation
 
 
 def lava_versus_pytorch(
-    run_dir, *, split: str = "test", samples: int = 200, fixed_point: bool = False, data_dir: Optional[str] = None,
-    network: Optional[NetworkIR] = None, progress: bool = True,
-) -> dict:
+    run: TrainedRun, *, split: str = "test", samples: int = 200, fixed_point: bool = False,
+    data_dir: Optional[str] = None, network: Optional[NetworkIR] = None, progress: bool = True,
+) -> LavaParity:
     """Lava figures of ``samples`` samples of ``split``, with PyTorch's on the same frames.
 
     ``network`` defaults to the run's model exported in memory (``rc-snn export`` writes the same file).
-    Returns a JSON-ready dict; ``"evaluation"`` holds the ``deploy.simulate.LavaEvaluation`` itself.
     """
-    config, model, info = load_run(run_dir)
+    config, model, info = run.config, run.model, run.info
     if not isinstance(model, ALIFRSNN):
-        raise ValueError(f"{run_dir} holds a {config.model!r} model; only ALIF networks run in Lava")
+        raise ValueError(f"{run.run_dir} holds a {config.model!r} model; only ALIF networks run in Lava")
     if samples < 1:
         raise ValueError(f"expected samples >= 1; got {samples}")
     if data_dir:
         config = config.replace(data_dir=data_dir)
-    network = network or export_model(model, decision_threshold=config.threshold, dt_ms=info.dt_ms)
+    network = network or export_model(model, decision_threshold=config.decision_threshold, dt_ms=info.dt_ms)
     dataset, _ = load_split(config, split, samples)
     frames = np.stack([np.asarray(x) for x, _ in dataset]).astype(np.float64)
     labels = np.asarray([int(y) for _, y in dataset], dtype=np.int64)
 
     lava = evaluate(network, frames, labels, fixed_point=fixed_point, progress=progress)
+    model64 = copy.deepcopy(model).to(device="cpu", dtype=torch.float64)  # the run's model stays as it is
     with torch.no_grad():
-        logits_seq, _ = model.double()(time_first(torch.from_numpy(frames), torch.device("cpu")).double())
+        logits_seq, _ = model64(time_first(torch.from_numpy(frames), torch.device("cpu")).double())
     reference = select_decision(logits_seq, network.decision_threshold)
     torch_predictions, torch_steps = reference.predictions.numpy(), reference.steps.numpy()
+    kind = "fixed point" if fixed_point else "floating point"
     summary = {
-        "run_dir": str(run_dir), "split": split, "fixed_point": fixed_point,
+        "name": f"{run_label(config)}, Lava {kind}",
+        "run_dir": str(run.run_dir), "dataset": config.dataset, "split": split, "fixed_point": fixed_point,
         "n_samples": int(labels.size),
         "accuracy": lava.accuracy,
         "pytorch_accuracy": float(np.mean(torch_predictions == labels)),
@@ -59,8 +73,7 @@ def lava_versus_pytorch(
         **{key: value for key, value in lava.to_json().items()
            if key not in ("accuracy", "mean_decision_step", "fixed_point", "n_samples")},
     }
-    summary["evaluation"] = lava
-    return summary
+    return LavaParity(summary, lava)
 
 
 def format_lava(summary: dict) -> str:
@@ -78,5 +91,3 @@ def format_lava(summary: dict) -> str:
         f"  Lava steps run        {summary['lava_steps']} of {summary['max_lava_steps']} without early exit",
         f"  wall time             {summary['wall_s']:.1f} s ({summary['samples_per_s']:.2f} samples/s)",
     ])
-
-

@@ -6,7 +6,7 @@ and replayed backward, and at batch 64 x 128 neurons each costs more in dispatch
 arithmetic. That overhead is the same for 64 rows or for 3, so it hid the saving of rank coding
 (rows leave the batch at their decision step). Here the forward
 pass runs under ``no_grad``, calling the same step functions as the model
-(:func:`rc_snn.functional.alif_step`, :func:`~rc_snn.functional.readout_step`), and the backward
+(:func:`rc_snn.neuron.alif.alif_step`, :func:`~rc_snn.neuron.alif.readout_step`), and the backward
 pass is the loop below. No library does this: snnTorch and Norse differentiate through autograd.
 
 Backward pass, per step t from the last down to 0, for the rows still running at t (each row
@@ -26,7 +26,8 @@ the gradient of the loss with respect to x, and a term "(t+1)" is carried from t
 
 The weight gradients are taken once per sequence, as one matmul over every (row, step) computed.
 Tested against autograd through the model's own ``forward`` and
-:func:`rc_snn.early_exit.run_until_decision`, in float64, for one and two layers.
+:func:`rc_snn.training.early_exit.run_until_decision`, in float64, for one and two layers
+(``tests/test_bptt.py``, which also runs every one-layer case through :mod:`.compiled`).
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ import torch
 import torch.nn.functional as nnf
 from torch import Tensor
 
-from . import alif_kernel
-from . import functional as F
-from .early_exit import Decision, crossed_threshold, output_entropy
-from .models import ALIFRSNN
-from .state import select_rows
-from .validation import check_sequence
+from ..models import ALIFRSNN
+from ..neuron import alif as F
+from ..neuron.state import select_rows
+from ..neuron.validation import check_sequence
+from . import compiled as compiled_engine
+from .early_exit import Decision, ExitTracker, crossed_threshold, output_entropy
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class _Spec:
     """The constants of one call: per layer ``(b0, beta, spike_fn)``; the decision threshold."""
 
     layers: Tuple[tuple, ...]
-    threshold: Optional[float]
+    decision_threshold: Optional[float]
     chunk_size: int
 
 
@@ -135,17 +136,15 @@ class _ALIFSequence(torch.autograd.Function):
                  for _, _, w_rec, _, _ in layer_params]
         m = x_seq.new_zeros(batch, w_out.shape[0])
         m_raw = x_seq.new_zeros(n_steps, batch, w_out.shape[0])
-        rows = torch.arange(batch, device=x_seq.device)
-        decision_steps = torch.full((batch,), n_steps - 1, dtype=torch.long, device=x_seq.device)
-        crossed = torch.zeros(batch, dtype=torch.bool, device=x_seq.device)
+        exits = ExitTracker(batch, n_steps, device=x_seq.device)
         record: List[_Step] = []
         chunk_inputs: List[Tensor] = []  # the first layer's input, per chunk, for the rows then running
         w_in0, bias_in0 = layer_params[0][:2]
 
         for start in range(0, n_steps, spec.chunk_size):
             inputs = x_seq[start:start + spec.chunk_size]
-            if rows.numel() < batch:
-                inputs = inputs[:, rows]
+            if exits.running.numel() < batch:
+                inputs = inputs[:, exits.running]
             chunk_inputs.append(inputs)
             chunk_currents, positions = nnf.linear(inputs, w_in0, bias_in0), None
             for offset in range(inputs.shape[0]):
@@ -161,6 +160,7 @@ class _ALIFSequence(torch.autograd.Function):
                     currents.append(current)
                 readout_current = nnf.linear(new[-1].s, w_out, bias_out)
                 m_new = F.readout_step(readout_current, m, alpha_out)
+                rows = exits.running
                 step = _Step(rows, len(chunk_inputs) - 1, offset, positions, state, new, currents, m, readout_current)
                 record.append(step)
                 if rows.numel() == batch:
@@ -168,26 +168,24 @@ class _ALIFSequence(torch.autograd.Function):
                 else:
                     m_raw[t, rows] = m_new
                 state, m = new, m_new
-                if spec.threshold is None:  # full sequence: every row runs to the last step
+                if spec.decision_threshold is None:  # full sequence: every row runs to the last step
                     if t < n_steps - 1:
                         continue
                     crossing = torch.zeros(rows.numel(), dtype=torch.bool, device=x_seq.device)
                 else:
-                    crossing = crossed_threshold(m_new, spec.threshold)
-                finished = crossing if t < n_steps - 1 else torch.ones_like(crossing)
-                if not bool(finished.any()):
+                    crossing = crossed_threshold(m_new, spec.decision_threshold)
+                if exits.update(t, crossing) is None:
                     continue
-                decision_steps[rows[finished]] = t
-                crossed[rows[finished]] = crossing[finished]
-                step.keep = (~finished).nonzero().squeeze(1)
-                rows, m = rows[step.keep], m[step.keep]
+                step.keep = exits.keep
+                m = m[step.keep]
                 state = [select_rows(s, step.keep) for s in state]
                 positions = step.keep if positions is None else positions[step.keep]
-                if rows.numel() == 0:
+                if exits.done:
                     break
-            if rows.numel() == 0:
+            if exits.done:
                 break
 
+        decision_steps, crossed = exits.steps, exits.crossed
         outputs = _hold_decisions(m_raw[:len(record)], decision_steps)
         ctx.spec, ctx.record, ctx.chunk_inputs, ctx.decision_steps = spec, record, chunk_inputs, decision_steps
         ctx.save_for_backward(*params)
@@ -239,8 +237,8 @@ class _ALIFSequence(torch.autograd.Function):
                 spike_fn = spec.layers[l][2]
                 keep_in, keep_spike, b0, beta = constants[l]
                 prev, new, current = step.prev[l], step.new[l], step.currents[l]
-                adaptive_threshold = F.threshold(new.b, b0, beta)
-                v = new.u - adaptive_threshold
+                threshold_b = F.adaptive_threshold(new.b, b0, beta)
+                v = new.u - threshold_b
                 g_v = surrogate_vjp(spike_fn, v, g_from_above + g_s[l])
                 g_u_t = g_v + g_u[l]
                 g_b_t = beta * (-g_v - prev.s * g_u_t) + g_b[l]
@@ -248,7 +246,7 @@ class _ALIFSequence(torch.autograd.Function):
                 g_alpha[l] += (g_u_t * (prev.u - current)).sum(0)
                 g_rho[l] += (g_b_t * (prev.b - prev.s)).sum(0)
                 g_currents[l].append(g_i)
-                g_s[l] = g_i @ w_rec + keep_spike * g_b_t - adaptive_threshold * g_u_t
+                g_s[l] = g_i @ w_rec + keep_spike * g_b_t - threshold_b * g_u_t
                 g_u[l], g_b[l] = alpha * g_u_t, rho * g_b_t
                 if l > 0:
                     g_from_above = g_i @ w_in
@@ -275,15 +273,15 @@ class _ALIFSequence(torch.autograd.Function):
 
 
 class _CompiledALIFSequence(torch.autograd.Function):
-    """The same, for one hidden layer on the CPU, through the compiled kernels of :mod:`rc_snn.alif_kernel`."""
+    """The same, for one hidden layer on the CPU, through the compiled kernels of :mod:`rc_snn.training.compiled`."""
 
     @staticmethod
     def forward(ctx, x_seq: Tensor, spec: _Spec, *params: Tensor):
         (b0, beta, _), = spec.layers
         x = x_seq.detach().transpose(0, 1).contiguous().numpy()  # batch first: no copy for a transposed batch
         w_in, bias_in, w_rec, alpha, rho, w_out, bias_out, alpha_out = (p.detach().contiguous().numpy() for p in params)
-        saved = alif_kernel.forward(x, w_in, bias_in, w_rec, alpha, rho, b0, beta, w_out, bias_out, alpha_out,
-                                    spec.threshold)
+        saved = compiled_engine.forward(x, w_in, bias_in, w_rec, alpha, rho, b0, beta, w_out, bias_out, alpha_out,
+                                        spec.decision_threshold)
         if not saved["finite"].all():
             raise ValueError("expected finite values in x_seq; found NaN or inf")
         decision_steps, crossed = torch.from_numpy(saved["steps"]), torch.from_numpy(saved["crossed"])
@@ -303,41 +301,41 @@ class _CompiledALIFSequence(torch.autograd.Function):
         # sigma'(u[t] - B[t]) by the spike function's own code, once for every step computed.
         computed = torch.arange(steps_simulated)[None, :] <= decision_steps[:, None]
         u, b = (torch.from_numpy(saved[name][:, 1:steps_simulated + 1])[computed] for name in ("u", "b"))
-        v = u - F.threshold(b, b0, beta)
+        v = u - F.adaptive_threshold(b, b0, beta)
         surrogate = surrogate_derivative(spike_fn, v).contiguous().numpy()
-        grads = alif_kernel.backward(ctx.x, w_rec, w_out, alpha, rho, b0, beta, alpha_out, saved, surrogate, g_out)
+        grads = compiled_engine.backward(ctx.x, w_rec, w_out, alpha, rho, b0, beta, alpha_out, saved, surrogate, g_out)
         del ctx.x, ctx.saved
         order = ("w_in", "bias_in", "w_rec", "alpha", "rho", "w_out", "bias_out", "alpha_out")
         return (None, None, *(torch.from_numpy(grads[name]) for name in order))
 
 
 def compiled_applies(model: ALIFRSNN, x_seq: Tensor) -> bool:
-    """Whether :mod:`rc_snn.alif_kernel` runs this model: one hidden layer, CPU tensors, float32 or float64."""
+    """Whether :mod:`rc_snn.training.compiled` runs this model: one hidden layer, CPU tensors, float32 or float64."""
     tensors = [x_seq, *model.parameters()]
     return (len(model.layers) == 1 and all(t.device.type == "cpu" for t in tensors)
             and len({t.dtype for t in tensors}) == 1 and x_seq.dtype in (torch.float32, torch.float64))
 
 
 def run_alif(
-    model: ALIFRSNN, x_seq: Tensor, threshold: Optional[float] = None, *, chunk_size: int = 16,
+    model: ALIFRSNN, x_seq: Tensor, decision_threshold: Optional[float] = None, *, chunk_size: int = 16,
     track_entropy: bool = False, compiled: Optional[bool] = None,
 ) -> Tuple[Tensor, Decision]:
     """Run ``model`` on ``x_seq [time, batch, features]`` with the hand-written backward pass.
 
-    With ``threshold=None`` every sample runs to the last step and ``outputs`` equals
+    With ``decision_threshold=None`` every sample runs to the last step and ``outputs`` equals
     ``model(x_seq)[0]``. With a threshold, each sample leaves the batch at its decision step t*
-    (rule of :mod:`rc_snn.early_exit`) and the run stops at the batch's last decision; ``outputs``
-    ``[steps simulated, batch, classes]`` then holds each sample's z[t*] after its t*, so
-    ``outputs[-1]`` is z[t*]. The decision equals :func:`~rc_snn.early_exit.run_until_decision`'s,
-    and so do the gradients (tested).
+    (rule of :mod:`rc_snn.training.early_exit`) and the run stops at the batch's last decision;
+    ``outputs`` ``[steps simulated, batch, classes]`` then holds each sample's z[t*] after its t*,
+    so ``outputs[-1]`` is z[t*]. The decision equals
+    :func:`~rc_snn.training.early_exit.run_until_decision`'s, and so do the gradients (tested).
 
-    ``compiled``: None runs the compiled kernels of :mod:`rc_snn.alif_kernel` where they apply
+    ``compiled``: None runs the compiled kernels of :mod:`rc_snn.training.compiled` where they apply
     (:func:`compiled_applies`) and the torch loop elsewhere; True requires them; False is the torch
     loop (``chunk_size`` applies to it only).
     """
     if not isinstance(model, ALIFRSNN):
         raise TypeError(f"expected an ALIFRSNN (the hand-written BPTT is the ALIF network's); got {type(model).__name__}"
-                        " (use rc_snn.early_exit.run_until_decision for other models)")
+                        " (use rc_snn.training.early_exit.run_until_decision for other models)")
     use_kernel = compiled is not False and isinstance(x_seq, Tensor) and compiled_applies(model, x_seq)
     check_sequence(x_seq, model.n_inputs, finite=not use_kernel)  # the kernels check the inputs they read
     if chunk_size < 1:
@@ -347,7 +345,7 @@ def run_alif(
         alpha, rho = layer.decays()
         params += [layer.w_in.weight, layer.w_in.bias, layer.w_rec.weight, alpha, rho]
     params += [model.readout.linear.weight, model.readout.linear.bias, model.readout.decay()]
-    spec = _Spec(tuple((layer.b0, layer.beta, layer.spike_fn) for layer in model.layers), threshold, chunk_size)
+    spec = _Spec(tuple((layer.b0, layer.beta, layer.spike_fn) for layer in model.layers), decision_threshold, chunk_size)
     if compiled and not use_kernel:
         raise ValueError("the compiled ALIF kernels run one hidden layer on the CPU, in float32 or float64, with the"
                          f" input and parameters of one dtype; got {len(model.layers)} layers, input {x_seq.dtype} on"

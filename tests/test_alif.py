@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import torch
 
-from rc_snn import functional as F
-from rc_snn.layers import ALIFLayer
 from rc_snn.models import ALIFRSNN
-from rc_snn.surrogate import multi_gaussian
+from rc_snn.neuron import alif as F
+from rc_snn.neuron.alif import ALIFParams
+from rc_snn.neuron.layers import ALIFLayer
+from rc_snn.neuron.surrogate import multi_gaussian
 
 
 @pytest.fixture(autouse=True)
@@ -75,7 +76,7 @@ def layer_reference_args(layer: ALIFLayer):
 
 
 def random_layer(n_in, n, beta):
-    layer = ALIFLayer(n_in, n, beta=beta).double()
+    layer = ALIFLayer(n_in, n, ALIFParams(beta=beta)).double()
     with torch.no_grad():  # a non-zero bias, so that the reference's bias term is exercised
         layer.w_in.bias.uniform_(-0.2, 0.2)
     return layer
@@ -139,7 +140,7 @@ def test_wrong_references_do_not_match():
 @pytest.mark.parametrize("hidden", [[8], [8, 7]])
 @pytest.mark.parametrize("beta", [1.8, 0.0])
 def test_stacked_network_and_readout_match_numpy_reference(hidden, beta):
-    model = ALIFRSNN(5, hidden, 3, beta=beta).double()
+    model = ALIFRSNN(5, hidden, 3, ALIFParams(beta=beta)).double()
     for layer in model.layers:
         with torch.no_grad():
             layer.w_in.bias.uniform_(-0.2, 0.2)
@@ -198,7 +199,7 @@ def test_decay_threshold_and_readout_step():
     torch.testing.assert_close(F.decay(tau), torch.exp(-1.0 / tau))
     torch.testing.assert_close(F.decay(tau, dt=0.5), torch.exp(-0.5 / tau))
     b = torch.tensor([0.0, 0.5], dtype=torch.float64)
-    torch.testing.assert_close(F.threshold(b, 0.01, 1.8), torch.tensor([0.01, 0.91], dtype=torch.float64))
+    torch.testing.assert_close(F.adaptive_threshold(b, 0.01, 1.8), torch.tensor([0.01, 0.91], dtype=torch.float64))
     m = F.readout_step(torch.tensor([[2.0]]), torch.tensor([[1.0]]), torch.tensor([0.25]))
     assert m.item() == pytest.approx(0.25 * 1.0 + 0.75 * 2.0)
 

@@ -1,7 +1,7 @@
 """Trained ``ALIFRSNN`` -> ``deploy.ir.NetworkIR`` (the plain-data network file ``deploy`` reads).
 
 Export is pure: it reads parameters from a float64 deep copy of the model and never mutates the
-model. Decays come from the modules' own ``decays()``/``decay()`` (``rc_snn.functional.decay``),
+model. Decays come from the modules' own ``decays()``/``decay()`` (``rc_snn.neuron.alif.decay``),
 evaluated in float64, so a float64 PyTorch run (``model.double()``) and ``deploy.reference`` on
 the exported file compute the same numbers.
 """
@@ -16,7 +16,7 @@ import torch
 
 from deploy.ir import ALIFLayerIR, NetworkIR, ReadoutIR, save_network
 
-from .models import ALIFRSNN
+from ..models import ALIFRSNN
 
 
 def _array(tensor: torch.Tensor):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from rc_snn.loss import full_sequence_loss, rank_coded_loss
+from rc_snn.training.losses import full_sequence_loss, rank_coded_loss
 
 
 def test_full_sequence_loss_reads_last_step_or_mean():

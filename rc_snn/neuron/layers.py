@@ -1,4 +1,4 @@
-"""Thin modules over :mod:`rc_snn.functional`: they hold parameters and loop over time.
+"""Thin modules over :mod:`rc_snn.neuron.alif`: they hold parameters and loop over time.
 
 Tensors are time-first, ``[time, batch, features]``; the caller passes and receives state, so a
 sequence can be run in chunks (``out2, s = layer(x[k:], s)`` continues ``out1, s = layer(x[:k])``).
@@ -11,11 +11,10 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from . import functional as F
+from . import alif as F
+from .alif import ALIFParams, TauInit
 from .surrogate import SpikeFn, resolve
 from .validation import check_sequence
-
-TauInit = Tuple[float, float]  # (mean, standard deviation), in steps
 
 #: Smallest time constant drawn at initialisation (in steps); a draw below it is clamped up.
 TAU_INIT_MIN = 1.0
@@ -46,36 +45,34 @@ def init_log_tau(n: int, mean_sd: TauInit) -> nn.Parameter:
 
 
 class ALIFLayer(nn.Module):
-    """Recurrent layer of ALIF neurons (equations in :mod:`rc_snn.functional`).
+    """Recurrent layer of ALIF neurons (equations in :mod:`rc_snn.neuron.alif`).
 
     ``I[t] = W_in x[t] + W_rec s[t-1] + bias``; ``W_in`` is Xavier-uniform, ``W_rec`` orthogonal,
-    ``tau_m ~ N(20, 5)`` and ``tau_adp ~ N(150, 10)`` steps by default (Yin et al.'s code).
+    ``b0``, ``beta`` and the initial ``tau_m``, ``tau_adp`` from ``params`` (``tau_out`` is the
+    readout's and is not used here).
     """
 
     def __init__(
         self,
         n_inputs: int,
         n_neurons: int,
+        params: ALIFParams = ALIFParams(),
         *,
-        tau_m: TauInit = (20.0, 5.0),
-        tau_adp: TauInit = (150.0, 10.0),
-        b0: float = 0.01,
-        beta: float = 1.8,
         spike_grad: Optional[SpikeFn] = None,
     ) -> None:
         super().__init__()
         if n_inputs < 1 or n_neurons < 1:
             raise ValueError(f"expected positive sizes; got n_inputs={n_inputs}, n_neurons={n_neurons}")
         self.n_inputs, self.n_neurons = n_inputs, n_neurons
-        self.b0, self.beta = float(b0), float(beta)
+        self.b0, self.beta = float(params.b0), float(params.beta)
         self.spike_fn = resolve(spike_grad)
         self.w_in = nn.Linear(n_inputs, n_neurons)
         self.w_rec = nn.Linear(n_neurons, n_neurons, bias=False)
         nn.init.xavier_uniform_(self.w_in.weight)
         nn.init.zeros_(self.w_in.bias)
         nn.init.orthogonal_(self.w_rec.weight)
-        self.log_tau_m = init_log_tau(n_neurons, tau_m)
-        self.log_tau_adp = init_log_tau(n_neurons, tau_adp)
+        self.log_tau_m = init_log_tau(n_neurons, params.tau_m)
+        self.log_tau_adp = init_log_tau(n_neurons, params.tau_adp)
 
     def decays(self) -> Tuple[Tensor, Tensor]:
         """``(alpha, rho)``, each ``[neurons]``."""
@@ -118,10 +115,10 @@ class ALIFLayer(nn.Module):
 class LeakyReadout(nn.Module):
     """Non-spiking leaky integrator ``m[t] = alpha_o m[t-1] + (1 - alpha_o)(W_o s[t] + bias_o)``.
 
-    Per-output trainable ``tau_o ~ N(20, 5)`` steps by default.
+    Per-output trainable ``tau_o``, initialised from ``tau`` (``ALIFParams.tau_out`` by default).
     """
 
-    def __init__(self, n_inputs: int, n_outputs: int, *, tau: TauInit = (20.0, 5.0)) -> None:
+    def __init__(self, n_inputs: int, n_outputs: int, *, tau: TauInit = ALIFParams.tau_out) -> None:
         super().__init__()
         self.n_inputs, self.n_outputs = n_inputs, n_outputs
         self.linear = nn.Linear(n_inputs, n_outputs)

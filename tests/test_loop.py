@@ -3,13 +3,14 @@ import json
 import pytest
 import torch
 
-import rc_snn.train as train_module
+import rc_snn.training.loop as train_module
 from torch.utils.data import TensorDataset
 
-from rc_snn.config import TrainConfig
-from rc_snn.early_exit import select_decision
+from rc_snn.training.config import TrainConfig
+from rc_snn.training.early_exit import select_decision
 from rc_snn.models import ALIFRSNN
-from rc_snn.train import evaluate_model, load_checkpoint, load_run, train
+from rc_snn.training.loop import evaluate_model, train
+from rc_snn.training.run import load_checkpoint, load_run
 
 TOY = dict(dataset="toy", hidden=16, batch_size=32, lr=1e-2, limit_train=256, limit_val=128, device="cpu")
 
@@ -24,7 +25,7 @@ def weights(model):
 
 def test_training_writes_config_checkpoint_and_metrics(tmp_path):
     config = TrainConfig(model="alif", loss="rank", epochs=2, **TOY)
-    history = train(config, tmp_path, progress=False, log=quiet)
+    history = train(config, tmp_path, progress=False, log=quiet).history
     assert [entry["epoch"] for entry in history] == [1, 2]
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved == history
@@ -32,14 +33,15 @@ def test_training_writes_config_checkpoint_and_metrics(tmp_path):
                 "train_seconds", "train_steps_simulated", "train_mean_steps_simulated", "train_sample_steps"):
         assert key in saved[-1]
     assert TrainConfig.load(tmp_path / "config.json") == config
-    loaded_config, model, info = load_run(tmp_path)
+    run = load_run(tmp_path)
+    loaded_config, model, info = run.config, run.model, run.info
     assert loaded_config == config and info.n_inputs == 1 and info.n_classes == 2
 
 
 def test_resume_after_interruption_mid_epoch_gives_the_same_model(tmp_path, monkeypatch):
     config = TrainConfig(model="lstm", loss="rank", epochs=2, lr_decay=0.5, **TOY)
     train(config, tmp_path / "straight", progress=False, log=quiet)
-    _, reference, _ = load_run(tmp_path / "straight")
+    reference = load_run(tmp_path / "straight").model
 
     real_step, calls = train_module.training_step, {"n": 0}
 
@@ -55,8 +57,8 @@ def test_resume_after_interruption_mid_epoch_gives_the_same_model(tmp_path, monk
     payload = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt", "lstm")
     assert (payload["epoch"], payload["batch"]) == (1, 2)
     monkeypatch.setattr(train_module, "training_step", real_step)
-    history = train(config, tmp_path / "resumed", progress=False, log=quiet)
-    _, resumed, _ = load_run(tmp_path / "resumed")
+    history = train(config, tmp_path / "resumed", progress=False, log=quiet).history
+    resumed = load_run(tmp_path / "resumed").model
     for name, value in weights(reference).items():
         assert torch.allclose(value, resumed.state_dict()[name], atol=1e-6), name
     assert len(history) == 2
@@ -91,7 +93,7 @@ def test_entropy_weight_delays_decisions(tmp_path):
     for weight in (0.0, 2.0):
         options = {**TOY, "limit_train": 512, "limit_val": 256}
         config = TrainConfig(model="lstm", loss="rank", epochs=2, entropy_weight=weight, **options)
-        history = train(config, tmp_path / str(weight), progress=False, log=quiet)
+        history = train(config, tmp_path / str(weight), progress=False, log=quiet).history
         steps.append(history[-1]["val_mean_decision_step"])
     assert steps[1] > steps[0] + 2, f"mean decision steps {steps} for entropy weights 0 and 2"
 
@@ -102,8 +104,8 @@ def test_toy_task_rank_coding_decides_early_with_accuracy_close_to_full_sequence
     options = {**TOY, "limit_train": 1024, "limit_val": 512, "hidden": 32}
     results = {}
     for loss in ("rank", "full"):
-        config = TrainConfig(model="alif", loss=loss, epochs=4, threshold=0.9, **options)
-        results[loss] = train(config, tmp_path / loss, progress=False, log=quiet)[-1]
+        config = TrainConfig(model="alif", loss=loss, epochs=4, decision_threshold=0.9, **options)
+        results[loss] = train(config, tmp_path / loss, progress=False, log=quiet).history[-1]
     rank, full = results["rank"], results["full"]
     assert rank["val_mean_decision_step"] < 0.6 * 24, rank
     assert rank["val_accuracy"] > full["val_accuracy_last_step"] - 0.08, (rank, full)

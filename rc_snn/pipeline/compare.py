@@ -1,0 +1,156 @@
+"""Trained runs and Lava results as ``deploy.report.ModelResult``: the inputs of the report.
+
+For each trained run (:func:`analyse_run`), on one split: accuracy at each sample's decision
+(rank-coded runs: the early-exit rule at the run's decision threshold; full-sequence runs: the last
+step, which is what they were trained to output), accuracy at the last step, the speed-accuracy
+trade-off over several thresholds, and operation counts from the recorded activity cut at each
+decision (``deploy.counting``). A Lava result (:func:`lava_result`, from ``rc-snn lava``'s JSON or
+:func:`rc_snn.pipeline.lava_parity.lava_versus_pytorch`'s summary) carries its own counts.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from deploy.activity import activities_from_batch
+from deploy.counting import OpCounts, count_lstm_from_activity, count_snn, lstm_footprint_bytes, snn_footprint_bytes
+from deploy.report import ModelResult, build_report_data, summary_rows, write_report
+
+from ..models import ALIFRSNN
+from ..training.early_exit import read_last_step, select_decision
+from ..training.loop import time_first
+from ..training.run import TrainedRun, load_run, load_split
+from .export import export_model
+from .recording import record_run
+
+TRADEOFF_THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+def run_label(config) -> str:
+    """The name of a run's model in tables: ``"ALIF rank coding"``, ``"LSTM full sequence"``."""
+    model = "ALIF" if config.model == "alif" else "LSTM"
+    return f"{model} {'rank coding' if config.loss == 'rank' else 'full sequence'}"
+
+
+@torch.no_grad()
+def analyse_run(
+    run: TrainedRun, split: str = "test", *, limit: Optional[int] = None, data_dir: Optional[str] = None,
+    thresholds: Sequence[float] = TRADEOFF_THRESHOLDS, batch_size: int = 250, name: Optional[str] = None,
+    progress: bool = True,
+) -> ModelResult:
+    """One run's :class:`deploy.report.ModelResult` on ``split`` (PyTorch, CPU)."""
+    config, model, info = run.config, run.model, run.info
+    if next(model.parameters()).device.type != "cpu":  # trained on a GPU: analysed on the CPU
+        model = copy.deepcopy(model).cpu()
+    if data_dir:
+        config = config.replace(data_dir=data_dir)
+    dataset, _ = load_split(config, split, limit)
+    is_snn = isinstance(model, ALIFRSNN)
+    activities, steps, correct, correct_last, raster = [], [], 0, 0, None
+    tradeoff = {threshold: [0, 0] for threshold in thresholds}  # threshold -> [correct, sum of steps]
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    for x, y in tqdm(loader, desc=f"count {run_label(config)}", disable=not progress, leave=False):
+        x = time_first(x, torch.device("cpu"))
+        logits_seq, spikes = record_run(model, x) if is_snn else (model(x)[0], [])
+        rank = config.loss == "rank"
+        decision = select_decision(logits_seq, config.decision_threshold) if rank else read_last_step(logits_seq)
+        correct += int((decision.predictions == y).sum())
+        correct_last += int((logits_seq[-1].argmax(-1) == y).sum())
+        steps.append(decision.steps.numpy())
+        for threshold, sums in tradeoff.items():
+            other = select_decision(logits_seq, threshold)
+            sums[0] += int((other.predictions == y).sum())
+            sums[1] += int(other.steps.sum())
+        activities += activities_from_batch(x.numpy(), [s.numpy() for s in spikes], decision.steps.numpy())
+        if raster is None and is_snn:  # show a sample that decided (the first one that crossed, if any)
+            shown = int(decision.crossed.to(torch.int8).argmax())
+            raster = (spikes[-1][:, shown].numpy().astype(bool), int(decision.steps[shown]))
+    steps = np.concatenate(steps)
+    n = steps.size
+    if is_snn:
+        network = export_model(model, decision_threshold=config.decision_threshold, dt_ms=info.dt_ms)
+        counts, footprint = count_snn(network, activities), snn_footprint_bytes(network)
+    else:
+        counts = count_lstm_from_activity(model.n_hidden, model.n_layers, model.n_outputs, activities)
+        footprint = lstm_footprint_bytes(model.n_inputs, model.n_hidden, model.n_layers, model.n_outputs)
+    return ModelResult(
+        name=name or run_label(config), kind="snn" if is_snn else "lstm", accuracy=correct / n,
+        decision_steps=steps, counts=counts, dt_ms=info.dt_ms or 1.0, accuracy_at_last_step=correct_last / n,
+        tradeoff=[(threshold, c / n, s / n) for threshold, (c, s) in tradeoff.items()],
+        raster=raster, footprint_bytes=footprint, source="pytorch",
+    )
+
+
+def lava_result(summary: dict) -> ModelResult:
+    """A Lava run's :class:`deploy.report.ModelResult` from its summary (``lava-*.json``)."""
+    try:
+        return ModelResult(
+            name=summary["name"], kind="snn", accuracy=summary["accuracy"],
+            decision_steps=np.asarray(summary["decision_steps"], dtype=np.int64),
+            counts=OpCounts.from_dict(summary["counts"]), dt_ms=summary["dt_ms"] or 1.0,
+            source=f"lava {'fixed' if summary['fixed_point'] else 'float'}, {summary['n_samples']} "
+                   f"{summary['split']} samples",
+        )
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"expected a Lava result written by `rc-snn lava`; missing or bad field {error}") from None
+
+
+def read_lava_result(path) -> ModelResult:
+    """:func:`lava_result` of a ``lava-*.json`` file."""
+    try:
+        summary = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"cannot read the Lava result {path}: {error}") from None
+    if not isinstance(summary, dict):
+        raise ValueError(f"expected a Lava result (a JSON object) in {path}; got {type(summary).__name__}")
+    return lava_result(summary)
+
+
+def unique_names(results: Iterable[ModelResult], sources: Sequence) -> List[ModelResult]:
+    """Append the source's name (run folder or file) where two results would get the same label."""
+    results = list(results)
+    labels = [r.name for r in results]
+    return [
+        r if labels.count(r.name) == 1 else ModelResult(**{**r.__dict__, "name": f"{r.name} ({Path(d).name})"})
+        for r, d in zip(results, sources)
+    ]
+
+
+def compare(paths: Sequence, out_dir, split: str = "test", *, limit: Optional[int] = None,
+            data_dir: Optional[str] = None, progress: bool = True) -> Tuple[dict, dict]:
+    """Analyse each path (a run folder, or a Lava result ``lava-*.json``), write the report.
+
+    Returns ``(data, paths)``: the report's data (``deploy.report.build_report_data``) and the
+    files written.
+    """
+    results = [read_lava_result(path) if Path(path).is_file() else
+               analyse_run(load_run(path), split, limit=limit, data_dir=data_dir, progress=progress)
+               for path in paths]
+    return write_results(unique_names(results, paths), out_dir)
+
+
+def write_results(results: Sequence[ModelResult], out_dir) -> Tuple[dict, dict]:
+    """Build the report data once and write the report; returns ``(data, paths)``."""
+    data = build_report_data(results)
+    return data, write_report(results, out_dir, data=data)
+
+
+def format_summary(data: dict) -> str:
+    """The report's headline figures (accuracy, mean t*, energy per preset) as a terminal table."""
+    rows = summary_rows(data)
+    presets = [key[len("energy_pj_"):] for key in rows[0] if key.startswith("energy_pj_")] if rows else []
+    width = max([len(row["name"]) for row in rows] + [5])
+    header = f"{'model':<{width}}  accuracy  mean t*  " + "  ".join(f"{p + ' (nJ)':>18}" for p in presets)
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        energies = "  ".join(f"{row['energy_pj_' + p] / 1000:>18.4g}" for p in presets)
+        lines.append(f"{row['name']:<{width}}  {100 * row['accuracy']:7.2f}%  {row['mean_decision_step']:7.1f}  {energies}")
+    return "\n".join(lines)
