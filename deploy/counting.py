@@ -393,32 +393,3 @@ def count_lstm_from_activity(
             input_nonzeros=item.input_events,
         )
     return total
-
-
-def snn_footprint_bytes(network: Any, bytes_per_value: int = 4) -> int:
-    """NeuroBench footprint: bytes of all parameters (every numpy array and float attribute of each
-    layer and the readout: weights, biases, decays, b0, beta), ``bytes_per_value`` each."""
-    total_values = 0
-    for part in list(network.layers) + [network.readout]:
-        values = vars(part) if hasattr(part, "__dict__") else {
-            field.name: getattr(part, field.name) for field in dataclasses.fields(part)
-        }
-        for value in values.values():
-            if isinstance(value, np.ndarray):
-                total_values += value.size
-            elif isinstance(value, (float, np.floating)):  # shared scalars such as b0, beta
-                total_values += 1
-    return int(total_values * bytes_per_value)
-
-
-def lstm_footprint_bytes(
-    n_inputs: int, n_hidden: int, n_layers: int, n_outputs: int, bytes_per_value: int = 4
-) -> int:
-    """Bytes of ``nn.LSTM`` (weights and both bias vectors per layer) + ``Linear`` readout."""
-    gate_rows = LSTM_GATES * n_hidden
-    values = 0
-    for layer in range(n_layers):
-        layer_inputs = n_inputs if layer == 0 else n_hidden
-        values += gate_rows * (layer_inputs + n_hidden) + 2 * gate_rows
-    values += n_outputs * n_hidden + n_outputs
-    return int(values * bytes_per_value)

@@ -144,7 +144,7 @@ def test_bad_input_is_refused_with_a_clear_error():
     model = lively_model([8])
     with pytest.raises(ValueError, match="chunk_size"):
         run_alif(model, inputs(), 0.5, chunk_size=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="expected x_seq with 7 features"):
         run_alif(model, torch.zeros(5, 2, 3, dtype=torch.float64))
     with pytest.raises(TypeError, match="ALIFRSNN"):
         run_alif(LSTMBaseline(7, 8, 4), inputs().float())

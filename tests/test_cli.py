@@ -38,6 +38,15 @@ def test_export_then_lava_agrees_with_pytorch(alif_run, capsys):
     assert result["n_samples"] == 5 and result["agreement_with_pytorch"] == 1.0
     assert "agreement w/ PyTorch" in capsys.readouterr().out
 
+    # The Lava result joins the comparison from the command line, as a row of its own.
+    report_dir = alif_run / "report-with-lava"
+    assert main(["compare", str(alif_run), str(alif_run / "lava-float-val.json"), "--split", "val", "--limit", "5",
+                 "--out", str(report_dir), "--no-progress"]) == 0
+    rows = {m["name"]: m for m in json.loads((report_dir / "report.json").read_text())["models"]}
+    lava_row = rows["ALIF rank coding, Lava floating point"]
+    assert lava_row["accuracy"] == result["accuracy"] and lava_row["n_samples"] == 5
+    assert lava_row["counts_total"] == rows["ALIF rank coding"]["counts_total"]  # same samples, same network
+
 
 def test_compare_writes_a_report(alif_run, tmp_path):
     lstm = tmp_path / "lstm"
@@ -52,3 +61,6 @@ def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "missing")]) == 2
     assert "error: expected a trained run folder" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "x"), "--dataset", "no-such-set", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rc-snn train: error: expected a dataset name in") and "'no-such-set'" in err
+    assert "Traceback" not in err and err.count("\n") == 1

@@ -17,10 +17,9 @@ from deploy.counting import (
     count_lstm_from_activity,
     count_snn,
     fan_out,
-    lstm_footprint_bytes,
-    snn_footprint_bytes,
     sum_counts,
 )
+from deploy.footprint import lstm_footprint_bytes, snn_footprint_bytes
 
 
 @dataclass(frozen=True)
@@ -100,10 +99,46 @@ def test_hand_built_spike_train_gives_hand_computed_counts():
     assert counts.activation_sparsity == pytest.approx(1 - 7 / 15)
 
 
-def test_stated_update_costs_match_the_documented_equations():
-    assert ALIF_UPDATE_MACS == {"membrane": 3, "adaptation": 2, "threshold": 1}
-    assert READOUT_UPDATE_MACS == {"membrane": 2}
-    assert LSTM_UPDATE_MACS == {"cell": 2, "hidden": 1}
+def elementwise_products(step, batch: int, units: int) -> int:
+    """Multiplications per unit that one call of the torch ``step`` performs: ``aten.mul`` calls
+    whose result is ``[batch, units]`` (weight products go through matmuls and are not counted)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class CountProducts(TorchDispatchMode):
+        products = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func.overloadpacket is torch.ops.aten.mul and tuple(out.shape) == (batch, units):
+                CountProducts.products += 1
+            return out
+
+    with torch.no_grad(), CountProducts():
+        step()
+    return CountProducts.products
+
+
+def test_stated_update_costs_are_the_products_the_implementation_computes():
+    import torch
+
+    from rc_snn.models import LSTMBaseline
+    from rc_snn.neuron import alif
+    from rc_snn.neuron.surrogate import multi_gaussian
+
+    batch, units = 3, 5
+    state = alif.ALIFState(torch.rand(batch, units), torch.rand(batch, units), (torch.rand(batch, units) > 0.5).float())
+    decay = torch.rand(units)
+    alif_products = elementwise_products(
+        lambda: alif.alif_step(torch.rand(batch, units), state, decay, decay, 0.01, 1.8, multi_gaussian()), batch, units)
+    assert alif_products == sum(ALIF_UPDATE_MACS.values())
+    readout_products = elementwise_products(
+        lambda: alif.readout_step(torch.rand(batch, units), torch.rand(batch, units), decay), batch, units)
+    assert readout_products == sum(READOUT_UPDATE_MACS.values())
+    lstm = LSTMBaseline(4, units, 2)
+    lstm_state = lstm.initial_state(batch)
+    lstm_products = elementwise_products(lambda: lstm.step(torch.rand(batch, 4), lstm_state), batch, units)
+    assert lstm_products == sum(LSTM_UPDATE_MACS.values())
 
 
 def test_zero_input_and_no_spikes_give_zero_synaptic_ops_but_dense_neuron_updates():

@@ -32,7 +32,7 @@ def test_toy_through_load_dataset():
 
 
 def test_seed_is_accepted_everywhere(tmp_path):
-    with pytest.raises(FileNotFoundError):  # the seed passes; only the data is missing
+    with pytest.raises(FileNotFoundError, match="no N-MNIST folder found"):  # the seed passes; only the data is missing
         load_dataset("nmnist", "train", data_dir=tmp_path, seed=5)
 
 

@@ -123,7 +123,8 @@ def test_real_nmnist_lava_equals_reference_and_pytorch(nmnist_frames):
     np.testing.assert_array_equal(fixed_eval.decision_steps, fixed_ref.decision_steps)
     np.testing.assert_array_equal(fixed_eval.predictions, fixed_ref.predictions)
     assert_same_activity(fixed_eval.activities, fixed_ref.activities(frames))
-    print("fixed/float prediction agreement:", np.mean(fixed_eval.predictions == float_eval.predictions))
+    # The fixed-point criterion: at most one prediction in six differs from floating point.
+    assert np.mean(fixed_eval.predictions == float_eval.predictions) >= 5 / 6
 
 
 def test_evaluate_validates_before_any_lava_process():

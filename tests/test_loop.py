@@ -126,3 +126,10 @@ def test_evaluation_through_the_compiled_kernels_equals_the_model_itself():
     assert result["decision_steps"] == decision.steps.tolist()
     assert result["accuracy"] == int((decision.predictions == y).sum()) / 40
     assert result["accuracy_last_step"] == int((logits_seq[-1].argmax(-1) == y).sum()) / 40
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_evaluation_leaves_the_models_mode_as_it_was(training):
+    model = ALIFRSNN(7, 8, 4).train(training)
+    evaluate_model(model, TensorDataset(torch.rand(4, 5, 7), torch.zeros(4, dtype=torch.long)), 0.5, progress=False)
+    assert model.training is training

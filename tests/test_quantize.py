@@ -103,3 +103,29 @@ def test_bad_arguments():
         to_device("net")
     with pytest.raises(ValueError, match="u_headroom"):
         to_device(network(), u_headroom=0)
+
+
+def test_fixed_point_step_equals_hand_computed_integers():
+    """deploy.kernels' fixed-point equations worked out by hand on three neurons (units: quantize.py)."""
+    # neuron 0: spiked last step, adapts; 1: negative membrane decays toward zero; 2: saturates at 24 bits
+    state = kernels.ALIFLayerState(u=np.array([[1000, -1001, 2**23 - 1]]), b=np.array([[2**19, 0, 0]]),
+                                   s=np.array([[1, 0, 0]]))
+    alpha, rho = np.array([3072, 3072, 4095]), np.array([2048, 2048, 2048])
+    new = kernels.alif_step_fixed(ff=np.array([[10, 100, 1000]]), rec=np.array([[-3, 0, 0]]), state=state,
+                                  bias=np.array([5, 0, 0]), alpha=alpha, rho=rho, b0=100, beta=4096)
+    # b = (2**19 * 2048 >> 12) + (4096 - 2048) << 8 = 262144 + 524288; B = 100 + (4096 * b) >> 20
+    np.testing.assert_array_equal(new.b, [[786432, 0, 0]])
+    # u0 = (1000 * 3072 >> 12) + (7 << 6) + 5 - B * 1 = 750 + 448 + 5 - 3172
+    # u1 = -(1001 * 3072 >> 12) + (100 << 6) = -750 + 6400 (truncation toward zero, not floor: -751)
+    # u2 = min(8388607 * 4095 >> 12 + (1000 << 6), 2**23 - 1)
+    np.testing.assert_array_equal(new.u, [[-1969, 5650, 2**23 - 1]])
+    np.testing.assert_array_equal(new.s, [[0, 1, 1]])  # u > B with B = 3172, 100, 100
+
+    # m = sat24(decay(m, alpha_o) + (ff << 6) + bias_o) = -(4097 * 2048 >> 12) + 192 - 7
+    m = kernels.readout_step_fixed(np.array([[3]]), np.array([[-4097]]), np.array([-7]), np.array([2048]))
+    np.testing.assert_array_equal(m, [[-1863]])
+
+    # sum_i w_mant[j, i] x_i shifted per row: 7 << 1 and floor(-19 / 4)
+    weights_t = np.array([[3, -5], [2, -7]])
+    synaptic = kernels.synaptic_input_fixed(weights_t, np.array([1, -2]), np.array([[1, 2]]))
+    np.testing.assert_array_equal(synaptic, [[14, -5]])

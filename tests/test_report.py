@@ -9,13 +9,9 @@ import numpy as np
 import pytest
 
 from deploy.activity import activities_from_batch
-from deploy.counting import (
-    count_lstm,
-    count_snn,
-    lstm_footprint_bytes,
-    snn_footprint_bytes,
-)
+from deploy.counting import count_lstm, count_snn
 from deploy.energy import ENERGY_PRESETS, energy_per_inference
+from deploy.footprint import lstm_footprint_bytes, snn_footprint_bytes
 from deploy.report import OPERATION_COLUMNS, ModelResult, write_report
 from report_tables import parse_markdown_tables
 

@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from deploy.activity import activities_from_batch
-from deploy.counting import OpCounts, count_lstm_from_activity, count_snn, lstm_footprint_bytes, snn_footprint_bytes
+from deploy.counting import OpCounts, count_lstm_from_activity, count_snn
+from deploy.footprint import lstm_footprint_bytes, snn_footprint_bytes
 from deploy.report import ModelResult, build_report_data, summary_rows, write_report
 
 from ..models import ALIFRSNN
