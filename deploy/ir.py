@@ -34,6 +34,11 @@ FORMAT_VERSION = 1
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+#: The largest parameter magnitude a network file may hold. Float64 sums over any fan-in and the
+#: 24-bit fixed-point conversion stay finite far beyond it; a file past it is damaged or not a
+#: trained network (x1e308 weights ran to NaN with only warnings before this check).
+MAX_MAGNITUDE = 1e9
+
 
 def _frozen_array(value, name: str, shape: Optional[tuple] = None, ndim: Optional[int] = None) -> np.ndarray:
     """A read-only float64 copy of ``value``, checked for shape and finiteness."""
@@ -47,6 +52,9 @@ def _frozen_array(value, name: str, shape: Optional[tuple] = None, ndim: Optiona
         raise ValueError(f"expected {name} of shape {tuple(shape)}; got {array.shape}")
     if array.size and not np.all(np.isfinite(array)):
         raise ValueError(f"expected finite values in {name}; got {int(np.sum(~np.isfinite(array)))} NaN/inf")
+    if array.size and np.abs(array).max() > MAX_MAGNITUDE:
+        raise ValueError(f"expected magnitudes up to {MAX_MAGNITUDE:g} in {name} (trained parameters are of order 1; "
+                         f"larger ones overflow the simulation's sums); got {np.abs(array).max():g}")
     array.flags.writeable = False
     return array
 
@@ -233,6 +241,9 @@ def load_network(path: PathLike) -> NetworkIR:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"expected a network file at {path}; found none")
+    if not zipfile.is_zipfile(path):  # before np.load, whose error would talk of pickled data
+        raise ValueError(f"expected an .npz network file at {path} (a zip archive written by `rc-snn export`); "
+                         "it is not one")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}

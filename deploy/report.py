@@ -37,7 +37,7 @@ from .energy import (
     energy_ratio,
     resolve_preset,
 )
-from .files import write_json, write_text
+from .files import write_folder, write_json, write_text
 from .plots import format_number, write_plots
 
 MODEL_KINDS = ("snn", "lstm")
@@ -67,6 +67,8 @@ class ModelResult:
         footprint_bytes: parameter memory (``deploy.counting.snn_footprint_bytes`` /
             ``lstm_footprint_bytes``), if known.
         source: where the run was evaluated, e.g. ``"pytorch"``, ``"lava float"``.
+        dataset, split: the data the samples came from; every row of a report must share them
+            and the sample count (a ratio between models evaluated on different data means nothing).
     """
 
     name: str
@@ -80,6 +82,8 @@ class ModelResult:
     raster: tuple[np.ndarray, int] | None = None
     footprint_bytes: int | None = None
     source: str = ""
+    dataset: str = ""
+    split: str = ""
 
     def validate(self) -> None:
         if not self.name or "|" in self.name or "\n" in self.name:
@@ -143,6 +147,12 @@ def build_report_data(
         raise ValueError(f"expected unique model names; got {names}")
     for result in results:
         result.validate()
+    evaluated_on = {(result.dataset, result.split, len(result.decision_steps)) for result in results}
+    if len(evaluated_on) > 1:
+        described = "; ".join(f"{r.name}: {r.dataset or '?'} {r.split or '?'}, {len(r.decision_steps)} samples"
+                              for r in results)
+        raise ValueError(f"expected every model evaluated on the same samples (dataset, split and count); "
+                         f"got {described}")
     models = [resolve_preset(preset) for preset in (presets if presets is not None else ENERGY_PRESETS)]
     lstm_results = [result for result in results if result.kind == "lstm"]
     entries = []
@@ -158,6 +168,8 @@ def build_report_data(
                 "name": result.name,
                 "kind": result.kind,
                 "source": result.source,
+                "dataset": result.dataset,
+                "split": result.split,
                 "accuracy": float(result.accuracy),
                 "accuracy_at_last_step": result.accuracy_at_last_step,
                 "n_samples": int(steps.size),
@@ -244,8 +256,9 @@ def render_markdown(data: dict[str, Any], plot_names: Sequence[str] = ()) -> str
         "",
     ]
     lines += _table(
-        ["model", "kind"] + [name for name, _ in OPERATION_COLUMNS],
-        [[entry["name"], entry["kind"]] + [format_number(get(entry)) for _, get in OPERATION_COLUMNS] for entry in entries],
+        ["model", "kind", "data"] + [name for name, _ in OPERATION_COLUMNS],
+        [[entry["name"], entry["kind"], f"{entry['dataset'] or '-'} {entry['split']}".strip()]
+         + [format_number(get(entry)) for _, get in OPERATION_COLUMNS] for entry in entries],
     )
     lines += ["", "## Energy per inference (nJ)", ""]
     lines += _table(
@@ -309,6 +322,14 @@ def render_markdown(data: dict[str, Any], plot_names: Sequence[str] = ()) -> str
     return "\n".join(lines) + "\n"
 
 
+REPORT_FILES = ("report.json", "report.md")
+
+
+def is_report_folder(folder: Path) -> bool:
+    """True when ``folder`` holds only what :func:`write_report` writes (report files and PNGs)."""
+    return all(item.is_file() and (item.name in REPORT_FILES or item.suffix == ".png") for item in folder.iterdir())
+
+
 def write_report(
     results: Sequence[ModelResult],
     out_dir: str | os.PathLike,
@@ -316,20 +337,25 @@ def write_report(
     *,
     data: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write report.json, report.md and the PNGs (``deploy.plots``) into ``out_dir``; return their paths by name.
+    """Write report.json, report.md and the PNGs (``deploy.plots``) as one folder ``out_dir``; return their paths.
 
     ``data`` is ``build_report_data(results, presets)``, computed here unless the caller already
-    has it. Keys of the returned dict: ``"json"``, ``"markdown"`` and ``deploy.plots.write_plots``'s.
+    has it. The folder is replaced whole (``deploy.files.write_folder``): a reader sees the old
+    report or the new one, never a mix. Keys of the returned dict: ``"json"``, ``"markdown"`` and
+    ``deploy.plots.write_plots``'s.
     """
     data = data if data is not None else build_report_data(results, presets)
     out_path = Path(out_dir)
-    out_path.mkdir(parents=True, exist_ok=True)
-    paths = write_plots(results, data, out_path)
-    plot_names = [path.name for path in paths.values()]
-    data = dict(data, plots={key: path.name for key, path in paths.items()})
-    paths["json"] = write_json(out_path / "report.json", _clean(data))
-    paths["markdown"] = write_text(out_path / "report.md", render_markdown(data, plot_names))
-    return paths
+
+    def fill(folder: Path) -> dict:
+        plots = {key: path.name for key, path in write_plots(results, data, folder).items()}
+        full = dict(data, plots=plots)
+        write_json(folder / "report.json", _clean(full))
+        write_text(folder / "report.md", render_markdown(full, list(plots.values())))
+        return {**plots, "json": "report.json", "markdown": "report.md"}
+
+    names = write_folder(out_path, fill, replaceable=is_report_folder)
+    return {key: out_path / name for key, name in names.items()}
 
 
 def load_report(path: str | os.PathLike) -> dict[str, Any]:

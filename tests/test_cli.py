@@ -62,5 +62,5 @@ def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
     assert "error: expected a trained run folder" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "x"), "--dataset", "no-such-set", "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("rc-snn train: error: expected a dataset name in") and "'no-such-set'" in err
+    assert err.startswith("rc-snn train: error: config field 'dataset': expected one of") and "'no-such-set'" in err
     assert "Traceback" not in err and err.count("\n") == 1

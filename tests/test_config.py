@@ -11,6 +11,19 @@ def test_json_round_trip(tmp_path):
 
 @pytest.mark.parametrize("changes, message", [
     ({"model": "gru"}, "model"),
+    ({"lr": float("inf")}, "'lr': expected a finite learning rate > 0; got inf"),
+    ({"beta": float("nan")}, "'beta'"),
+    ({"b0": float("nan")}, "'b0'"),
+    ({"tau_m": (float("nan"), 1.0)}, "'tau_m'"),
+    ({"entropy_weight": float("nan")}, "'entropy_weight'"),
+    ({"decision_threshold": 7}, "softmax probability"),
+    ({"decision_threshold": "0.9"}, "got '0.9'"),
+    ({"hidden": None}, "'hidden': expected an integer >= 1; got None"),
+    ({"hidden": 1.5}, "'hidden'"),
+    ({"tau_m": 5}, "'tau_m': expected \\[mean > 0, sd >= 0\\]"),
+    ({"download": 1}, "'download': expected true or false"),
+    ({"bin_ms": 0.0}, "'bin_ms'"),
+    ({"dataset": "no-such-set"}, "'dataset'"),
     ({"decision_threshold": 1.5}, "decision_threshold"),
     ({"hidden": 0}, "hidden"),
     ({"entropy_weight": -1}, "entropy_weight"),
@@ -20,6 +33,12 @@ def test_json_round_trip(tmp_path):
 def test_bad_values_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**changes)
+
+
+def test_a_config_file_must_hold_an_object(tmp_path):
+    (tmp_path / "config.json").write_text("[]")
+    with pytest.raises(ValueError, match="expected a config as a JSON object of fields; got list"):
+        TrainConfig.load(tmp_path / "config.json")
 
 
 def test_unknown_fields_are_refused():

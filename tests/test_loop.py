@@ -54,7 +54,7 @@ def test_resume_after_interruption_mid_epoch_gives_the_same_model(tmp_path, monk
     monkeypatch.setattr(train_module, "training_step", interrupted_step)
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "resumed", progress=False, log=quiet)
-    payload = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt", "lstm")
+    payload = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt", config)
     assert (payload["epoch"], payload["batch"]) == (1, 2)
     monkeypatch.setattr(train_module, "training_step", real_step)
     history = train(config, tmp_path / "resumed", progress=False, log=quiet).history
@@ -67,23 +67,24 @@ def test_resume_after_interruption_mid_epoch_gives_the_same_model(tmp_path, monk
 def test_learning_rate_decays_once_per_epoch(tmp_path):
     config = TrainConfig(model="lstm", loss="rank", epochs=3, lr_decay=0.5, **TOY)
     train(config, tmp_path, progress=False, log=quiet)
-    payload = load_checkpoint(tmp_path / "checkpoint.pt", "lstm")
+    payload = load_checkpoint(tmp_path / "checkpoint.pt", config)
     assert payload["optimizer"]["param_groups"][0]["lr"] == pytest.approx(config.lr * 0.25)  # epoch 3 trained at lr/4
 
 
 def test_resuming_with_another_config_is_refused(tmp_path):
     train(TrainConfig(model="lstm", epochs=1, **TOY), tmp_path, progress=False, log=quiet)
-    with pytest.raises(ValueError, match="another config"):
+    with pytest.raises(ValueError, match="another config \\(hidden: 16 -> 8\\)"):
         train(TrainConfig(model="lstm", epochs=2, **{**TOY, "hidden": 8}), tmp_path, progress=False, log=quiet)
 
 
 def test_unreadable_or_foreign_checkpoints_give_clear_errors(tmp_path):
-    train(TrainConfig(model="lstm", epochs=1, **TOY), tmp_path, progress=False, log=quiet)
+    config = TrainConfig(model="lstm", epochs=1, **TOY)
+    train(config, tmp_path, progress=False, log=quiet)
     with pytest.raises(ValueError, match="holds a 'lstm' model"):
-        load_checkpoint(tmp_path / "checkpoint.pt", "alif")
+        load_checkpoint(tmp_path / "checkpoint.pt", config.replace(model="alif"))
     (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="cannot read checkpoint"):
-        load_checkpoint(tmp_path / "garbage.pt", "lstm")
+        load_checkpoint(tmp_path / "garbage.pt", config)
     with pytest.raises(FileNotFoundError, match="config.json"):
         load_run(tmp_path / "nowhere")
 

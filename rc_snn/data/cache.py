@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from deploy.files import write_atomic
+from deploy.files import check_writable, write_atomic
 
 FORMAT_VERSION = 1
 _COUNT_MAX = np.iinfo(np.uint16).max
@@ -46,6 +46,19 @@ def default_cache_dir(cache_dir=None) -> Path:
     return Path("~/.cache/rc-snn").expanduser()
 
 
+def check_cache_writable(path: Path) -> None:
+    """Fail before minutes of binning or simulation, not after, when the cache cannot be written."""
+    try:
+        check_writable(Path(path).parent)
+    except OSError as error:
+        raise _cache_error(path, error) from None
+
+
+def _cache_error(path: Path, error: OSError) -> OSError:
+    return OSError(f"cannot write the dataset cache {path} ({error.strerror or error}); point RC_SNN_CACHE to a "
+                   "writable folder")
+
+
 def cache_key(params: dict) -> str:
     """A short stable hash of a JSON-serialisable parameter dict (key order does not matter)."""
     text = json.dumps(params, sort_keys=True, default=str)
@@ -59,7 +72,10 @@ def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
         with temp.open("wb") as stream:  # a file object: given a name, np.savez would append ".npz"
             np.savez(stream, **arrays)
 
-    write_atomic(path, write)
+    try:
+        write_atomic(path, write)
+    except OSError as error:
+        raise _cache_error(path, error) from None
 
 
 def load_npz_checked(path: Path, required: Sequence[str]) -> Optional[dict]:
@@ -155,6 +171,7 @@ def cached_frames(path: Path, meta: dict, n_steps: int, n_inputs: int,
         if problem is None:
             return SparseFrames(arrays["offsets"], arrays["flat"], arrays["counts"], arrays["labels"], n_steps, n_inputs)
         warnings.warn(f"cache file {path} is not trusted ({problem}); rebuilding it", RuntimeWarning, stacklevel=2)
+    check_cache_writable(path)
     encoded, labels = build()
     lengths = np.array([len(flat) for flat, _ in encoded], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)

@@ -16,7 +16,11 @@ would make step k a different time in each sample; the fixed window keeps ``dt_m
 
 from __future__ import annotations
 
+import shutil
+import socket
 import warnings
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -30,6 +34,11 @@ NMNIST_WINDOW_MS = 300.0
 FIRST_SACCADE_US = 100_000  # tonic's first_saccade_only cut: events with t < 1e5 us
 DEFAULT_BIN_MS = 5.0
 PROGRESS_MIN = 300  # the loaders show a progress bar when binning more recordings than this
+#: The most steps a binning may give: each sample is a dense [steps, features] float32 tensor
+#: (2312 features for N-MNIST: 10,000 steps are 92 MB per sample), so a bin width far below the
+#: sensor's microsecond resolution would otherwise ask for terabytes.
+MAX_STEPS = 10_000
+DOWNLOAD_TIMEOUT_S = 60.0  # a stalled connection fails instead of hanging (tonic's urlopen has none)
 
 
 def binning(bin_ms: Optional[float], n_bins: Optional[int], window_ms: float,
@@ -38,14 +47,46 @@ def binning(bin_ms: Optional[float], n_bins: Optional[int], window_ms: float,
     if bin_ms is not None and n_bins is not None:
         raise ValueError(f"expected bin_ms or n_bins, not both; got bin_ms={bin_ms}, n_bins={n_bins}")
     if n_bins is not None:
-        if int(n_bins) != n_bins or n_bins < 1:
-            raise ValueError(f"expected n_bins a positive integer; got {n_bins!r}")
+        if int(n_bins) != n_bins or not 1 <= n_bins <= MAX_STEPS:
+            raise ValueError(f"expected n_bins an integer in [1, {MAX_STEPS}]; got {n_bins!r}")
         return window_ms * 1000.0 / int(n_bins), int(n_bins)
     bin_ms = default_bin_ms if bin_ms is None else float(bin_ms)
     if not (bin_ms > 0 and np.isfinite(bin_ms)) or bin_ms > window_ms:
         raise ValueError(f"expected 0 < bin_ms <= {window_ms} (the window in ms); got {bin_ms}")
+    if window_ms / bin_ms > MAX_STEPS:
+        raise ValueError(f"bin_ms {bin_ms} cuts the {window_ms} ms window into {window_ms / bin_ms:.3g} steps; "
+                         f"expected at most {MAX_STEPS} (bin_ms >= {window_ms / MAX_STEPS:g})")
     n_steps = max(1, int(round(window_ms / bin_ms)))
     return bin_ms * 1000.0, n_steps
+
+
+@contextmanager
+def download_guard(folder: Path, what: str):
+    """Around a tonic download into ``folder``: a socket timeout, a clear error, and nothing left behind.
+
+    tonic's downloader opens URLs without a timeout, so a network that drops packets would hang
+    forever; a failure is raised as ``OSError`` naming what could not be fetched and where, and
+    whatever the attempt created under ``folder`` (empty folders, a partial archive) is removed.
+    """
+    folder = Path(folder)
+    existed = set(folder.rglob("*")) | {folder} if folder.exists() else set()
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        yield
+    except OSError as error:  # URLError and socket errors are OSErrors
+        for path in sorted(set(folder.rglob("*")) | {folder}, key=lambda p: len(p.parts), reverse=True):
+            if path in existed:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        raise OSError(f"could not download {what} into {folder} (no network, or the server did not answer "
+                      f"within {DOWNLOAD_TIMEOUT_S:g} s): {error}") from None
+    finally:
+        socket.setdefaulttimeout(previous)
 
 
 def events_to_frames(events: np.ndarray, sensor_size: tuple, bin_us: float, n_steps: int,

@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from .cache import SparseFrames, cache_key, cached_frames, default_cache_dir, encode_frames
 from .events import (DEFAULT_BIN_MS, FIRST_SACCADE_US, NMNIST_DTYPE, NMNIST_SENSOR, NMNIST_WINDOW_MS, PROGRESS_MIN,
-                     balanced_first, binning, check_sensor_bounds, nmnist_frames)
+                     balanced_first, binning, check_sensor_bounds, download_guard, nmnist_frames)
 from .info import DatasetInfo
 
 N_INPUTS = NMNIST_SENSOR[0] * NMNIST_SENSOR[1] * NMNIST_SENSOR[2]  # 2 * 34 * 34 = 2312
@@ -78,8 +78,8 @@ def download_nmnist(data_dir, folder: str) -> Path:
     import tonic
 
     data_dir = Path(data_dir).expanduser()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    tonic.datasets.NMNIST(save_to=str(data_dir), train=(folder == "Train"))
+    with download_guard(data_dir, f"N-MNIST {folder}"):
+        tonic.datasets.NMNIST(save_to=str(data_dir), train=(folder == "Train"))
     return data_dir / "NMNIST"
 
 
@@ -99,6 +99,9 @@ def scan_folder(folder: Path) -> tuple[list[Path], np.ndarray]:
             warnings.warn(f"skipping folder {child}: its name is not a class label 0-9", UserWarning, stacklevel=2)
             continue
         for path in sorted(child.glob("*.bin")):
+            if not path.is_file():
+                warnings.warn(f"skipping {path}: a folder, not an N-MNIST recording", UserWarning, stacklevel=2)
+                continue
             files.append(path)
             labels.append(int(child.name))
     return files, np.asarray(labels, dtype=np.int64)
@@ -143,6 +146,8 @@ def read_events(path) -> np.ndarray:
     from tonic.io import read_mnist_file
 
     path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: expected an N-MNIST .bin recording; found {'a folder' if path.is_dir() else 'nothing'}")
     size = path.stat().st_size
     if size == 0:
         raise ValueError(f"{path}: empty file (N-MNIST .bin files hold 5-byte events); delete or re-download it")

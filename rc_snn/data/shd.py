@@ -28,7 +28,7 @@ import tonic
 from tqdm.auto import tqdm
 
 from .cache import SparseFrames, cache_key, cached_frames, default_cache_dir, encode_frames
-from .events import PROGRESS_MIN, balanced_first, binning, events_to_frames
+from .events import PROGRESS_MIN, balanced_first, binning, download_guard, events_to_frames
 from .info import DatasetInfo
 
 SHD_DTYPE = tonic.datasets.SHD.dtype  # t, x, p (int64)
@@ -45,8 +45,8 @@ def find_file(data_dir, split: str, download: bool = False) -> Path:
     data_dir = Path(data_dir).expanduser()
     name = FILES[split]
     if download:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        tonic.datasets.SHD(save_to=str(data_dir), train=(name == "shd_train.h5"))
+        with download_guard(data_dir, f"SHD {name}"):
+            tonic.datasets.SHD(save_to=str(data_dir), train=(name == "shd_train.h5"))
         return data_dir / "SHD" / name
     for candidate in (data_dir / "SHD" / name, data_dir / name):
         if candidate.is_file():

@@ -68,7 +68,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .cache import (SparseFrames, cache_key, cached_frames, default_cache_dir, encode_frames,
-                    load_npz_checked, save_npz_atomic)
+                    check_cache_writable, load_npz_checked, save_npz_atomic)
 from .events import (DEFAULT_BIN_MS, FIRST_SACCADE_US, NMNIST_DTYPE, NMNIST_SENSOR, NMNIST_WINDOW_MS, PROGRESS_MIN,
                      balanced_first, binning, nmnist_frames)
 from .info import DatasetInfo
@@ -292,6 +292,7 @@ def all_events(cache_dir=None, params: SimParams = SimParams(), seed: int = 0, b
     if arrays is not None and json.loads(str(arrays["meta"])) == json.loads(json.dumps(meta)) \
             and len(arrays["offsets"]) == N_DIGITS + 1 and arrays["offsets"][-1] == len(arrays["t"]):
         return _unpack_events(arrays), arrays["labels"]
+    check_cache_writable(path)
     digits, labels = load_digits()
     recordings = []
     show = progress if progress is not None else True

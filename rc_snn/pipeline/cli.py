@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Optional, Sequence
 
-from deploy.files import write_json
+from deploy.files import check_writable, write_json
 
 from .. import __version__
-from ..training.config import BACKWARDS, DEVICES, LOSSES, MODELS, TrainConfig
+from ..training.loop import Terminated
+from ..training.config import BACKWARDS, DEVICES, FULL_READOUTS, LOSSES, MODELS, TrainConfig
 from .demo import DemoOptions
 
 # Types of the dataclass fields whose default is None (argparse cannot infer them).
 _OPTIONAL_TYPES = {"data_dir": str, "bin_ms": float, "limit_train": int, "limit_val": int, "limit_test": int}
-_CHOICES = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": ("last", "mean"),
+_CHOICES = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": FULL_READOUTS,
             "backward": BACKWARDS}
 _ALIASES = {"decision_threshold": ("--threshold",)}  # the flag's name before version 0.2
 _HELP = {
@@ -34,7 +36,7 @@ _HELP = {
     "backward": "ALIF gradients, all equal: 'compiled' (numba kernels, one layer on the CPU; else 'manual'),"
                 " 'manual' (hand-written BPTT in torch) or 'autograd'",
     "out": "run folder (reused on a second run)",
-    "lava_samples": "test samples run through Lava (each of float and fixed point)",
+    "lava_samples": "test samples run through Lava (each of float and fixed point) and counted for every model",
     "fresh": "delete the run folder first instead of reusing finished stages",
     "progress": "show progress bars",
 }
@@ -67,14 +69,14 @@ def config_overrides(args: argparse.Namespace) -> dict:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ..training.loop import train
-    from ..training.run import CHECKPOINT_FILE, CONFIG_FILE
+    from ..training.run import CHECKPOINT_FILE, saved_config
 
     run_dir = Path(args.out)
     overrides = config_overrides(args)
     if args.config:
         base = TrainConfig.load(args.config)
     elif args.resume and (run_dir / CHECKPOINT_FILE).exists():
-        base = TrainConfig.load(run_dir / CONFIG_FILE)  # resuming: the run's own config
+        base = saved_config(run_dir)  # resuming: the run's own config
     else:
         base = TrainConfig()
     config = base.replace(**overrides)
@@ -87,13 +89,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..training.loop import evaluate_model
     from ..training.run import load_run, load_split
 
+    from ..training.early_exit import check_decision_threshold
+
+    out = Path(args.out) if args.out else Path(args.run_dir) / f"evaluate-{args.split}.json"
     run = load_run(args.run_dir, device=args.device)
     config = run.config.replace(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    threshold = check_decision_threshold(
+        args.decision_threshold if args.decision_threshold is not None else config.decision_threshold)
+    check_writable(out.parent)  # before the evaluation, which the write would otherwise lose
     dataset, _ = load_split(config, args.split, args.limit)
-    threshold = args.decision_threshold if args.decision_threshold is not None else config.decision_threshold
     result = evaluate_model(run.model, dataset, threshold, dt_ms=run.info.dt_ms, progress=args.progress)
-    result.update({"run_dir": str(args.run_dir), "split": args.split, "decision_threshold": threshold})
-    out = Path(args.out) if args.out else Path(args.run_dir) / f"evaluate-{args.split}.json"
+    result.update({"run_dir": str(args.run_dir), "dataset": config.dataset, "split": args.split,
+                   "decision_threshold": threshold})
     write_json(out, result)
     print(format_evaluation(result))
     print(f"written: {out}")
@@ -136,12 +143,13 @@ def cmd_lava(args: argparse.Namespace) -> int:
     from ..training.run import load_run
     from .lava_parity import format_lava, lava_versus_pytorch
 
-    network = load_network(args.network) if args.network else None
-    summary, _ = lava_versus_pytorch(load_run(args.run_dir), split=args.split, samples=args.samples,
-                                     fixed_point=args.fixed_point, data_dir=args.data_dir, network=network,
-                                     progress=args.progress)
     kind = "fixed" if args.fixed_point else "float"
     out = Path(args.out) if args.out else Path(args.run_dir) / f"lava-{kind}-{args.split}.json"
+    network = load_network(args.network) if args.network else None
+    run = load_run(args.run_dir)
+    check_writable(out.parent)  # before the Lava run, which the write would otherwise lose
+    summary, _ = lava_versus_pytorch(run, split=args.split, samples=args.samples, fixed_point=args.fixed_point,
+                                     data_dir=args.data_dir, network=network, progress=args.progress)
     write_json(out, summary)
     print(format_lava(summary))
     print(f"written: {out}")
@@ -158,6 +166,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare, format_summary
 
+    check_writable(Path(args.out).parent)  # before the analysis, which the write would otherwise lose
     data, paths = compare(args.paths, args.out, args.split, limit=args.limit, data_dir=args.data_dir,
                           progress=args.progress)
     print(format_summary(data))
@@ -168,6 +177,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rc-snn", description=__doc__)
     parser.add_argument("--version", action="version", version=f"rc-snn {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (or set RC_SNN_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a model (rank-coded or full-sequence loss)")
@@ -226,14 +236,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command; a user error (bad value, bad file, filesystem, network, memory) prints one
+    line and returns 2; Ctrl-C returns 130 and SIGTERM 143 (training saves a checkpoint first).
+    ``--debug`` or ``RC_SNN_DEBUG=1`` lets the traceback through instead."""
     args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get("RC_SNN_DEBUG", "") not in ("", "0")
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"rc-snn {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    except Terminated:
+        return 143
     except KeyboardInterrupt:
         return 130
+    except (ValueError, OSError, MemoryError) as error:  # OSError: files, permissions, disk full, network
+        if debug:
+            raise
+        print(f"rc-snn {args.command}: error: {describe(error)}", file=sys.stderr)
+        return 2
+
+
+def describe(error: BaseException) -> str:
+    """One line saying what went wrong, in the error's own words where they are clear."""
+    if isinstance(error, MemoryError):
+        return f"out of memory{': ' + str(error) if str(error) else ''}; ask for less (fewer samples, a wider bin, a smaller batch)"
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return f"{error.strerror}: {error.filename}"
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def analyse_run(
         name=name or run_label(config), kind="snn" if is_snn else "lstm", accuracy=correct / n,
         decision_steps=steps, counts=counts, dt_ms=info.dt_ms or 1.0, accuracy_at_last_step=correct_last / n,
         tradeoff=[(threshold, c / n, s / n) for threshold, (c, s) in tradeoff.items()],
-        raster=raster, footprint_bytes=footprint, source="pytorch",
+        raster=raster, footprint_bytes=footprint, source="pytorch", dataset=config.dataset, split=split,
     )
 
 
@@ -99,6 +99,7 @@ def lava_result(summary: dict) -> ModelResult:
             counts=OpCounts.from_dict(summary["counts"]), dt_ms=summary["dt_ms"] or 1.0,
             source=f"lava {'fixed' if summary['fixed_point'] else 'float'}, {summary['n_samples']} "
                    f"{summary['split']} samples",
+            dataset=summary["dataset"], split=summary["split"],
         )
     except (KeyError, TypeError) as error:
         raise ValueError(f"expected a Lava result written by `rc-snn lava`; missing or bad field {error}") from None

@@ -31,7 +31,11 @@ from .lava_parity import format_lava, lava_versus_pytorch
 
 @dataclass(frozen=True)
 class DemoOptions:
-    """The demo's settings; ``rc-snn demo`` has one flag per field."""
+    """The demo's settings; ``rc-snn demo`` has one flag per field.
+
+    Every row of the report counts the same test samples: the first ``min(limit_test,
+    lava_samples)`` of the split (``limit_val`` during training is ``limit_test`` too).
+    """
 
     out: Path = Path("runs/demo")
     dataset: str = "nmnist-sim"
@@ -42,7 +46,7 @@ class DemoOptions:
     decision_threshold: float = 0.9
     limit_train: Optional[int] = None
     limit_test: Optional[int] = None
-    lava_samples: int = 500  # the whole nmnist-sim test split: Lava and PyTorch rows count the same samples
+    lava_samples: int = 500  # the whole nmnist-sim test split
     fresh: bool = False
     progress: bool = True
 
@@ -77,17 +81,18 @@ def main(options: DemoOptions) -> Path:
     network = export_model(alif.model, decision_threshold=alif.config.decision_threshold, dt_ms=alif.info.dt_ms)
     print(f"written: {save_network(network, alif.run_dir / 'network.npz')}")
 
-    stage(f"4/5 running {options.lava_samples} test samples as Lava processes (floating and fixed point)")
+    samples = options.lava_samples if options.limit_test is None else min(options.limit_test, options.lava_samples)
+    stage(f"4/5 running {samples} test samples as Lava processes (floating and fixed point)")
     lava_summaries = []
     for fixed_point in (False, True):
-        summary, _ = lava_versus_pytorch(alif, samples=options.lava_samples, fixed_point=fixed_point,
+        summary, _ = lava_versus_pytorch(alif, samples=samples, fixed_point=fixed_point,
                                          network=network, progress=options.progress)
         write_json(alif.run_dir / f"lava-{'fixed' if fixed_point else 'float'}-test.json", summary)
         print(format_lava(summary), flush=True)
         lava_summaries.append(summary)
 
     stage("5/5 counting operations and energy, writing the report")
-    results = [analyse_run(run, "test", limit=options.limit_test, progress=options.progress) for run in runs.values()]
+    results = [analyse_run(run, "test", limit=samples, progress=options.progress) for run in runs.values()]
     data, paths = write_results(results + [lava_result(summary) for summary in lava_summaries], out / "report")
     print()
     print(format_summary(data))

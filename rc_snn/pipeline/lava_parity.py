@@ -32,6 +32,14 @@ class LavaParity(NamedTuple):
     evaluation: LavaEvaluation
 
 
+def check_same_shape(network: NetworkIR, exported: NetworkIR, run: TrainedRun) -> None:
+    """Refuse a network file whose sizes are not those of the run's model (it was made for another run)."""
+    shape = lambda net: (net.n_inputs, net.layer_sizes, net.n_outputs)  # noqa: E731
+    if shape(network) != shape(exported):
+        raise ValueError(f"the network file has inputs, layers and outputs {shape(network)}; the model of "
+                         f"{run.run_dir} has {shape(exported)}: it was exported from another run")
+
+
 def lava_versus_pytorch(
     run: TrainedRun, *, split: str = "test", samples: int = 200, fixed_point: bool = False,
     data_dir: Optional[str] = None, network: Optional[NetworkIR] = None, progress: bool = True,
@@ -47,7 +55,10 @@ def lava_versus_pytorch(
         raise ValueError(f"expected samples >= 1; got {samples}")
     if data_dir:
         config = config.replace(data_dir=data_dir)
-    network = network or export_model(model, decision_threshold=config.decision_threshold, dt_ms=info.dt_ms)
+    exported = export_model(model, decision_threshold=config.decision_threshold, dt_ms=info.dt_ms)
+    if network is not None:
+        check_same_shape(network, exported, run)
+    network = network or exported
     dataset, _ = load_split(config, split, samples)
     frames = np.stack([np.asarray(x) for x, _ in dataset]).astype(np.float64)
     labels = np.asarray([int(y) for _, y in dataset], dtype=np.int64)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Optional
 
 from deploy.files import write_json
 
+from ..data import DATASETS
 from ..neuron.alif import ALIFParams
+from .losses import FULL_READOUTS
 
 MODELS = ("alif", "lstm")
 LOSSES = ("rank", "full")
@@ -63,23 +66,14 @@ class TrainConfig:
     backward: str = "compiled"
 
     def __post_init__(self) -> None:
-        choices = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": ("last", "mean"),
-                   "backward": BACKWARDS}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"expected {name} in {allowed}; got {getattr(self, name)!r}")
-        if not 0.0 < self.decision_threshold < 1.0:
-            raise ValueError(f"expected 0 < decision_threshold < 1 (a softmax probability); got {self.decision_threshold}")
-        positive = {name: getattr(self, name) for name in ("layers", "hidden", "epochs", "batch_size", "chunk_size")}
-        for name, value in positive.items():
-            if int(value) < 1:
-                raise ValueError(f"expected {name} >= 1; got {value}")
-        if not 0.0 < self.lr_decay <= 1.0:
-            raise ValueError(f"expected 0 < lr_decay <= 1 (a factor per epoch); got {self.lr_decay}")
-        if self.lr <= 0 or self.entropy_weight < 0:
-            raise ValueError(f"expected lr > 0 and entropy_weight >= 0; got lr={self.lr}, entropy_weight={self.entropy_weight}")
+        for name, rule in _RULES.items():
+            rule(name, getattr(self, name))
         for name in ("tau_m", "tau_adp", "tau_out"):
             object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
+        for name in ("decision_threshold", "entropy_weight", "lr", "lr_decay", "b0", "beta"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        if self.bin_ms is not None:
+            object.__setattr__(self, "bin_ms", float(self.bin_ms))
 
     def alif_params(self) -> ALIFParams:
         """The ALIF neuron's constants of this run."""
@@ -92,6 +86,8 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> "TrainConfig":
         """A config from its JSON form; ``threshold``, the name of ``decision_threshold`` in run
         folders written before version 0.2, is read as ``decision_threshold``."""
+        if not isinstance(data, dict):
+            raise ValueError(f"expected a config as a JSON object of fields; got {type(data).__name__}")
         if "threshold" in data and "decision_threshold" not in data:
             data = {("decision_threshold" if key == "threshold" else key): value for key, value in data.items()}
         known = {f.name for f in fields(cls)}
@@ -114,3 +110,88 @@ class TrainConfig:
             raise ValueError(f"cannot read the run config {path}: {error}") from error
         return cls.from_dict(data)
 
+
+
+# ------------------------------------------------------------------------------------------------
+# Validation: one rule per field, each raising one message that names the field, what was expected
+# and what came. Numbers must be finite: a NaN learning rate "trains" to NaN weights without error.
+
+
+def _fail(name: str, expected: str, value) -> None:
+    raise ValueError(f"config field {name!r}: expected {expected}; got {value!r}")
+
+
+def _choice(allowed):
+    def rule(name, value):
+        if value not in allowed:
+            _fail(name, f"one of {allowed}", value)
+    return rule
+
+
+def _integer(minimum: int, optional: bool = False):
+    def rule(name, value):
+        if optional and value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            _fail(name, f"an integer >= {minimum}" + (" or null" if optional else ""), value)
+    return rule
+
+
+def _number(check, expected: str, optional: bool = False):
+    def rule(name, value):
+        if optional and value is None:
+            return
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or not check(value)):
+            _fail(name, expected + (" or null" if optional else ""), value)
+    return rule
+
+
+def _text(optional: bool = False):
+    def rule(name, value):
+        if not (isinstance(value, str) and value) and not (optional and value is None):
+            _fail(name, "a nonempty string" + (" or null" if optional else ""), value)
+    return rule
+
+
+def _flag(name, value):
+    if not isinstance(value, bool):
+        _fail(name, "true or false", value)
+
+
+def _time_constant(name, value):
+    numbers = isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    if not numbers or value[0] <= 0 or value[1] < 0:
+        _fail(name, "[mean > 0, sd >= 0] in steps, both finite", value)
+
+
+_RULES = {
+    "model": _choice(MODELS),
+    "loss": _choice(LOSSES),
+    "decision_threshold": _number(lambda v: 0 < v < 1, "a softmax probability, 0 < p < 1 for training"),
+    "entropy_weight": _number(lambda v: v >= 0, "a finite number >= 0"),
+    "full_readout": _choice(FULL_READOUTS),
+    "layers": _integer(1),
+    "hidden": _integer(1),
+    "dataset": _choice(DATASETS),
+    "data_dir": _text(optional=True),
+    "download": _flag,
+    "bin_ms": _number(lambda v: v > 0, "a bin width in ms > 0", optional=True),
+    "limit_train": _integer(1, optional=True),
+    "limit_val": _integer(1, optional=True),
+    "epochs": _integer(1),
+    "lr": _number(lambda v: v > 0, "a finite learning rate > 0"),
+    "lr_decay": _number(lambda v: 0 < v <= 1, "a factor per epoch, 0 < f <= 1"),
+    "batch_size": _integer(1),
+    "seed": _integer(0),
+    "device": _choice(DEVICES),
+    "b0": _number(lambda v: True, "a finite baseline threshold"),
+    "beta": _number(lambda v: v >= 0, "a finite adaptation strength >= 0"),
+    "tau_m": _time_constant,
+    "tau_adp": _time_constant,
+    "tau_out": _time_constant,
+    "surrogate": _text(),
+    "chunk_size": _integer(1),
+    "backward": _choice(BACKWARDS),
+}

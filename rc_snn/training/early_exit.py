@@ -20,6 +20,7 @@ bookkeeping of who has left and when, shared with the hand-written BPTT of
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -28,6 +29,14 @@ from torch import Tensor, nn
 
 from ..neuron.state import select_rows
 from ..neuron.validation import check_sequence
+
+
+def check_decision_threshold(value) -> float:
+    """``value`` as a decision threshold in (0, 1]: a softmax probability (1 never exits early)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0 < value <= 1:
+        raise ValueError(f"expected a decision threshold 0 < p <= 1 (a softmax probability); got {value!r}")
+    return float(value)
 
 
 def crossed_threshold(logits: Tensor, decision_threshold: float) -> Tensor:

@@ -8,7 +8,10 @@ from the saved batch of the interrupted epoch: each epoch's sample order is a fu
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple, Optional
 
@@ -17,15 +20,13 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from deploy.files import write_json
-
 from ..models import ALIFRSNN
 from .bptt import compiled_applies, run_alif
 from .config import TrainConfig
-from .early_exit import Decision, read_last_step, run_until_decision, select_decision
+from .early_exit import Decision, check_decision_threshold, read_last_step, run_until_decision, select_decision
 from .losses import full_sequence_loss, rank_coded_loss
-from .run import (CHECKPOINT_FILE, CHECKPOINT_FORMAT, CONFIG_FILE, METRICS_FILE, TrainedRun, build_model,
-                  load_checkpoint, load_split, resolve_device, save_checkpoint)
+from .run import (CHECKPOINT_FILE, CHECKPOINT_FORMAT, TrainedRun, build_model, load_checkpoint, load_split, load_state,
+                  resolve_device, save_run_state)
 
 
 class StepResult(NamedTuple):
@@ -81,6 +82,7 @@ def evaluate_model(
     step; the decisions equal :func:`~rc_snn.training.early_exit.run_until_decision`'s (tested).
     The model's train/eval mode is restored on return.
     """
+    decision_threshold = check_decision_threshold(decision_threshold)
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -116,14 +118,54 @@ def evaluate_model(
     return result
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (how schedulers and ``kill`` stop a job), handled like Ctrl-C: checkpoint, then stop."""
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """Within the block, SIGTERM raises :class:`Terminated` (main thread only; restored after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def train(
     config: TrainConfig, run_dir, *, resume: bool = True, progress: bool = True,
     checkpoint_every_s: float = 60.0, log=print,
 ) -> TrainedRun:
     """Train ``config`` in ``run_dir``; returns the trained run (model in eval mode, per-epoch
-    metrics, also in ``metrics.json``). A finished run is loaded, an interrupted one resumes."""
+    metrics, also in ``metrics.json``). A finished run is loaded, an interrupted one resumes.
+
+    The folder changes only through :func:`~rc_snn.training.run.save_run_state`. Ctrl-C or SIGTERM,
+    during training or validation, saves a checkpoint and re-raises (:class:`Terminated` for SIGTERM).
+    With ``resume=False`` the old run stays whole until the new one's first checkpoint replaces it.
+    """
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"expected a run folder at {run_dir}; found a file")
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with sigterm_as_interrupt():
+            return _train(config, run_dir, resume, progress, checkpoint_every_s, log)
+    except BaseException:
+        if created and not any(run_dir.iterdir()):  # failed before writing anything: leave no empty folder
+            run_dir.rmdir()
+        raise
+
+
+def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, checkpoint_every_s: float,
+           log) -> TrainedRun:
     checkpoint_path = run_dir / CHECKPOINT_FILE
     device = resolve_device(config.device)
     train_set, info = load_split(config, "train", config.limit_train)
@@ -133,19 +175,17 @@ def train(
     history, epoch, batch_index, partial = [], 0, 0, None
 
     if resume and checkpoint_path.exists():
-        saved = TrainConfig.load(run_dir / CONFIG_FILE)
-        if saved.replace(epochs=config.epochs) != config:
-            raise ValueError(f"{run_dir} holds a run with another config; resume it with its own config, "
-                             "pick another folder, or pass --no-resume to start over")
-        payload = load_checkpoint(checkpoint_path, config.model)
-        model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
+        payload = load_checkpoint(checkpoint_path, config)
+        load_state(model, payload["model"], checkpoint_path)
+        try:
+            optimizer.load_state_dict(payload["optimizer"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"checkpoint {checkpoint_path} has an optimiser state that does not fit: {error}") from None
         history, epoch, batch_index, partial = payload["history"], payload["epoch"], payload["batch"], payload["partial"]
         log(f"resuming {run_dir} at epoch {epoch + 1}, batch {batch_index}")
-    config.save(run_dir / CONFIG_FILE)
 
     def checkpoint(epoch_done: int, batch_done: int, sums) -> None:
-        save_checkpoint(checkpoint_path, {
+        save_run_state(run_dir, config, {
             "format": CHECKPOINT_FORMAT, "model_kind": config.model, "dataset_info": info.__dict__,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "epoch": epoch_done, "batch": batch_done, "partial": sums, "history": history,
@@ -185,14 +225,16 @@ def train(
                 if time.monotonic() - last_save > checkpoint_every_s:
                     checkpoint(epoch, batch_index, sums)
                     last_save = time.monotonic()
-        except KeyboardInterrupt:
+            bar.close()
+            val = evaluate_model(model, val_set, config.decision_threshold, device=device, dt_ms=info.dt_ms,
+                                 progress=progress, desc="validate")
+        except KeyboardInterrupt as interrupt:  # also Terminated (SIGTERM); resuming re-runs what was cut short
             checkpoint(epoch, batch_index, sums)
-            log(f"\ninterrupted: checkpoint saved at epoch {epoch + 1}, batch {batch_index}; run again to resume")
+            cause = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
+            log(f"\n{cause}: checkpoint saved at epoch {epoch + 1}, batch {batch_index}; run again to resume")
             raise
         finally:
             bar.close()
-        val = evaluate_model(model, val_set, config.decision_threshold, device=device, dt_ms=info.dt_ms,
-                             progress=progress, desc="validate")
         n = sums["samples"]
         history.append({
             "epoch": epoch + 1,
@@ -211,7 +253,6 @@ def train(
         })
         epoch, batch_index = epoch + 1, 0
         checkpoint(epoch, 0, None)
-        write_json(run_dir / METRICS_FILE, history)
         entry = history[-1]
         log(f"epoch {epoch}: train acc {entry['train_accuracy']:.3f}, val acc {entry['val_accuracy']:.3f} "
             f"(last step {entry['val_accuracy_last_step']:.3f}), mean decision step {entry['val_mean_decision_step']:.1f}"

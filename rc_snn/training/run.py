@@ -1,14 +1,16 @@
 """A run folder: its files, the model and data its config describes, and its checkpoint.
 
 A run folder holds ``config.json`` (the :class:`~rc_snn.training.config.TrainConfig`),
-``checkpoint.pt`` (model, optimiser, position in the epoch; written atomically by
-:mod:`rc_snn.training.loop`) and ``metrics.json`` (one entry per finished epoch).
+``checkpoint.pt`` (model, optimiser, position in the epoch, and the config again; written
+atomically by :mod:`rc_snn.training.loop`) and ``metrics.json`` (one entry per finished epoch),
+all three written by :func:`save_run_state` alone.
 :func:`load_run` is the one reader of a finished run; :class:`TrainedRun` is what training hands to
 the next stage in memory.
 """
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -16,13 +18,14 @@ from typing import Optional
 import torch
 from torch import nn
 
-from deploy.files import write_atomic
+from deploy.files import write_atomic, write_json
 
 from ..data.info import DatasetInfo
 from ..models import ALIFRSNN, LSTMBaseline
 from .config import TrainConfig
 
 CHECKPOINT_FORMAT = "rc-snn-checkpoint/1"
+CHECKPOINT_KEYS = ("model_kind", "dataset_info", "model", "optimizer", "epoch", "batch", "partial", "history")
 CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE = "config.json", "checkpoint.pt", "metrics.json"
 
 
@@ -68,21 +71,92 @@ def load_split(config: TrainConfig, split: str, limit: Optional[int] = None):
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
-    """``torch.save`` through :func:`deploy.files.write_atomic`."""
-    write_atomic(path, lambda temp: torch.save(payload, temp))
+    """``torch.save`` through :func:`deploy.files.write_atomic`; a full disk says so."""
+    try:
+        write_atomic(path, lambda temp: torch.save(payload, temp))
+    except RuntimeError as error:  # torch's zip writer reports a failed write (ENOSPC) as RuntimeError
+        raise OSError(f"cannot write checkpoint {path} (is the disk full?): {error}") from error
 
 
-def load_checkpoint(path: Path, model_kind: str) -> dict:
-    """Read a checkpoint with ``weights_only=True`` and check it belongs to ``model_kind``."""
+def save_run_state(run_dir: Path, config: TrainConfig, payload: dict) -> None:
+    """The one writer of a run folder: the checkpoint (which carries the config), then
+    ``config.json`` and ``metrics.json``, each atomically.
+
+    A new run's config reaches the folder only with its first checkpoint, so no interruption can
+    pair a config with weights it did not produce; if one comes between the files, the checkpoint's
+    own config is the one :func:`load_checkpoint` and :func:`load_run` trust.
+    """
+    save_checkpoint(run_dir / CHECKPOINT_FILE, {**payload, "config": config.to_dict()})
+    config.save(run_dir / CONFIG_FILE)
+    write_json(run_dir / METRICS_FILE, payload["history"])
+
+
+def _read_checkpoint(path: Path) -> dict:
+    if path.is_dir():
+        raise ValueError(f"expected a checkpoint file at {path}; found a folder")
+    if path.stat().st_size == 0:
+        raise ValueError(f"checkpoint {path} is empty (an interrupted copy?)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for unreadable files
-        raise ValueError(f"cannot read checkpoint {path}: {type(error).__name__}: {error}") from error
+        text = str(error)
+        if isinstance(error, pickle.UnpicklingError) and "WeightsUnpickler error:" in text:
+            # torch's message advises weights_only=False: never for a file the user did not make
+            detail = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()[0]
+            if "Unsupported global" in detail:
+                raise ValueError(f"{path} holds objects other than tensors and plain data ({detail}); refused "
+                                 "to load it: rc-snn checkpoints hold only those") from None
+            raise ValueError(f"cannot read checkpoint {path}: not a checkpoint ({detail})") from None
+        first_line = text.strip().splitlines()[0] if text.strip() else "unreadable"
+        raise ValueError(f"cannot read checkpoint {path}: {type(error).__name__}: {first_line}") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not an rc-snn checkpoint (expected format {CHECKPOINT_FORMAT!r})")
-    if payload.get("model_kind") != model_kind:
-        raise ValueError(f"checkpoint {path} holds a {payload.get('model_kind')!r} model; the config asks for {model_kind!r}")
+    missing = [key for key in CHECKPOINT_KEYS if key not in payload]
+    if missing:
+        raise ValueError(f"checkpoint {path} lacks {missing}; it is damaged or not from this version of rc-snn")
     return payload
+
+
+def config_differences(saved: TrainConfig, asked: TrainConfig) -> list:
+    """``"field: saved -> asked"`` for every field but ``epochs`` (a run may be extended) that differs."""
+    saved_fields, asked_fields = saved.to_dict(), asked.to_dict()
+    return [f"{name}: {saved_fields[name]!r} -> {asked_fields[name]!r}" for name in saved_fields
+            if name != "epochs" and saved_fields[name] != asked_fields[name]]
+
+
+def load_checkpoint(path: Path, config: TrainConfig) -> dict:
+    """Read a checkpoint with ``weights_only=True`` and check it belongs to a run of ``config``.
+
+    Raises ValueError naming every field in which the checkpoint's run differs from ``config``.
+    """
+    path = Path(path)
+    payload = _read_checkpoint(path)
+    if payload.get("model_kind") != config.model:
+        raise ValueError(f"checkpoint {path} holds a {payload.get('model_kind')!r} model; the config asks for "
+                         f"{config.model!r}")
+    differences = config_differences(saved_config(path.parent, payload), config)
+    if differences:
+        raise ValueError(f"{path.parent} holds a run with another config ({'; '.join(differences)}); resume it with "
+                         "its own config, pick another folder, or pass --no-resume to start over")
+    return payload
+
+
+def saved_config(run_dir: Path, payload: Optional[dict] = None) -> TrainConfig:
+    """The config of the run in ``run_dir``: its checkpoint's own (``payload``, read if not given),
+    or ``config.json`` for checkpoints written before they carried one."""
+    run_dir = Path(run_dir)
+    payload = payload if payload is not None else _read_checkpoint(run_dir / CHECKPOINT_FILE)
+    if "config" in payload:
+        return TrainConfig.from_dict(payload["config"])
+    return TrainConfig.load(run_dir / CONFIG_FILE)
+
+
+def load_state(model: nn.Module, state: dict, path: Path) -> None:
+    """``model.load_state_dict(state)`` with a clear error when the shapes differ."""
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, KeyError) as error:
+        raise ValueError(f"checkpoint {path} does not fit the model its config describes: {error}") from None
 
 
 def load_run(run_dir, device: str = "cpu") -> TrainedRun:
@@ -92,12 +166,15 @@ def load_run(run_dir, device: str = "cpu") -> TrainedRun:
     for path in (config_path, checkpoint_path):
         if not path.is_file():
             raise FileNotFoundError(f"expected a trained run folder with {CONFIG_FILE} and {CHECKPOINT_FILE}; missing {path}")
-    config = TrainConfig.load(config_path)
-    payload = load_checkpoint(checkpoint_path, config.model)
-    info = DatasetInfo(**payload["dataset_info"])
-    model = build_model(config, info)
+    payload = _read_checkpoint(checkpoint_path)
+    config = saved_config(run_dir, payload)  # the checkpoint's own (config.json is its copy for people to read)
+    if payload.get("model_kind") != config.model:
+        raise ValueError(f"checkpoint {checkpoint_path} holds a {payload.get('model_kind')!r} model; its config "
+                         f"asks for {config.model!r}")
     try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError as error:
-        raise ValueError(f"checkpoint {checkpoint_path} does not fit the model of {config_path}: {error}") from error
+        info = DatasetInfo(**payload["dataset_info"])
+    except TypeError as error:
+        raise ValueError(f"checkpoint {checkpoint_path} has a damaged dataset_info: {error}") from None
+    model = build_model(config, info)
+    load_state(model, payload["model"], checkpoint_path)
     return TrainedRun(config, model.to(resolve_device(device)).eval(), info, run_dir, list(payload.get("history", [])))
