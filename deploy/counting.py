@@ -34,7 +34,7 @@ Neuron-state updates (dense: every neuron every step, whatever its input):
 
 * ``neuron_updates`` -- neuron-steps (units x steps). Loihi charges energy per neuron update.
 * ``neuron_update_macs`` -- the multiply-accumulates inside those updates, counted as implemented
-  (``rc_snn.functional`` and ``deploy.reference``), with bias additions folded into the
+  (``rc_snn.neuron.alif`` and ``deploy.kernels``), with bias additions folded into the
   accumulator and comparisons not counted:
 
   ALIF neuron, per step (``ALIF_UPDATE_MACS``, 6 in total)::

@@ -2,7 +2,7 @@
 
 ``write_report(results, out_dir)`` takes one ``ModelResult`` per trained run (for example ALIF
 rank coding, ALIF full sequence, LSTM rank coding, LSTM full sequence, each evaluated on the same
-dataset split) and writes, atomically (temp file + ``os.replace``) into ``out_dir``:
+dataset split) and writes, as one folder replaced whole (``deploy.files.write_folder``), ``out_dir``:
 
 * ``report.json`` -- everything: accuracy, decision steps, operation counts (totals and per
   inference), energy per inference for every preset (by component, effective and dense), the

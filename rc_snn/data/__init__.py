@@ -35,7 +35,7 @@ SPLITS = ("train", "val", "test")
 # Options each dataset accepts when set to something other than its "unset" value (None / False / 0).
 _ACCEPTS = {
     "nmnist-sim": {"bin_ms", "n_bins", "first_saccade", "denoise_us", "limit"},
-    "nmnist": {"data_dir", "download", "bin_ms", "n_bins", "first_saccade", "denoise_us", "limit"},
+    "nmnist": {"data_dir", "download", "bin_ms", "n_bins", "first_saccade", "denoise_us", "limit", "folds"},
     "temporal-mnist": {"n_bins", "limit"},
     "shd": {"data_dir", "download", "bin_ms", "n_bins", "limit"},
     "toy": {"n_bins", "limit"},
@@ -44,8 +44,8 @@ _ACCEPTS = {
 
 def load_dataset(name: str, split: str, *, data_dir=None, download: bool = False, cache_dir=None,
                  bin_ms: Optional[float] = None, n_bins: Optional[int] = None, first_saccade: bool = False,
-                 denoise_us: Optional[float] = None, limit: Optional[int] = None, seed: int = 0
-                 ) -> tuple[Dataset, DatasetInfo]:
+                 denoise_us: Optional[float] = None, limit: Optional[int] = None, seed: int = 0,
+                 folds: int = 10, fold: int = 0) -> tuple[Dataset, DatasetInfo]:
     """``(dataset, info)`` for split ``split`` of dataset ``name`` (see the module docstring).
 
     ``limit`` keeps the first ``limit`` samples of the split, taken round-robin over classes.
@@ -53,7 +53,9 @@ def load_dataset(name: str, split: str, *, data_dir=None, download: bool = False
     ignore it. Options that do not apply to ``name`` (a data_dir for nmnist-sim, bin_ms for
     temporal-mnist, ...) raise ValueError naming what is allowed; ``cache_dir`` and ``seed`` are
     accepted by all.
-    For toy, ``n_bins`` sets ``n_steps`` and ``limit`` sets ``n_samples``.
+    For toy, ``n_bins`` sets ``n_steps`` and ``limit`` sets ``n_samples``. ``folds``/``fold`` choose
+    which part of a local N-MNIST Train/ folder is held out as ``val`` (file index modulo ``folds``
+    equal to ``fold``; by default a tenth): K-fold cross-validation.
     """
     if name not in DATASETS:
         raise ValueError(f"expected a dataset name in {DATASETS}; got {name!r}")
@@ -61,7 +63,7 @@ def load_dataset(name: str, split: str, *, data_dir=None, download: bool = False
         raise ValueError(f"expected split in {SPLITS}; got {split!r}")
     given = {"data_dir": data_dir is not None, "download": bool(download), "bin_ms": bin_ms is not None,
              "n_bins": n_bins is not None, "first_saccade": bool(first_saccade),
-             "denoise_us": denoise_us is not None, "limit": limit is not None}
+             "denoise_us": denoise_us is not None, "limit": limit is not None, "folds": (folds, fold) != (10, 0)}
     not_applicable = sorted(option for option, is_set in given.items() if is_set and option not in _ACCEPTS[name])
     if not_applicable:
         raise ValueError(f"option(s) {not_applicable} do not apply to dataset {name!r}; "
@@ -78,7 +80,8 @@ def load_dataset(name: str, split: str, *, data_dir=None, download: bool = False
         from .nmnist import nmnist_dataset
 
         return nmnist_dataset(split, data_dir=data_dir, download=download, cache_dir=cache_dir, bin_ms=bin_ms,
-                              n_bins=n_bins, first_saccade=first_saccade, denoise_us=denoise_us, limit=limit)
+                              n_bins=n_bins, first_saccade=first_saccade, denoise_us=denoise_us, limit=limit,
+                              folds=folds, fold=fold)
     if name == "temporal-mnist":
         from .temporal_mnist import temporal_mnist_dataset
 

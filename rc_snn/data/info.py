@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -15,3 +15,8 @@ class DatasetInfo:
     n_classes: int
     n_steps: int
     dt_ms: Optional[float] = None  # duration of one step for binned event data; None for abstract steps
+    sensor: Optional[Tuple[int, int, int]] = None  # (polarities, height, width) of camera frames; None otherwise
+
+    def __post_init__(self) -> None:
+        if self.sensor is not None:  # checkpoints store it as a list
+            object.__setattr__(self, "sensor", tuple(int(v) for v in self.sensor))

@@ -112,12 +112,20 @@ def file_index(path: Path) -> int:
     return int(path.stem) if path.stem.isdigit() else zlib.crc32(path.name.encode())
 
 
-def is_validation(path: Path) -> bool:
-    return file_index(path) % 10 == 0
+def is_validation(path: Path, folds: int = 10, fold: int = 0) -> bool:
+    """Whether a Train/ file is held out: its index is ``fold`` modulo ``folds`` (by default a tenth)."""
+    return file_index(path) % folds == fold
 
 
-def split_files(root: Path, split: str) -> tuple[list[Path], np.ndarray, str]:
-    """``(files, labels, description)`` of ``split`` under the NMNIST folder ``root``."""
+def split_files(root: Path, split: str, folds: int = 10, fold: int = 0) -> tuple[list[Path], np.ndarray, str]:
+    """``(files, labels, description)`` of ``split`` under the NMNIST folder ``root``.
+
+    Without a Test/ folder, ``val`` (and ``test``) are the Train/ files whose index is ``fold``
+    modulo ``folds`` and ``train`` the others: ``folds`` runs with ``fold = 0 .. folds - 1``
+    validate on disjoint parts that cover every file (K-fold cross-validation).
+    """
+    if not (isinstance(folds, int) and isinstance(fold, int) and folds >= 2 and 0 <= fold < folds):
+        raise ValueError(f"expected folds >= 2 and 0 <= fold < folds; got folds={folds!r}, fold={fold!r}")
     if split == "test" and (root / "Test").is_dir():
         files, labels = scan_folder(root / "Test")
         description = "Test/"
@@ -128,12 +136,12 @@ def split_files(root: Path, split: str) -> tuple[list[Path], np.ndarray, str]:
         files, labels = scan_folder(train_dir)
         if split == "test":
             warnings.warn(f"{root} has no Test/ folder: split 'test' returns the held-out validation part of "
-                          f"Train/ (file index % 10 == 0), not N-MNIST's test set", UserWarning, stacklevel=3)
+                          f"Train/ (file index % {folds} == {fold}), not N-MNIST's test set", UserWarning, stacklevel=3)
         keep_val = split in ("val", "test")
-        chosen = [i for i, path in enumerate(files) if is_validation(path) == keep_val]
+        chosen = [i for i, path in enumerate(files) if is_validation(path, folds, fold) == keep_val]
         files = [files[i] for i in chosen]
         labels = labels[chosen]
-        description = "Train/ index % 10 == 0" if keep_val else "Train/ index % 10 != 0"
+        description = f"Train/ index % {folds} {'==' if keep_val else '!='} {fold}"
     if not files:
         folder = root / ("Test" if description == "Test/" else "Train")
         raise FileNotFoundError(f"no N-MNIST recordings for split {split!r} in {folder} "
@@ -171,7 +179,7 @@ def _fingerprint(files: list[Path], labels: np.ndarray) -> str:
 
 def nmnist_dataset(split: str, *, data_dir=None, download: bool = False, cache_dir=None,
                    bin_ms: Optional[float] = None, n_bins: Optional[int] = None, first_saccade: bool = False,
-                   denoise_us: Optional[float] = None, limit: Optional[int] = None,
+                   denoise_us: Optional[float] = None, limit: Optional[int] = None, folds: int = 10, fold: int = 0,
                    progress: Optional[bool] = None) -> tuple[SparseFrames, DatasetInfo]:
     """N-MNIST ``split`` as count frames ``x [n_steps, 2312]`` (see the module docstring for sources and splits).
 
@@ -191,7 +199,7 @@ def nmnist_dataset(split: str, *, data_dir=None, download: bool = False, cache_d
         root = download_nmnist(data_dir, folder)
     else:
         root = resolve_root(data_dir)
-    files, labels, description = split_files(root, split)
+    files, labels, description = split_files(root, split, folds, fold)
     chosen = balanced_first(labels, limit)
     files = [files[i] for i in chosen]
     labels = labels[chosen]
@@ -210,5 +218,6 @@ def nmnist_dataset(split: str, *, data_dir=None, download: bool = False, cache_d
         return encoded, labels
 
     dataset = cached_frames(path, meta, n_steps, N_INPUTS, build)
-    info = DatasetInfo(name="nmnist", n_inputs=N_INPUTS, n_classes=10, n_steps=n_steps, dt_ms=bin_us / 1000.0)
+    info = DatasetInfo(name="nmnist", n_inputs=N_INPUTS, n_classes=10, n_steps=n_steps, dt_ms=bin_us / 1000.0,
+                       sensor=(NMNIST_SENSOR[2], NMNIST_SENSOR[1], NMNIST_SENSOR[0]))
     return dataset, info

@@ -354,7 +354,8 @@ def nmnist_sim_dataset(split: str, *, cache_dir=None, bin_ms: Optional[float] = 
         return encoded, labels
 
     dataset = cached_frames(path, meta, n_steps, N_INPUTS, build)
-    info = DatasetInfo(name="nmnist-sim", n_inputs=N_INPUTS, n_classes=10, n_steps=n_steps, dt_ms=bin_us / 1000.0)
+    info = DatasetInfo(name="nmnist-sim", n_inputs=N_INPUTS, n_classes=10, n_steps=n_steps, dt_ms=bin_us / 1000.0,
+                       sensor=(NMNIST_SENSOR[2], NMNIST_SENSOR[1], NMNIST_SENSOR[0]))
     return dataset, info
 
 

@@ -71,7 +71,7 @@ def multi_gaussian(sigma: float = 0.5, height: float = 0.15, scale: float = 6.0,
     def spike_fn(x: Tensor) -> Tensor:
         return _MultiGaussianSpike.apply(x, sigma, height, scale, gamma)
 
-    # Read by rc_snn.bptt's hand-written backward pass (other surrogates go through autograd there).
+    # Read by rc_snn.training.bptt's hand-written backward pass (other surrogates go through autograd there).
     spike_fn.derivative = lambda x: multi_gaussian_grad(x, sigma, height, scale, gamma)
     spike_fn.__name__ = f"multi_gaussian(sigma={sigma}, height={height}, scale={scale}, gamma={gamma})"
     return spike_fn

@@ -13,12 +13,12 @@ from deploy.files import check_writable, write_json
 
 from .. import __version__
 from ..training.loop import Terminated
-from ..training.config import BACKWARDS, DEVICES, FULL_READOUTS, LOSSES, MODELS, TrainConfig
+from ..training.config import BACKWARDS, DEVICES, FULL_READOUTS, LOSSES, MODELS, WINDOWS, TrainConfig
 from .demo import DemoOptions
 
 # Types of the dataclass fields whose default is None (argparse cannot infer them).
 _OPTIONAL_TYPES = {"data_dir": str, "bin_ms": float, "limit_train": int, "limit_val": int, "limit_test": int}
-_CHOICES = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": FULL_READOUTS,
+_CHOICES = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": FULL_READOUTS, "window": WINDOWS,
             "backward": BACKWARDS}
 _ALIASES = {"decision_threshold": ("--threshold",)}  # the flag's name before version 0.2
 _HELP = {
@@ -27,6 +27,11 @@ _HELP = {
     "data_dir": "folder holding the dataset (N-MNIST: the folder containing NMNIST/ or NMNIST/ itself)",
     "download": "let tonic download the dataset (needs internet)",
     "bin_ms": "event-frame bin width in ms (N-MNIST-like data)",
+    "window": "part of each recording used: 'full' (300 ms, three saccades) or 'first-saccade' (100 ms)",
+    "folds": "a local N-MNIST Train/ folder is split by file index modulo this",
+    "fold": "which remainder is held out for validation (0 .. folds-1)",
+    "shift_px": "augmentation: random translation of each training sample within +-this many pixels",
+    "drop_events": "augmentation: probability of dropping each event of a training sample",
     "limit_train": "use only this many training samples",
     "limit_val": "use only this many validation samples",
     "limit_test": "evaluate on only this many test samples",
@@ -82,6 +87,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = base.replace(**overrides)
     train(config, run_dir, resume=args.resume, progress=args.progress)
     print(f"run folder: {run_dir}")
+    return 0
+
+
+def base_config(args: argparse.Namespace) -> TrainConfig:
+    """``--config`` (or the defaults) with the config flags given on the command line."""
+    return (TrainConfig.load(args.config) if args.config else TrainConfig()).replace(**config_overrides(args))
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    from ..training.crossval import CV_FILE, cross_validate, format_cv
+
+    config = base_config(args)
+    folds = args.folds if args.folds is not None else 5
+    summary = cross_validate(config, args.out, folds, progress=args.progress)
+    print()
+    print(format_cv(summary))
+    print(f"written: {Path(args.out) / CV_FILE}")
     return 0
 
 
@@ -189,6 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataclass_arguments(p, TrainConfig, "training config (defaults: rc_snn.training.config.TrainConfig)",
                             overrides_only=True)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("cv", help="K-fold cross-validation over a local N-MNIST copy: K runs, mean and spread")
+    p.add_argument("--out", default="runs/cv", help="folder of the fold runs (fold-K/) and cv.json")
+    p.add_argument("--config", help="a config.json to start from, e.g. configs/nmnist-alif.json (flags override it)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
+    add_dataclass_arguments(p, TrainConfig, "training config (--folds: how many folds, default 5 here)",
+                            overrides_only=True)
+    p.set_defaults(func=cmd_cv)
 
     p = sub.add_parser("evaluate", help="early-exit inference figures of a trained run")
     p.add_argument("run_dir")

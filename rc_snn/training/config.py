@@ -18,6 +18,7 @@ MODELS = ("alif", "lstm")
 LOSSES = ("rank", "full")
 DEVICES = ("auto", "cpu", "cuda")
 BACKWARDS = ("compiled", "manual", "autograd")
+WINDOWS = ("full", "first-saccade")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,12 @@ class TrainConfig:
     loop of :mod:`rc_snn.training.bptt` in torch, ``"autograd"`` differentiates the model's step
     functions. ``lr_decay`` multiplies the learning rate once per epoch (epoch ``e``, from 0,
     trains at ``lr * lr_decay**e``; 1.0 keeps it constant).
+    ``window`` is the part of each recording used: ``"full"`` (N-MNIST's three saccades, 300 ms)
+    or ``"first-saccade"`` (the first 100 ms: a third of the steps, so a third of the training
+    cost). ``folds``/``fold`` pick the held-out part of a local N-MNIST Train/ folder (file index
+    modulo ``folds`` equal to ``fold``). ``shift_px`` and ``drop_events`` augment training batches
+    (:mod:`rc_snn.data.augment`: a random translation within +-``shift_px`` pixels and dropping each
+    event with that probability, drawn anew every epoch); validation is never augmented.
     ``b0``, ``beta`` and the time constants are the ALIF neuron's (:class:`ALIFParams`, whose
     defaults they take); time constants are in steps: ``(mean, sd)`` of the initial normal draw.
     """
@@ -47,7 +54,12 @@ class TrainConfig:
     dataset: str = "nmnist-sim"
     data_dir: Optional[str] = None
     download: bool = False
+    window: str = "full"
     bin_ms: Optional[float] = None
+    folds: int = 10
+    fold: int = 0
+    shift_px: int = 0
+    drop_events: float = 0.0
     limit_train: Optional[int] = None
     limit_val: Optional[int] = None
     epochs: int = 5
@@ -70,7 +82,9 @@ class TrainConfig:
             rule(name, getattr(self, name))
         for name in ("tau_m", "tau_adp", "tau_out"):
             object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
-        for name in ("decision_threshold", "entropy_weight", "lr", "lr_decay", "b0", "beta"):
+        if self.fold >= self.folds:
+            _fail("fold", f"an integer below folds ({self.folds})", self.fold)
+        for name in ("decision_threshold", "entropy_weight", "lr", "lr_decay", "b0", "beta", "drop_events"):
             object.__setattr__(self, name, float(getattr(self, name)))
         if self.bin_ms is not None:
             object.__setattr__(self, "bin_ms", float(self.bin_ms))
@@ -177,6 +191,11 @@ _RULES = {
     "dataset": _choice(DATASETS),
     "data_dir": _text(optional=True),
     "download": _flag,
+    "window": _choice(WINDOWS),
+    "folds": _integer(2),
+    "fold": _integer(0),
+    "shift_px": _integer(0),
+    "drop_events": _number(lambda v: 0 <= v < 1, "a probability, 0 <= p < 1"),
     "bin_ms": _number(lambda v: v > 0, "a bin width in ms > 0", optional=True),
     "limit_train": _integer(1, optional=True),
     "limit_val": _integer(1, optional=True),

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ..data.augment import augment_batch
 from ..models import ALIFRSNN
 from .bptt import compiled_applies, run_alif
 from .config import TrainConfig
@@ -198,12 +199,14 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
         sums = {"loss": 0.0, "correct": 0, "samples": 0, "decision_steps": 0, "steps_simulated": 0, "batches": 0,
                 "sample_steps": 0, "full_sample_steps": 0, "seconds": 0.0, **(partial or {})}
         partial, last_save = None, time.monotonic()
-        loader = DataLoader(train_set, batch_sampler=batches[batch_index:])
+        loader = zip(batches[batch_index:], DataLoader(train_set, batch_sampler=batches[batch_index:]))
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs} [{config.model}/{config.loss}]",
                    total=len(batches), initial=batch_index, disable=not progress)
         try:
-            for x, y in bar:
+            for indices, (x, y) in bar:
                 started = time.perf_counter()
+                x = augment_batch(x, indices, seed=config.seed, epoch=epoch, shift_px=config.shift_px,
+                                  drop_events=config.drop_events, sensor=info.sensor)
                 x, y = time_first(x, device), y.to(device)
                 loss, decision = training_step(model, x, y, config)
                 optimizer.zero_grad(set_to_none=True)

@@ -1,7 +1,7 @@
 """Losses: rank-coded (at each sample's decision step) and full-sequence (the baseline).
 
 Rank-coded loss (Jeffares et al., ICLR 2022), for a batch of N samples with decision steps t*_i
-(see :mod:`rc_snn.early_exit`)::
+(see :mod:`rc_snn.training.early_exit`)::
 
     L = (1/N) sum_i [ CE(z_i[t*_i], y_i)  -  beta_H * Hbar_i ]
     Hbar_i = (1 / (t*_i + 1)) sum_{t <= t*_i} H(softmax(z_i[t]))

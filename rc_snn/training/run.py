@@ -67,6 +67,10 @@ def load_split(config: TrainConfig, split: str, limit: Optional[int] = None):
     options = {"data_dir": config.data_dir, "download": config.download, "limit": limit, "seed": config.seed}
     if config.bin_ms is not None:
         options["bin_ms"] = config.bin_ms
+    if config.window == "first-saccade":
+        options["first_saccade"] = True
+    if (config.folds, config.fold) != (10, 0):
+        options.update(folds=config.folds, fold=config.fold)
     return load_dataset(config.dataset, split, **options)
 
 

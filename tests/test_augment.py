@@ -1,0 +1,108 @@
+"""Augmentation: equal to the same operation on the events, deterministic per (seed, epoch, sample), training only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import rc_snn.training.loop as loop_module
+from rc_snn.data.augment import augment_batch, translate
+from rc_snn.data.events import NMNIST_DTYPE, NMNIST_SENSOR, events_to_frames
+from rc_snn.data.nmnist import split_files
+from rc_snn.training.config import TrainConfig
+from rc_snn.training.loop import train
+from rc_snn.training.run import load_run
+from test_data_nmnist import write_copy
+
+SENSOR = (2, 34, 34)
+
+
+def random_events(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    events = np.zeros(n, dtype=NMNIST_DTYPE)
+    events["x"], events["y"] = rng.integers(0, 34, n), rng.integers(0, 34, n)
+    events["t"], events["p"] = np.sort(rng.integers(0, 100_000, n)), rng.integers(0, 2, n)
+    return events
+
+
+def frames_of(events):
+    return torch.from_numpy(events_to_frames(events, NMNIST_SENSOR, 5000.0, 20).reshape(20, -1).astype(np.float32))
+
+
+@pytest.mark.parametrize("dx, dy", [(2, -1), (-2, 2), (0, 0), (-1, 0)])
+def test_translating_frames_equals_translating_the_events(dx, dy):
+    events = random_events()
+    moved = events.copy()
+    moved["x"], moved["y"] = events["x"] + dx, events["y"] + dy
+    on_sensor = (moved["x"] >= 0) & (moved["x"] < 34) & (moved["y"] >= 0) & (moved["y"] < 34)
+    expected = frames_of(moved[on_sensor])
+    frames = frames_of(events)
+    before = frames.clone()
+    assert torch.equal(translate(frames, SENSOR, dx, dy), expected)
+    assert torch.equal(frames, before)  # input not mutated
+
+
+def test_augmentation_is_a_function_of_seed_epoch_and_sample_only():
+    frames = torch.stack([frames_of(random_events(seed=s)) for s in range(4)])
+    options = dict(seed=3, shift_px=2, drop_events=0.2, sensor=SENSOR)
+    whole = augment_batch(frames, [10, 11, 12, 13], epoch=5, **options)
+    again = augment_batch(frames[[2, 0]], [12, 10], epoch=5, **options)  # other batch, other order
+    assert torch.equal(whole[[2, 0]], again)
+    assert not torch.equal(augment_batch(frames, [10, 11, 12, 13], epoch=6, **options), whole)
+    assert not torch.equal(augment_batch(frames, [10, 11, 12, 13], epoch=5, **{**options, "seed": 4}), whole)
+    # Drop thins the counts: never more events than before, none created, about (1 - p) kept.
+    thinned = augment_batch(frames, [0, 1, 2, 3], epoch=0, seed=0, drop_events=0.2, sensor=SENSOR)
+    assert bool((thinned <= frames).all()) and bool((thinned == thinned.round()).all())
+    assert 0.75 < float(thinned.sum() / frames.sum()) < 0.85
+    assert augment_batch(frames, [0, 1, 2, 3], epoch=0, seed=0) is frames  # nothing asked, nothing done
+
+
+def test_translation_needs_a_known_sensor():
+    with pytest.raises(ValueError, match="known sensor"):
+        augment_batch(torch.zeros(1, 5, 7), [0], seed=0, epoch=0, shift_px=1, sensor=None)
+
+
+def test_folds_are_disjoint_and_cover_every_file(tmp_path):
+    write_copy(tmp_path, per_class=3)  # 30 files, indices 1..30
+    root = tmp_path / "NMNIST"
+    every = {str(path) for path in split_files(root, "train", 10, 0)[0] + split_files(root, "val", 10, 0)[0]}
+    held_out = [set(map(str, split_files(root, "val", 5, fold)[0])) for fold in range(5)]
+    assert all(not (a & b) for i, a in enumerate(held_out) for b in held_out[i + 1:])
+    assert set().union(*held_out) == every and len(every) == 30
+    for fold in range(5):
+        trained = set(map(str, split_files(root, "train", 5, fold)[0]))
+        assert trained == every - held_out[fold]
+
+
+def test_training_augments_only_training_batches_and_resumes_exactly(tmp_path, monkeypatch, no_network):
+    write_copy(tmp_path / "data", per_class=4)
+    config = TrainConfig(dataset="nmnist", data_dir=str(tmp_path / "data"), window="first-saccade", hidden=8,
+                         batch_size=8, epochs=2, shift_px=2, drop_events=0.1, lr_decay=0.5, device="cpu")
+    seen = []
+    real_augment = loop_module.augment_batch
+
+    def recording(x, indices, **kwargs):
+        seen.append((list(indices), kwargs["epoch"]))
+        return real_augment(x, indices, **kwargs)
+
+    monkeypatch.setattr(loop_module, "augment_batch", recording)
+    train(config, tmp_path / "straight", progress=False, log=lambda *a: None)
+    assert sorted(i for indices, epoch in seen if epoch == 0 for i in indices) == list(range(36))  # train only
+
+    real_step, calls = loop_module.training_step, {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7:  # epoch 2, batch 2
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(loop_module, "training_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", progress=False, log=lambda *a: None)
+    monkeypatch.setattr(loop_module, "training_step", real_step)
+    train(config, tmp_path / "resumed", progress=False, log=lambda *a: None)
+    straight, resumed = load_run(tmp_path / "straight").model, load_run(tmp_path / "resumed").model
+    for name, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
