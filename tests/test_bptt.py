@@ -120,9 +120,10 @@ def test_surrogate_vjp_uses_the_derivative_and_agrees_with_autograd():
     torch.testing.assert_close(surrogate_vjp(lambda u: spike_fn(u), v, g), expected)  # no derivative: autograd
 
 
-@pytest.mark.parametrize("loss", ["rank", "full"])
-def test_training_step_gives_the_same_loss_and_gradients_with_either_backward(loss):
-    config = TrainConfig(loss=loss, decision_threshold=0.5, entropy_weight=0.1, hidden=16, chunk_size=5)
+@pytest.mark.parametrize("loss, last_step_weight", [("rank", 0.0), ("full", 0.0), ("rank", 0.5)])
+def test_training_step_gives_the_same_loss_and_gradients_with_either_backward(loss, last_step_weight):
+    config = TrainConfig(loss=loss, decision_threshold=0.5, entropy_weight=0.1, hidden=16, chunk_size=5,
+                         last_step_weight=last_step_weight)
     model, x = lively_model([16]).float(), inputs().float()
     y = torch.randint(0, 4, (10,))
     results = {}
@@ -157,3 +158,29 @@ def test_bad_input_is_refused_with_a_clear_error():
             run_alif(model, x, compiled=compiled)
     with pytest.raises(ValueError, match="one dtype"):
         run_alif(model, inputs().float(), compiled=True)  # float64 parameters, float32 input
+
+
+def test_the_last_step_term_trains_steps_after_the_decision_and_vanishes_with_weight_zero():
+    """Gradient of the loss with respect to each input step, through the model's own forward (float64)."""
+    model, y = lively_model([16]), torch.randint(0, 4, (10,))
+    x = inputs().requires_grad_(True)
+    reference = run_until_decision(model, x.detach(), 0.5)
+    after = torch.arange(x.shape[0])[:, None] > reference.steps[None, :]  # [time, batch]: steps after t*
+    assert bool(reference.crossed.any()) and bool(after.any())
+
+    def input_grad(weight):
+        config = TrainConfig(decision_threshold=0.5, hidden=16, last_step_weight=weight, backward="autograd")
+        x.grad = None
+        training_step(model, x, y, config).loss.backward()
+        return x.grad.abs().sum(-1)  # [time, batch]
+
+    assert float(input_grad(0.0)[after].sum()) == 0.0  # BPTT starts at t*
+    assert float(input_grad(0.5)[after].sum()) > 0.0  # the last-step term reaches past t*
+    with_weight = TrainConfig(decision_threshold=0.5, hidden=16, last_step_weight=1e-300, backward="autograd")
+    model.zero_grad()
+    training_step(model, x.detach(), y, with_weight).loss.backward()
+    vanishing = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    training_step(model, x.detach(), y, with_weight.replace(last_step_weight=0.0)).loss.backward()
+    for a, b in zip(vanishing, (p.grad for p in model.parameters())):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-15)

@@ -24,6 +24,7 @@ _ALIASES = {"decision_threshold": ("--threshold",)}  # the flag's name before ve
 _HELP = {
     "decision_threshold": "softmax probability a sample's output must exceed to decide (early exit)",
     "entropy_weight": "weight of the entropy reward in the rank-coded loss (higher = later, surer decisions)",
+    "last_step_weight": "weight of a cross-entropy at the last step added to the rank-coded loss (learning after t*)",
     "data_dir": "folder holding the dataset (N-MNIST: the folder containing NMNIST/ or NMNIST/ itself)",
     "download": "let tonic download the dataset (needs internet)",
     "bin_ms": "event-frame bin width in ms (N-MNIST-like data)",

@@ -44,7 +44,7 @@ from ..neuron import alif as F
 from ..neuron.state import select_rows
 from ..neuron.validation import check_sequence
 from . import compiled as compiled_engine
-from .early_exit import Decision, ExitTracker, crossed_threshold, output_entropy
+from .early_exit import Decision, ExitTracker, crossed_threshold, mean_entropy_until
 
 
 @dataclass(frozen=True)
@@ -353,10 +353,7 @@ def run_alif(
     sequence = _CompiledALIFSequence if use_kernel else _ALIFSequence
     outputs, steps, crossed = sequence.apply(x_seq, spec, *params)
 
-    mean_entropy = None
-    if track_entropy:  # (1 / (t*+1)) sum_{t <= t*} H(p[t]), as in run_until_decision
-        upto = torch.arange(outputs.shape[0], device=steps.device)[:, None] <= steps[None, :]
-        mean_entropy = (output_entropy(outputs) * upto).sum(0) / (steps + 1)
+    mean_entropy = mean_entropy_until(outputs, steps) if track_entropy else None  # as in run_until_decision
     decision = Decision(logits=outputs[-1], steps=steps, crossed=crossed, mean_entropy=mean_entropy,
                         steps_simulated=outputs.shape[0], sample_steps=int(steps.sum()) + steps.numel())
     return outputs, decision

@@ -27,7 +27,8 @@ class TrainConfig:
 
     ``decision_threshold`` is the early-exit rule's softmax threshold (see
     :mod:`rc_snn.training.early_exit`); ``entropy_weight`` is beta_H of
-    :mod:`rc_snn.training.losses`; ``full_readout`` applies to ``loss="full"``.
+    :mod:`rc_snn.training.losses` and ``last_step_weight`` its lambda (cross-entropy at the last step
+added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
     ``backward`` picks how the ALIF network's gradients are computed, all to the same values:
     ``"compiled"`` runs the compiled kernels of :mod:`rc_snn.training.compiled` (one hidden layer
     on the CPU; other networks fall back to ``"manual"``), ``"manual"`` the hand-written BPTT
@@ -48,6 +49,7 @@ class TrainConfig:
     loss: str = "rank"
     decision_threshold: float = 0.9
     entropy_weight: float = 0.0
+    last_step_weight: float = 0.0
     full_readout: str = "last"
     layers: int = 1
     hidden: int = 128
@@ -84,7 +86,7 @@ class TrainConfig:
             object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
         if self.fold >= self.folds:
             _fail("fold", f"an integer below folds ({self.folds})", self.fold)
-        for name in ("decision_threshold", "entropy_weight", "lr", "lr_decay", "b0", "beta", "drop_events"):
+        for name in ("decision_threshold", "entropy_weight", "last_step_weight", "lr", "lr_decay", "b0", "beta", "drop_events"):
             object.__setattr__(self, name, float(getattr(self, name)))
         if self.bin_ms is not None:
             object.__setattr__(self, "bin_ms", float(self.bin_ms))
@@ -185,6 +187,7 @@ _RULES = {
     "loss": _choice(LOSSES),
     "decision_threshold": _number(lambda v: 0 < v < 1, "a softmax probability, 0 < p < 1 for training"),
     "entropy_weight": _number(lambda v: v >= 0, "a finite number >= 0"),
+    "last_step_weight": _number(lambda v: v >= 0, "a finite number >= 0"),
     "full_readout": _choice(FULL_READOUTS),
     "layers": _integer(1),
     "hidden": _integer(1),

@@ -66,6 +66,12 @@ class Decision:
         return self.logits.argmax(dim=-1)
 
 
+def mean_entropy_until(logits_seq: Tensor, steps: Tensor) -> Tensor:
+    """``(1 / (t*+1)) sum_{t <= t*} H(softmax(z[t]))`` per sample from outputs ``[time, batch, classes]``."""
+    upto = torch.arange(logits_seq.shape[0], device=steps.device)[:, None] <= steps[None, :]
+    return (output_entropy(logits_seq) * upto).sum(0) / (steps + 1)
+
+
 def select_decision(logits_seq: Tensor, decision_threshold: float) -> Decision:
     """Apply the decision rule to a full output sequence ``[time, batch, classes]``."""
     if logits_seq.dim() != 3:

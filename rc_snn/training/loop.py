@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple, Optional
 
@@ -24,7 +25,8 @@ from ..data.augment import augment_batch
 from ..models import ALIFRSNN
 from .bptt import compiled_applies, run_alif
 from .config import TrainConfig
-from .early_exit import Decision, check_decision_threshold, read_last_step, run_until_decision, select_decision
+from .early_exit import (Decision, check_decision_threshold, mean_entropy_until, read_last_step, run_until_decision,
+                         select_decision)
 from .losses import full_sequence_loss, rank_coded_loss
 from .run import (CHECKPOINT_FILE, CHECKPOINT_FORMAT, TrainedRun, build_model, load_checkpoint, load_split, load_state,
                   resolve_device, save_run_state)
@@ -51,19 +53,27 @@ def time_first(x: torch.Tensor, device: torch.device) -> torch.Tensor:
 def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> StepResult:
     """Loss and decisions of one step (the caller runs backward on ``loss``)."""
     rank = config.loss == "rank"
-    if config.model == "alif" and config.backward != "autograd":
-        logits_seq, decision = run_alif(model, x, config.decision_threshold if rank else None, chunk_size=config.chunk_size,
-                                        track_entropy=rank and config.entropy_weight > 0,
-                                        compiled=None if config.backward == "compiled" else False)
+    full_run = not rank or config.last_step_weight > 0  # every sample runs to the last step
+    engine = config.model == "alif" and config.backward != "autograd"
+    if full_run:
+        logits_seq = (run_alif(model, x, None, chunk_size=config.chunk_size,
+                               compiled=None if config.backward == "compiled" else False)[0]
+                      if engine else model(x)[0])
+    if rank and full_run:  # rank-coded loss with the auxiliary last-step term (rc_snn.training.losses)
+        decision = select_decision(logits_seq, config.decision_threshold)
+        entropy = mean_entropy_until(logits_seq, decision.steps) if config.entropy_weight > 0 else None
+        decision = replace(decision, mean_entropy=entropy, sample_steps=logits_seq.shape[0] * logits_seq.shape[1])
+    elif rank and engine:
+        _, decision = run_alif(model, x, config.decision_threshold, chunk_size=config.chunk_size,
+                               track_entropy=config.entropy_weight > 0,
+                               compiled=None if config.backward == "compiled" else False)
     elif rank:
         decision = run_until_decision(
             model, x, config.decision_threshold, chunk_size=config.chunk_size, track_entropy=config.entropy_weight > 0
         )
-    else:
-        logits_seq, _ = model(x)
-        decision = None
     if rank:
-        loss = rank_coded_loss(decision.logits, y, decision.mean_entropy, config.entropy_weight)
+        loss = rank_coded_loss(decision.logits, y, decision.mean_entropy, config.entropy_weight,
+                               logits_seq[-1] if full_run else None, config.last_step_weight)
     else:
         loss = full_sequence_loss(logits_seq, y, config.full_readout)
         decision = read_last_step(logits_seq.detach())  # what a full-sequence model is trained to output

@@ -9,6 +9,14 @@ Rank-coded loss (Jeffares et al., ICLR 2022), for a batch of N samples with deci
 The entropy term (weight ``beta_H >= 0``) rewards uncertain outputs on the way to the decision,
 so a larger ``beta_H`` delays threshold crossings: it trades speed for accuracy. Nothing after
 t*_i enters the loss, so backpropagation through time starts at t*_i.
+
+Optionally the network also learns after its decision, for the samples that never cross and for
+reading at the last step (weight ``lambda >= 0``, ``last_step_weight``)::
+
+    L_aux = L + lambda * (1/N) sum_i CE(z_i[T-1], y_i)
+
+This needs every sample's full sequence, so with ``lambda > 0`` training computes all T steps
+(rank coding then no longer shortens training, only inference).
 """
 
 from __future__ import annotations
@@ -22,16 +30,22 @@ FULL_READOUTS = ("last", "mean")
 
 
 def rank_coded_loss(
-    decision_logits: Tensor, targets: Tensor, mean_entropy: Optional[Tensor] = None, entropy_weight: float = 0.0
+    decision_logits: Tensor, targets: Tensor, mean_entropy: Optional[Tensor] = None, entropy_weight: float = 0.0,
+    last_logits: Optional[Tensor] = None, last_step_weight: float = 0.0,
 ) -> Tensor:
-    """The module docstring's L from ``z[t*]`` ``[batch, classes]`` and ``Hbar`` ``[batch]``."""
-    if entropy_weight < 0:
-        raise ValueError(f"expected entropy_weight >= 0; got {entropy_weight}")
+    """The module docstring's L (or L_aux) from ``z[t*]`` ``[batch, classes]``, ``Hbar`` ``[batch]`` and ``z[T-1]``."""
+    if entropy_weight < 0 or last_step_weight < 0:
+        raise ValueError(f"expected entropy_weight >= 0 and last_step_weight >= 0; got {entropy_weight}, "
+                         f"{last_step_weight}")
     loss = F.cross_entropy(decision_logits, targets)
     if entropy_weight > 0:
         if mean_entropy is None:
             raise ValueError("entropy_weight > 0 needs mean_entropy (run_until_decision(..., track_entropy=True))")
         loss = loss - entropy_weight * mean_entropy.mean()
+    if last_step_weight > 0:
+        if last_logits is None:
+            raise ValueError("last_step_weight > 0 needs last_logits, the outputs at the last step")
+        loss = loss + last_step_weight * F.cross_entropy(last_logits, targets)
     return loss
 
 
