@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import rc_snn.training.loop as loop_module
-from rc_snn.data.augment import augment_batch, translate
+from rc_snn.data.augment import augment_batch, destinations, move, translate
 from rc_snn.data.events import NMNIST_DTYPE, NMNIST_SENSOR, events_to_frames
 from rc_snn.data.nmnist import split_files
 from rc_snn.training.config import TrainConfig
@@ -43,9 +43,25 @@ def test_translating_frames_equals_translating_the_events(dx, dy):
     assert torch.equal(frames, before)  # input not mutated
 
 
+def test_rotating_and_scaling_frames_equals_moving_each_event():
+    events = random_events()
+    theta, scale, dx, dy = 0.2, 1.1, 1, -2
+    cx = cy = 16.5
+    x, y = events["x"] - cx, events["y"] - cy
+    moved = events.copy()
+    new_x = np.round(scale * (np.cos(theta) * x - np.sin(theta) * y) + cx + dx).astype(int)
+    new_y = np.round(scale * (np.sin(theta) * x + np.cos(theta) * y) + cy + dy).astype(int)
+    on_sensor = (new_x >= 0) & (new_x < 34) & (new_y >= 0) & (new_y < 34)
+    moved = moved[on_sensor]
+    moved["x"], moved["y"] = new_x[on_sensor], new_y[on_sensor]
+    got = move(frames_of(events), destinations(SENSOR, dx, dy, theta, scale))
+    assert torch.equal(got, frames_of(moved))
+    assert 0 < int(got.sum()) <= int(frames_of(events).sum())
+
+
 def test_augmentation_is_a_function_of_seed_epoch_and_sample_only():
     frames = torch.stack([frames_of(random_events(seed=s)) for s in range(4)])
-    options = dict(seed=3, shift_px=2, drop_events=0.2, sensor=SENSOR)
+    options = dict(seed=3, shift_px=2, rotate_deg=10.0, zoom=0.1, drop_events=0.2, sensor=SENSOR)
     whole = augment_batch(frames, [10, 11, 12, 13], epoch=5, **options)
     again = augment_batch(frames[[2, 0]], [12, 10], epoch=5, **options)  # other batch, other order
     assert torch.equal(whole[[2, 0]], again)

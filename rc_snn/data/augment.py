@@ -1,14 +1,17 @@
 """Event augmentation of training batches, on the binned frames, deterministic per (seed, epoch, sample).
 
-Two transforms, each exactly what the same operation on the events would give, so they run on
-the cached count frames ``[T, P * H * W]`` (no re-binning, no event cache):
+Each transform is exactly what the same operation on the events would give, so they run on the
+cached count frames ``[T, P * H * W]`` (no re-binning, no event cache):
 
-- **translation** by an integer ``(dx, dy)`` drawn uniformly from ``[-shift_px, shift_px]^2`` per
-  sample: ``x'[t, p, y, x] = x[t, p, y - dy, x - dx]``, zero where the source is off the sensor.
-  Translating every event by ``(dx, dy)`` and dropping those that leave the sensor, then binning,
-  gives the same frames. (tonic's ``SpatialJitter`` moves each event by its own Gaussian amount and
-  ``RandomCrop`` cuts a smaller sensor; neither moves the whole recording, which is what the saccades
-  of N-MNIST vary between recordings, so this one is written here.)
+- **affine move** of the whole recording: every event at pixel ``q = (x, y)`` goes to
+  ``round(S R (q - c) + c + d)`` with ``c`` the sensor's centre, ``R`` a rotation by ``theta``
+  uniform in ``+-rotate_deg``, ``S`` a scale ``1 + s`` with ``s`` uniform in ``+-zoom``, and an
+  integer translation ``d`` uniform in ``[-shift_px, shift_px]^2``; events that leave the sensor are
+  dropped. On frames this is a scatter-add of each pixel's counts to its destination, which is the
+  same as moving the events one by one, then binning. (tonic's ``SpatialJitter`` moves each event by
+  its own Gaussian amount and ``RandomCrop`` cuts a smaller sensor; neither moves the whole
+  recording, which is what N-MNIST's saccades and the digits' writing vary, so this one is written
+  here.)
 - **event drop** with probability ``drop_events``: each bin's count ``n`` becomes
   ``Binomial(n, 1 - drop_events)``, the distribution of what survives when each of its ``n``
   events is dropped independently, as tonic's ``DropEvent`` does on events.
@@ -20,6 +23,7 @@ Validation and test data are never augmented (only the training loop calls this)
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -31,36 +35,55 @@ def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(((seed * 1_000_003 + epoch) * 10_000_019 + index) % (2**63 - 1))
 
 
-def translate(frames: Tensor, sensor: Tuple[int, int, int], dx: int, dy: int) -> Tensor:
-    """Frames ``[T, P*H*W]`` of a ``(P, H, W)`` sensor moved by ``dx`` columns and ``dy`` rows, zero-filled."""
+def destinations(sensor: Tuple[int, int, int], dx: int, dy: int, theta: float = 0.0, scale: float = 1.0) -> Tensor:
+    """Flat destination of every ``(p, y, x)`` pixel of the sensor under the module docstring's move, -1 if off it."""
     channels, height, width = sensor
-    grid = frames.view(frames.shape[0], channels, height, width)
-    moved = torch.zeros_like(grid)
-    rows_to = slice(max(dy, 0), height + min(dy, 0))
-    rows_from = slice(max(-dy, 0), height + min(-dy, 0))
-    cols_to = slice(max(dx, 0), width + min(dx, 0))
-    cols_from = slice(max(-dx, 0), width + min(-dx, 0))
-    moved[:, :, rows_to, cols_to] = grid[:, :, rows_from, cols_from]
-    return moved.view_as(frames)
+    y, x = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
+                          indexing="ij")
+    cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
+    cos, sin = math.cos(theta) * scale, math.sin(theta) * scale
+    new_x = torch.round(cos * (x - cx) - sin * (y - cy) + cx + dx).long()
+    new_y = torch.round(sin * (x - cx) + cos * (y - cy) + cy + dy).long()
+    inside = (new_x >= 0) & (new_x < width) & (new_y >= 0) & (new_y < height)
+    flat = torch.where(inside, new_y * width + new_x, torch.full_like(new_x, -1)).flatten()
+    return torch.cat([torch.where(flat >= 0, flat + p * height * width, flat) for p in range(channels)])
+
+
+def move(frames: Tensor, targets: Tensor) -> Tensor:
+    """Frames ``[T, F]`` with each feature's counts added to feature ``targets[f]`` (dropped where -1)."""
+    kept = targets >= 0
+    moved = torch.zeros_like(frames)
+    moved.index_add_(1, targets[kept], frames[:, kept])
+    return moved
+
+
+def translate(frames: Tensor, sensor: Tuple[int, int, int], dx: int, dy: int) -> Tensor:
+    """Frames ``[T, P*H*W]`` of a ``(P, H, W)`` sensor moved by ``dx`` columns and ``dy`` rows."""
+    return move(frames, destinations(sensor, dx, dy))
 
 
 def augment_batch(x: Tensor, indices: Sequence[int], *, seed: int, epoch: int, shift_px: int = 0,
-                  drop_events: float = 0.0, sensor: Optional[Tuple[int, int, int]] = None) -> Tensor:
+                  rotate_deg: float = 0.0, zoom: float = 0.0, drop_events: float = 0.0,
+                  sensor: Optional[Tuple[int, int, int]] = None) -> Tensor:
     """A new batch ``[B, T, F]`` (``x`` itself if nothing is asked for); ``indices`` are the samples'
     indices in the training set. ``x`` is not modified."""
-    if shift_px == 0 and drop_events == 0.0:
+    moves = shift_px != 0 or rotate_deg != 0.0 or zoom != 0.0
+    if not moves and drop_events == 0.0:
         return x
-    if shift_px < 0 or not 0.0 <= drop_events < 1.0:
-        raise ValueError(f"expected shift_px >= 0 and 0 <= drop_events < 1; got {shift_px}, {drop_events}")
-    if shift_px and (sensor is None or x.shape[-1] != sensor[0] * sensor[1] * sensor[2]):
-        raise ValueError(f"translation needs frames of a known sensor (P, H, W); got sensor {sensor} for "
+    if shift_px < 0 or rotate_deg < 0 or not 0.0 <= zoom < 1.0 or not 0.0 <= drop_events < 1.0:
+        raise ValueError(f"expected shift_px >= 0, rotate_deg >= 0, 0 <= zoom < 1 and 0 <= drop_events < 1; got "
+                         f"{shift_px}, {rotate_deg}, {zoom}, {drop_events}")
+    if moves and (sensor is None or x.shape[-1] != sensor[0] * sensor[1] * sensor[2]):
+        raise ValueError(f"moving a recording needs frames of a known sensor (P, H, W); got sensor {sensor} for "
                          f"{x.shape[-1]} features")
     out = []
     for sample, index in zip(x, indices):
         generator = sample_generator(seed, epoch, int(index))
-        if shift_px:
+        if moves:
             dx, dy = (int(v) for v in torch.randint(-shift_px, shift_px + 1, (2,), generator=generator))
-            sample = translate(sample, sensor, dx, dy)
+            theta, stretch = ((2 * torch.rand(2, generator=generator, dtype=torch.float64) - 1)
+                              * torch.tensor([math.radians(rotate_deg), zoom], dtype=torch.float64)).tolist()
+            sample = move(sample, destinations(sensor, dx, dy, theta, 1.0 + stretch))
         if drop_events:
             sample = torch.binomial(sample, torch.full_like(sample, 1.0 - drop_events), generator=generator)
         out.append(sample)

@@ -32,6 +32,8 @@ _HELP = {
     "folds": "a local N-MNIST Train/ folder is split by file index modulo this",
     "fold": "which remainder is held out for validation (0 .. folds-1)",
     "shift_px": "augmentation: random translation of each training sample within +-this many pixels",
+    "rotate_deg": "augmentation: random rotation of each training sample within +-this many degrees",
+    "zoom": "augmentation: random scaling of each training sample by 1 +- this",
     "drop_events": "augmentation: probability of dropping each event of a training sample",
     "limit_train": "use only this many training samples",
     "limit_val": "use only this many validation samples",

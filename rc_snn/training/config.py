@@ -38,8 +38,9 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
     ``window`` is the part of each recording used: ``"full"`` (N-MNIST's three saccades, 300 ms)
     or ``"first-saccade"`` (the first 100 ms: a third of the steps, so a third of the training
     cost). ``folds``/``fold`` pick the held-out part of a local N-MNIST Train/ folder (file index
-    modulo ``folds`` equal to ``fold``). ``shift_px`` and ``drop_events`` augment training batches
-    (:mod:`rc_snn.data.augment`: a random translation within +-``shift_px`` pixels and dropping each
+    modulo ``folds`` equal to ``fold``). ``shift_px``, ``rotate_deg``, ``zoom`` and ``drop_events``
+    augment training batches (:mod:`rc_snn.data.augment`: a random translation within +-``shift_px``
+    pixels, rotation within +-``rotate_deg`` degrees, scaling by 1 +- ``zoom``, and dropping each
     event with that probability, drawn anew every epoch); validation is never augmented.
     ``b0``, ``beta`` and the time constants are the ALIF neuron's (:class:`ALIFParams`, whose
     defaults they take); time constants are in steps: ``(mean, sd)`` of the initial normal draw.
@@ -61,6 +62,8 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
     folds: int = 10
     fold: int = 0
     shift_px: int = 0
+    rotate_deg: float = 0.0
+    zoom: float = 0.0
     drop_events: float = 0.0
     limit_train: Optional[int] = None
     limit_val: Optional[int] = None
@@ -86,7 +89,8 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
             object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
         if self.fold >= self.folds:
             _fail("fold", f"an integer below folds ({self.folds})", self.fold)
-        for name in ("decision_threshold", "entropy_weight", "last_step_weight", "lr", "lr_decay", "b0", "beta", "drop_events"):
+        for name in ("decision_threshold", "entropy_weight", "last_step_weight", "lr", "lr_decay", "b0", "beta",
+                     "rotate_deg", "zoom", "drop_events"):
             object.__setattr__(self, name, float(getattr(self, name)))
         if self.bin_ms is not None:
             object.__setattr__(self, "bin_ms", float(self.bin_ms))
@@ -198,6 +202,8 @@ _RULES = {
     "folds": _integer(2),
     "fold": _integer(0),
     "shift_px": _integer(0),
+    "rotate_deg": _number(lambda v: 0 <= v <= 180, "an angle in degrees, 0 <= a <= 180"),
+    "zoom": _number(lambda v: 0 <= v < 1, "a relative scale, 0 <= z < 1"),
     "drop_events": _number(lambda v: 0 <= v < 1, "a probability, 0 <= p < 1"),
     "bin_ms": _number(lambda v: v > 0, "a bin width in ms > 0", optional=True),
     "limit_train": _integer(1, optional=True),

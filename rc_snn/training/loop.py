@@ -216,7 +216,8 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
             for indices, (x, y) in bar:
                 started = time.perf_counter()
                 x = augment_batch(x, indices, seed=config.seed, epoch=epoch, shift_px=config.shift_px,
-                                  drop_events=config.drop_events, sensor=info.sensor)
+                                  rotate_deg=config.rotate_deg, zoom=config.zoom, drop_events=config.drop_events,
+                                  sensor=info.sensor)
                 x, y = time_first(x, device), y.to(device)
                 loss, decision = training_step(model, x, y, config)
                 optimizer.zero_grad(set_to_none=True)
