@@ -1,4 +1,4 @@
-"""`rc-snn`: train, evaluate, export, lava, compare, demo."""
+"""`rc-snn`: train, cv, evaluate, export, lava, compare, demo."""
 
 from __future__ import annotations
 
@@ -62,8 +62,9 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, title: str, *,
         default = field.default
         help_text = f"{_HELP.get(field.name, field.name.replace('_', ' '))} (default: {default})"
         value = None if overrides_only else default
-        if isinstance(default, bool):
-            group.add_argument(*flags, action=argparse.BooleanOptionalAction, default=value, help=help_text)
+        if isinstance(default, bool):  # BooleanOptionalAction appends the default itself
+            group.add_argument(*flags, action=argparse.BooleanOptionalAction, default=value,
+                               help=_HELP.get(field.name, field.name.replace("_", " ")))
         elif isinstance(default, tuple):
             group.add_argument(*flags, type=float, nargs=2, metavar=("MEAN", "SD"), default=value, help=help_text)
         else:
