@@ -57,3 +57,13 @@ def test_neuron_defaults_come_from_alif_params():
 
     assert TrainConfig().alif_params() == ALIFParams()
     assert TrainConfig(beta=0.5, tau_out=(9, 1)).alif_params() == ALIFParams(beta=0.5, tau_out=(9.0, 1.0))
+
+
+def test_shipped_recipes_load_and_share_their_data_settings():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "configs"
+    alif, lstm = (TrainConfig.load(folder / f"nmnist-{model}.json") for model in ("alif", "lstm"))
+    assert (alif.model, lstm.model) == ("alif", "lstm")
+    data = ("dataset", "window", "bin_ms", "shift_px", "rotate_deg", "zoom", "drop_events", "epochs", "batch_size")
+    assert {name: getattr(alif, name) for name in data} == {name: getattr(lstm, name) for name in data}
