@@ -16,11 +16,10 @@ import pytest
 from deploy import ir as ir_module
 from deploy.ir import load_network
 from rc_snn.pipeline.cli import main
+from test_cli import TRAIN as TOY
 from test_data_nmnist import write_copy
 
 ROOT = Path(__file__).resolve().parents[1]
-TOY = ["--dataset", "toy", "--hidden", "8", "--epochs", "1", "--limit-train", "64", "--limit-val", "32",
-       "--batch-size", "32", "--no-progress"]
 
 
 @pytest.fixture(scope="module")

@@ -32,12 +32,14 @@ class LavaParity(NamedTuple):
     evaluation: LavaEvaluation
 
 
-def check_same_shape(network: NetworkIR, exported: NetworkIR, run: TrainedRun) -> None:
+def check_same_shape(network: NetworkIR, run: TrainedRun) -> None:
     """Refuse a network file whose sizes are not those of the run's model (it was made for another run)."""
-    shape = lambda net: (net.n_inputs, net.layer_sizes, net.n_outputs)  # noqa: E731
-    if shape(network) != shape(exported):
-        raise ValueError(f"the network file has inputs, layers and outputs {shape(network)}; the model of "
-                         f"{run.run_dir} has {shape(exported)}: it was exported from another run")
+    model = run.model
+    expected = (model.n_inputs, tuple(layer.n_neurons for layer in model.layers), model.n_outputs)
+    got = (network.n_inputs, network.layer_sizes, network.n_outputs)
+    if got != expected:
+        raise ValueError(f"the network file has inputs, layers and outputs {got}; the model of "
+                         f"{run.run_dir} has {expected}: it was exported from another run")
 
 
 def lava_versus_pytorch(
@@ -55,10 +57,10 @@ def lava_versus_pytorch(
         raise ValueError(f"expected samples >= 1; got {samples}")
     if data_dir:
         config = config.replace(data_dir=data_dir)
-    exported = export_model(model, decision_threshold=config.decision_threshold, dt_ms=info.dt_ms)
     if network is not None:
-        check_same_shape(network, exported, run)
-    network = network or exported
+        check_same_shape(network, run)
+    else:
+        network = export_model(model, decision_threshold=config.decision_threshold, dt_ms=info.dt_ms)
     dataset, _ = load_split(config, split, samples)
     frames = np.stack([np.asarray(x) for x, _ in dataset]).astype(np.float64)
     labels = np.asarray([int(y) for _, y in dataset], dtype=np.int64)

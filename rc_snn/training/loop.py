@@ -55,18 +55,17 @@ def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Tr
     rank = config.loss == "rank"
     full_run = not rank or config.last_step_weight > 0  # every sample runs to the last step
     engine = config.model == "alif" and config.backward != "autograd"
+    compiled = None if config.backward == "compiled" else False
     if full_run:
-        logits_seq = (run_alif(model, x, None, chunk_size=config.chunk_size,
-                               compiled=None if config.backward == "compiled" else False)[0]
-                      if engine else model(x)[0])
+        logits_seq = (run_alif(model, x, None, chunk_size=config.chunk_size, compiled=compiled)[0] if engine
+                      else model(x)[0])
     if rank and full_run:  # rank-coded loss with the auxiliary last-step term (rc_snn.training.losses)
         decision = select_decision(logits_seq, config.decision_threshold)
         entropy = mean_entropy_until(logits_seq, decision.steps) if config.entropy_weight > 0 else None
         decision = replace(decision, mean_entropy=entropy, sample_steps=logits_seq.shape[0] * logits_seq.shape[1])
     elif rank and engine:
         _, decision = run_alif(model, x, config.decision_threshold, chunk_size=config.chunk_size,
-                               track_entropy=config.entropy_weight > 0,
-                               compiled=None if config.backward == "compiled" else False)
+                               track_entropy=config.entropy_weight > 0, compiled=compiled)
     elif rank:
         decision = run_until_decision(
             model, x, config.decision_threshold, chunk_size=config.chunk_size, track_entropy=config.entropy_weight > 0
