@@ -29,6 +29,10 @@ def test_json_round_trip(tmp_path):
     ({"entropy_weight": -1}, "entropy_weight"),
     ({"lr_decay": 0.0}, "lr_decay"),
     ({"lr_decay": 1.5}, "lr_decay"),
+    ({"lr_schedule": "step"}, "'lr_schedule'"),
+    ({"lr_schedule": "cosine", "lr_decay": 0.9}, "lr_decay.*exponential schedule's factor"),
+    ({"weight_decay": -1e-4}, "'weight_decay'"),
+    ({"label_smoothing": 1.0}, "'label_smoothing'"),
 ])
 def test_bad_values_are_refused(changes, message):
     with pytest.raises(ValueError, match=message):

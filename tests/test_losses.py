@@ -22,3 +22,12 @@ def test_rank_coded_loss_validates_its_entropy_arguments():
         rank_coded_loss(logits, y, torch.zeros(3), -1.0)
     with pytest.raises(ValueError, match="track_entropy"):
         rank_coded_loss(logits, y, None, 0.5)
+
+
+def test_label_smoothing_mixes_the_target_with_the_uniform_distribution():
+    z, y, eps = torch.randn(3, 4), torch.tensor([0, 1, 2]), 0.2
+    target = (1 - eps) * torch.nn.functional.one_hot(y, 4) + eps / 4
+    by_hand = -(target * torch.log_softmax(z, -1)).sum(-1).mean()
+    assert torch.allclose(rank_coded_loss(z, y, label_smoothing=eps), by_hand)
+    assert torch.allclose(full_sequence_loss(z[None], y, "last", label_smoothing=eps), by_hand)
+    assert not torch.allclose(rank_coded_loss(z, y), by_hand)

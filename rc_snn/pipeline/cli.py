@@ -13,13 +13,14 @@ from deploy.files import check_writable, write_json
 
 from .. import __version__
 from ..training.loop import Terminated
-from ..training.config import BACKWARDS, DEVICES, FULL_READOUTS, LOSSES, MODELS, WINDOWS, TrainConfig
+from ..training.config import (BACKWARDS, DEVICES, FULL_READOUTS, LOSSES, LR_SCHEDULES, MODELS, WINDOWS,
+                               TrainConfig)
 from .demo import DemoOptions
 
 # Types of the dataclass fields whose default is None (argparse cannot infer them).
 _OPTIONAL_TYPES = {"data_dir": str, "bin_ms": float, "limit_train": int, "limit_val": int, "limit_test": int}
 _CHOICES = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": FULL_READOUTS, "window": WINDOWS,
-            "backward": BACKWARDS}
+            "backward": BACKWARDS, "lr_schedule": LR_SCHEDULES}
 _ALIASES = {"decision_threshold": ("--threshold",)}  # the flag's name before version 0.2
 _HELP = {
     "decision_threshold": "softmax probability a sample's output must exceed to decide (early exit)",
@@ -38,7 +39,10 @@ _HELP = {
     "limit_train": "use only this many training samples",
     "limit_val": "use only this many validation samples",
     "limit_test": "evaluate on only this many test samples",
-    "lr_decay": "factor applied to the learning rate after every epoch (1 = constant)",
+    "lr_decay": "factor applied to the learning rate after every epoch (1 = constant; 'exponential' schedule)",
+    "lr_schedule": "'exponential' (lr * lr_decay**epoch) or 'cosine' (annealed to 0 over the epochs)",
+    "weight_decay": "AdamW's decoupled weight decay on the weight matrices (0 = Adam)",
+    "label_smoothing": "label smoothing of every cross-entropy term",
     "layers": "number of recurrent layers",
     "hidden": "neurons (or LSTM units) per layer",
     "backward": "ALIF gradients, all equal: 'compiled' (numba kernels, one layer on the CPU; else 'manual'),"

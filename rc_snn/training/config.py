@@ -19,6 +19,7 @@ LOSSES = ("rank", "full")
 DEVICES = ("auto", "cpu", "cuda")
 BACKWARDS = ("compiled", "manual", "autograd")
 WINDOWS = ("full", "first-saccade")
+LR_SCHEDULES = ("exponential", "cosine")
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,12 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
     ``"compiled"`` runs the compiled kernels of :mod:`rc_snn.training.compiled` (one hidden layer
     on the CPU; other networks fall back to ``"manual"``), ``"manual"`` the hand-written BPTT
     loop of :mod:`rc_snn.training.bptt` in torch, ``"autograd"`` differentiates the model's step
-    functions. ``lr_decay`` multiplies the learning rate once per epoch (epoch ``e``, from 0,
-    trains at ``lr * lr_decay**e``; 1.0 keeps it constant).
+    functions. ``lr_schedule`` is ``"exponential"`` (epoch ``e``, from 0, trains at
+    ``lr * lr_decay**e``; ``lr_decay`` 1.0 keeps it constant) or ``"cosine"`` (annealed to 0 over
+    ``epochs``); ``weight_decay`` > 0 trains with AdamW, decaying the weight matrices only
+    (:mod:`rc_snn.training.optim`). ``label_smoothing`` (eps) is that of every cross-entropy term;
+    its loss is lowest where the true class has probability 1 - eps + eps/C, so with the rank-coded
+    loss keep ``decision_threshold`` below that or few samples will ever decide.
     ``window`` is the part of each recording used: ``"full"`` (N-MNIST's three saccades, 300 ms)
     or ``"first-saccade"`` (the first 100 ms: a third of the steps, so a third of the training
     cost). ``folds``/``fold`` pick the held-out part of a local N-MNIST Train/ folder (file index
@@ -70,6 +75,9 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
     epochs: int = 5
     lr: float = 2e-3
     lr_decay: float = 1.0
+    lr_schedule: str = "exponential"
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
     batch_size: int = 64
     seed: int = 0
     device: str = "auto"
@@ -89,8 +97,11 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
             object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
         if self.fold >= self.folds:
             _fail("fold", f"an integer below folds ({self.folds})", self.fold)
-        for name in ("decision_threshold", "entropy_weight", "last_step_weight", "lr", "lr_decay", "b0", "beta",
-                     "rotate_deg", "zoom", "drop_events"):
+        if self.lr_schedule == "cosine" and self.lr_decay != 1:
+            _fail("lr_decay", "1.0 with lr_schedule 'cosine' (lr_decay is the exponential schedule's factor)",
+                  self.lr_decay)
+        for name in ("decision_threshold", "entropy_weight", "last_step_weight", "lr", "lr_decay", "weight_decay",
+                     "label_smoothing", "b0", "beta", "rotate_deg", "zoom", "drop_events"):
             object.__setattr__(self, name, float(getattr(self, name)))
         if self.bin_ms is not None:
             object.__setattr__(self, "bin_ms", float(self.bin_ms))
@@ -211,6 +222,9 @@ _RULES = {
     "epochs": _integer(1),
     "lr": _number(lambda v: v > 0, "a finite learning rate > 0"),
     "lr_decay": _number(lambda v: 0 < v <= 1, "a factor per epoch, 0 < f <= 1"),
+    "lr_schedule": _choice(LR_SCHEDULES),
+    "weight_decay": _number(lambda v: v >= 0, "a finite number >= 0"),
+    "label_smoothing": _number(lambda v: 0 <= v < 1, "a probability, 0 <= p < 1"),
     "batch_size": _integer(1),
     "seed": _integer(0),
     "device": _choice(DEVICES),

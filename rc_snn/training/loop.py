@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from .config import TrainConfig
 from .early_exit import (Decision, check_decision_threshold, mean_entropy_until, read_last_step, run_until_decision,
                          select_decision)
 from .losses import full_sequence_loss, rank_coded_loss
+from .optim import build_optimizer, build_schedule
 from .run import (CHECKPOINT_FILE, CHECKPOINT_FORMAT, TrainedRun, build_model, load_checkpoint, load_split, load_state,
                   resolve_device, save_run_state)
 
@@ -72,9 +74,9 @@ def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Tr
         )
     if rank:
         loss = rank_coded_loss(decision.logits, y, decision.mean_entropy, config.entropy_weight,
-                               logits_seq[-1] if full_run else None, config.last_step_weight)
+                               logits_seq[-1] if full_run else None, config.last_step_weight, config.label_smoothing)
     else:
-        loss = full_sequence_loss(logits_seq, y, config.full_readout)
+        loss = full_sequence_loss(logits_seq, y, config.full_readout, config.label_smoothing)
         decision = read_last_step(logits_seq.detach())  # what a full-sequence model is trained to output
     return StepResult(loss, decision)
 
@@ -181,7 +183,8 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
     train_set, info = load_split(config, "train", config.limit_train)
     val_set, _ = load_split(config, "val", config.limit_val)
     model = build_model(config, info).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = build_optimizer(model, config)
+    schedule = build_schedule(optimizer, config)
     history, epoch, batch_index, partial = [], 0, 0, None
 
     if resume and checkpoint_path.exists():
@@ -192,19 +195,23 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"checkpoint {checkpoint_path} has an optimiser state that does not fit: {error}") from None
         history, epoch, batch_index, partial = payload["history"], payload["epoch"], payload["batch"], payload["partial"]
+        if "schedule" in payload:
+            schedule.load_state_dict(payload["schedule"])
+        else:  # written before the schedule was saved: the exponential one, a function of the epoch
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * config.lr_decay ** epoch
+            schedule.last_epoch = epoch
         log(f"resuming {run_dir} at epoch {epoch + 1}, batch {batch_index}")
 
     def checkpoint(epoch_done: int, batch_done: int, sums) -> None:
         save_run_state(run_dir, config, {
             "format": CHECKPOINT_FORMAT, "model_kind": config.model, "dataset_info": info.__dict__,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
             "epoch": epoch_done, "batch": batch_done, "partial": sums, "history": history,
         })
 
     while epoch < config.epochs:
         batches = epoch_batches(len(train_set), config.batch_size, config.seed, epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr * config.lr_decay ** epoch
         sums = {"loss": 0.0, "correct": 0, "samples": 0, "decision_steps": 0, "steps_simulated": 0, "batches": 0,
                 "sample_steps": 0, "full_sample_steps": 0, "seconds": 0.0, **(partial or {})}
         partial, last_save = None, time.monotonic()
@@ -265,6 +272,9 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
             "val_fraction_crossed": val["fraction_crossed"],
         })
         epoch, batch_index = epoch + 1, 0
+        with warnings.catch_warnings():  # a run resumed after its epoch's last batch steps no optimiser first
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+            schedule.step()
         checkpoint(epoch, 0, None)
         entry = history[-1]
         log(f"epoch {epoch}: train acc {entry['train_accuracy']:.3f}, val acc {entry['val_accuracy']:.3f} "

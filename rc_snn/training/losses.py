@@ -17,6 +17,9 @@ reading at the last step (weight ``lambda >= 0``, ``last_step_weight``)::
 
 This needs every sample's full sequence, so with ``lambda > 0`` training computes all T steps
 (rank coding then no longer shortens training, only inference).
+
+Every CE may be label-smoothed (``label_smoothing`` eps, as in ``torch.nn.functional.cross_entropy``:
+the target puts 1 - eps on the class and eps / C on each of the C classes).
 """
 
 from __future__ import annotations
@@ -31,13 +34,13 @@ FULL_READOUTS = ("last", "mean")
 
 def rank_coded_loss(
     decision_logits: Tensor, targets: Tensor, mean_entropy: Optional[Tensor] = None, entropy_weight: float = 0.0,
-    last_logits: Optional[Tensor] = None, last_step_weight: float = 0.0,
+    last_logits: Optional[Tensor] = None, last_step_weight: float = 0.0, label_smoothing: float = 0.0,
 ) -> Tensor:
     """The module docstring's L (or L_aux) from ``z[t*]`` ``[batch, classes]``, ``Hbar`` ``[batch]`` and ``z[T-1]``."""
     if entropy_weight < 0 or last_step_weight < 0:
         raise ValueError(f"expected entropy_weight >= 0 and last_step_weight >= 0; got {entropy_weight}, "
                          f"{last_step_weight}")
-    loss = F.cross_entropy(decision_logits, targets)
+    loss = F.cross_entropy(decision_logits, targets, label_smoothing=label_smoothing)
     if entropy_weight > 0:
         if mean_entropy is None:
             raise ValueError("entropy_weight > 0 needs mean_entropy (run_until_decision(..., track_entropy=True))")
@@ -45,14 +48,15 @@ def rank_coded_loss(
     if last_step_weight > 0:
         if last_logits is None:
             raise ValueError("last_step_weight > 0 needs last_logits, the outputs at the last step")
-        loss = loss + last_step_weight * F.cross_entropy(last_logits, targets)
+        loss = loss + last_step_weight * F.cross_entropy(last_logits, targets, label_smoothing=label_smoothing)
     return loss
 
 
-def full_sequence_loss(logits_seq: Tensor, targets: Tensor, readout: str = "last") -> Tensor:
+def full_sequence_loss(logits_seq: Tensor, targets: Tensor, readout: str = "last",
+                       label_smoothing: float = 0.0) -> Tensor:
     """Cross-entropy on the last step's output (``"last"``) or the time-mean output (``"mean"``)."""
     if readout == "last":
-        return F.cross_entropy(logits_seq[-1], targets)
+        return F.cross_entropy(logits_seq[-1], targets, label_smoothing=label_smoothing)
     if readout == "mean":
-        return F.cross_entropy(logits_seq.mean(dim=0), targets)
+        return F.cross_entropy(logits_seq.mean(dim=0), targets, label_smoothing=label_smoothing)
     raise ValueError(f"expected readout in {FULL_READOUTS}; got {readout!r}")

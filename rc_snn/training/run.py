@@ -122,10 +122,12 @@ def _read_checkpoint(path: Path) -> dict:
 
 
 def config_differences(saved: TrainConfig, asked: TrainConfig) -> list:
-    """``"field: saved -> asked"`` for every field but ``epochs`` (a run may be extended) that differs."""
+    """``"field: saved -> asked"`` for every field that differs, but ``epochs`` (a run may be
+    extended) unless the cosine schedule, which ``epochs`` shapes, is used."""
     saved_fields, asked_fields = saved.to_dict(), asked.to_dict()
+    extensible = {"epochs"} if saved.lr_schedule != "cosine" else set()
     return [f"{name}: {saved_fields[name]!r} -> {asked_fields[name]!r}" for name in saved_fields
-            if name != "epochs" and saved_fields[name] != asked_fields[name]]
+            if name not in extensible and saved_fields[name] != asked_fields[name]]
 
 
 def load_checkpoint(path: Path, config: TrainConfig) -> dict:
