@@ -54,7 +54,14 @@ def activity_from_counts(sample_frames: np.ndarray, spike_counts: Sequence[np.nd
         input_counts=np.count_nonzero(used, axis=0),
         spike_counts=tuple(np.asarray(counts) for counts in spike_counts),
         input_is_binary=is_binary(used),
+        input_event_counts=event_counts(used),
     )
+
+
+def event_counts(values: np.ndarray) -> np.ndarray:
+    """Events per channel of ``values [T, F]``: the sum over steps of each value, a bin holding k
+    events counting k; a graded value that is not a whole count is rounded up (at least one event)."""
+    return np.ceil(np.abs(np.asarray(values, dtype=np.float64))).sum(axis=0).astype(np.int64)
 
 
 def _as_count_vector(values: Any, name: str, length: int | None = None) -> np.ndarray:
@@ -74,18 +81,22 @@ class Activity:
 
     Attributes:
         n_steps: steps simulated, ``decision_step + 1`` (early exit stops counting there).
-        input_counts: ``[n_inputs]`` input events per channel over those steps, i.e. the number
-            of steps in which the channel was nonzero (one event delivery per nonzero value).
+        input_counts: ``[n_inputs]`` nonzero input values per channel over those steps, i.e. the
+            number of steps in which the channel was nonzero (NeuroBench's effective inputs).
         spike_counts: one ``[n_neurons_l]`` array per ALIF layer: spikes per neuron over those
             steps.
         input_is_binary: True when every input value was 0 or 1; graded inputs make the
             first-layer synaptic operations MACs instead of ACs (NeuroBench's rule).
+        input_event_counts: ``[n_inputs]`` events per channel (:func:`event_counts`: a bin holding
+            k events counts k), what event-driven hardware receives; None means one event per
+            nonzero value (binary inputs), i.e. ``input_counts``.
     """
 
     n_steps: int
     input_counts: np.ndarray
     spike_counts: tuple[np.ndarray, ...]
     input_is_binary: bool = True
+    input_event_counts: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if int(self.n_steps) != self.n_steps or self.n_steps < 0:
@@ -99,6 +110,12 @@ class Activity:
             for index, counts in enumerate(self.spike_counts)
         )
         object.__setattr__(self, "spike_counts", layers)
+        events = self.input_counts if self.input_event_counts is None else self.input_event_counts
+        events = _as_count_vector(events, "input_event_counts", self.input_counts.shape[0])
+        if np.any(events < self.input_counts):
+            raise ValueError("expected at least one input event per nonzero input value (input_event_counts >= "
+                             "input_counts)")
+        object.__setattr__(self, "input_event_counts", events)
         for name, counts in [("input_counts", self.input_counts)] + [
             (f"spike_counts[{index}]", counts) for index, counts in enumerate(layers)
         ]:
@@ -146,6 +163,7 @@ class Activity:
             input_counts=np.count_nonzero(used_inputs, axis=0),
             spike_counts=tuple(spike_counts),
             input_is_binary=is_binary(used_inputs),
+            input_event_counts=event_counts(used_inputs),
         )
 
 

@@ -26,9 +26,21 @@ Synaptic operations (one per weight that is used in a step):
 * ``effective_macs`` -- multiply-accumulates whose input operand is nonzero (NeuroBench's
   "effective MACs"). For the ALIF network this is nonzero only when the inputs are graded
   (not all 0/1): then each nonzero input value costs ``fan_in_layer0[i]`` MACs instead of ACs,
-  as NeuroBench does for non-binary layer inputs. For the LSTM see ``count_lstm``.
+  as NeuroBench does for non-binary layer inputs. For the LSTM see ``deploy.baselines.count_lstm``.
 * ``dense_synaptic_ops`` -- NeuroBench's "dense" count: every weight entry of every matrix (the
   full shape, zeros included) used once per step, as a dense processor would.
+
+* ``event_driven_acs`` / ``event_driven_macs`` -- the same synapses under the event-driven
+  convention (``CONVENTIONS``): for the ALIF network every input event (a bin holding k events
+  delivers k) and every spike costs one AC per synapse it reaches, and nothing is a MAC::
+
+      event_driven_acs = input_event_counts[i] * fan_in_layer0[i] + (the spike term above)
+
+  for the LSTM every weight is multiplied every step: ``event_driven_macs = dense_synaptic_ops``.
+
+Conventions (``CONVENTIONS``, :func:`synaptic_operations`): which of these counts an energy figure
+charges. ``"neurobench"`` charges the effective ACs and MACs, ``"event-driven"`` the event-driven
+ones, ``"dense"`` every weight every step as a MAC, for every model.
 
 Neuron-state updates (dense: every neuron every step, whatever its input):
 
@@ -48,13 +60,7 @@ Neuron-state updates (dense: every neuron every step, whatever its input):
 
       m = alpha_o*m + (1-alpha_o)*(W_o s + b_o)          2  (alpha_o*m, (1-alpha_o)*(...))
 
-  LSTM hidden unit, per layer per step (``LSTM_UPDATE_MACS``, 3)::
-
-      c = f*c + i*g                                      2  (f*c, i*g)
-      h = o*tanh(c)                                      1
-
-  plus ``activations`` = 5 nonlinear evaluations (sigmoid i, f, o; tanh g, tanh c) per hidden
-  unit per step, counted but not converted to MACs or energy.
+  The LSTM's are in ``deploy.baselines``.
 
 Spikes: ``spikes_per_layer`` (ALIF layers), ``input_events``.
 Activation sparsity (NeuroBench): ``1 - nonzero_activations / activations_total`` over the
@@ -74,12 +80,39 @@ import numpy as np
 
 from .activity import Activity
 
+CONVENTIONS: dict[str, str] = {
+    "event-driven": (
+        "how each kind of hardware runs its network: the SNN on an event-driven chip, where every input event "
+        "(a frame bin holding k events delivers k) and every spike is one accumulate (AC) per synapse it "
+        "reaches; the LSTM on a CPU, GPU or accelerator, which multiplies every weight every step (dense MACs)"
+    ),
+    "neurobench": (
+        "NeuroBench's effective synaptic operations (SynapticOperations): a weight counts when its input is "
+        "nonzero, as an AC if the layer's input is binary (spikes, 0/1 inputs) and as a MAC otherwise; graded "
+        "SNN inputs (event counts of 2 or more in a bin) make every first-layer operation of that sample a "
+        "MAC; the LSTM's input products skip zero inputs, its hidden-state products are counted dense"
+    ),
+    "dense": "NeuroBench's dense count: every weight entry once per step as a MAC, for every model",
+}
+
+
+REPORT_CONVENTIONS = ("event-driven", "neurobench")  # shown in the report's tables; report.json holds all
+
+
+def synaptic_operations(counts: "OpCounts", convention: str) -> tuple[int, int]:
+    """``(ACs, MACs)`` of ``counts`` under one of ``CONVENTIONS``."""
+    if convention == "neurobench":
+        return counts.effective_acs, counts.effective_macs
+    if convention == "event-driven":
+        return counts.event_driven_acs, counts.event_driven_macs
+    if convention == "dense":
+        return 0, counts.dense_synaptic_ops
+    raise ValueError(f"expected a counting convention among {sorted(CONVENTIONS)}; got {convention!r}")
+
+
 # Multiply-accumulates per neuron per step, as implemented (see the module docstring).
 ALIF_UPDATE_MACS: dict[str, int] = {"membrane": 3, "adaptation": 2, "threshold": 1}
 READOUT_UPDATE_MACS: dict[str, int] = {"membrane": 2}
-LSTM_UPDATE_MACS: dict[str, int] = {"cell": 2, "hidden": 1}
-LSTM_ACTIVATIONS_PER_UNIT = 5  # sigmoid(i), sigmoid(f), sigmoid(o), tanh(g), tanh(c)
-LSTM_GATES = 4
 
 
 @dataclass(frozen=True)
@@ -95,6 +128,8 @@ class OpCounts:
     effective_acs: int
     effective_macs: int
     dense_synaptic_ops: int
+    event_driven_acs: int
+    event_driven_macs: int
     neuron_updates: int
     neuron_update_macs: int
     activations: int
@@ -145,7 +180,8 @@ class OpCounts:
         names = {field.name for field in dataclasses.fields(cls)}
         missing = names - set(data)
         if missing:
-            raise ValueError(f"expected OpCounts fields {sorted(names)}; missing {sorted(missing)}")
+            raise ValueError(f"expected OpCounts fields {sorted(names)}; missing {sorted(missing)} (counts written "
+                             "by an older version of rc-snn: count them again)")
         values = {name: data[name] for name in names}
         values["spikes_per_layer"] = tuple(int(count) for count in data["spikes_per_layer"])
         return cls(**values)
@@ -173,7 +209,7 @@ class OpCounts:
         return OpCounts(**values)
 
 
-EMPTY_COUNTS = OpCounts(0, 0, 0, 0, 0, 0, 0, 0, 0, (), 0, 0)
+EMPTY_COUNTS = OpCounts(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (), 0, 0)
 
 
 def sum_counts(counts: Iterable[OpCounts]) -> OpCounts:
@@ -282,6 +318,7 @@ def count_snn(network: Any, activity: Activity | Iterable[Activity]) -> OpCounts
         if counts.shape[0] != size:
             raise ValueError(f"expected spike_counts[{index}] for {size} neurons; got {counts.shape[0]}")
     input_ops = int(activity.input_counts @ fan.inputs)
+    input_event_ops = int(activity.input_event_counts @ fan.inputs)
     spike_ops = sum(
         int(counts @ (recurrent + forward))
         for counts, recurrent, forward in zip(activity.spike_counts, fan.recurrent, fan.forward)
@@ -297,6 +334,8 @@ def count_snn(network: Any, activity: Activity | Iterable[Activity]) -> OpCounts
         effective_acs=spike_ops + (input_ops if activity.input_is_binary else 0),
         effective_macs=0 if activity.input_is_binary else input_ops,
         dense_synaptic_ops=fan.dense_ops_per_step * steps,
+        event_driven_acs=spike_ops + input_event_ops,
+        event_driven_macs=0,
         neuron_updates=(hidden_neurons + fan.n_outputs) * steps,
         neuron_update_macs=(hidden_neurons * alif_macs + fan.n_outputs * readout_macs) * steps,
         activations=0,
@@ -305,91 +344,3 @@ def count_snn(network: Any, activity: Activity | Iterable[Activity]) -> OpCounts
         activations_total=hidden_neurons * steps,
         nonzero_activations=sum(spikes_per_layer),
     )
-
-
-def count_lstm(
-    n_inputs: int,
-    n_hidden: int,
-    n_layers: int,
-    n_outputs: int,
-    n_steps: int,
-    input_nonzeros: int,
-    hidden_nonzeros: int | None = None,
-    n_samples: int = 1,
-) -> OpCounts:
-    """Counts for ``nn.LSTM(n_inputs, n_hidden, n_layers)`` + ``Linear(n_hidden, n_outputs)`` each step.
-
-    Per step, dense (NeuroBench "dense"): ``sum_l 4*(n_in_l + H)*H + C*H`` with ``n_in_0 =
-    n_inputs`` and ``n_in_l = H`` above. Effective MACs skip zero input operands: layer 0's
-    input product costs ``4*H`` per nonzero input value (``input_nonzeros``, summed over the
-    steps and samples); the hidden-state products (recurrent, next layer, readout) are counted
-    dense unless ``hidden_nonzeros`` (nonzero hidden values over all layers, steps and samples)
-    is given, in which case each nonzero hidden value of layer l costs its fan-out
-    (``4*H`` recurrent + ``4*H`` into layer l+1 or ``C`` into the readout). Zeros within an
-    LSTM's hidden state are rare, so the dense assumption is close and, if anything, slightly
-    favours the SNN; pass ``hidden_nonzeros`` where it matters.
-
-    Element-wise: ``LSTM_UPDATE_MACS`` (3) MACs per hidden unit per step and 5 activations.
-    ``n_steps`` is the total of simulated steps over ``n_samples`` samples.
-    """
-    for name, value in [("n_inputs", n_inputs), ("n_hidden", n_hidden), ("n_layers", n_layers),
-                        ("n_outputs", n_outputs)]:
-        if int(value) != value or value < 1:
-            raise ValueError(f"expected {name} as a positive integer; got {value!r}")
-    if n_steps < 0 or input_nonzeros < 0:
-        raise ValueError(f"expected nonnegative n_steps and input_nonzeros; got {n_steps}, {input_nonzeros}")
-    if input_nonzeros > n_inputs * n_steps:
-        raise ValueError(
-            f"expected input_nonzeros <= n_inputs * n_steps = {n_inputs * n_steps}; got {input_nonzeros}"
-        )
-    hidden_values = n_hidden * n_layers * n_steps
-    if hidden_nonzeros is not None and not 0 <= hidden_nonzeros <= hidden_values:
-        raise ValueError(f"expected 0 <= hidden_nonzeros <= {hidden_values}; got {hidden_nonzeros}")
-    gate_rows = LSTM_GATES * n_hidden
-    dense_per_step = (
-        gate_rows * (n_inputs + n_hidden)
-        + (n_layers - 1) * gate_rows * (n_hidden + n_hidden)
-        + n_outputs * n_hidden
-    )
-    # Fan-out of one hidden value, averaged over layers: recurrent 4H, next layer 4H or readout C.
-    hidden_fan_total = n_layers * gate_rows + (n_layers - 1) * gate_rows + n_outputs
-    if hidden_nonzeros is None:
-        hidden_ops = hidden_fan_total * n_hidden * n_steps
-        nonzero_hidden = hidden_values
-    else:
-        # Each layer's values share the same per-value fan-out only on average; exact for one layer.
-        hidden_ops = round(hidden_nonzeros * hidden_fan_total / n_layers)
-        nonzero_hidden = int(hidden_nonzeros)
-    units = n_hidden * n_layers
-    return OpCounts(
-        n_samples=int(n_samples),
-        n_steps=int(n_steps),
-        effective_acs=0,
-        effective_macs=int(input_nonzeros) * gate_rows + int(hidden_ops),
-        dense_synaptic_ops=dense_per_step * int(n_steps),
-        neuron_updates=(units + n_outputs) * int(n_steps),
-        neuron_update_macs=units * sum(LSTM_UPDATE_MACS.values()) * int(n_steps),
-        activations=units * LSTM_ACTIVATIONS_PER_UNIT * int(n_steps),
-        input_events=int(input_nonzeros),
-        spikes_per_layer=(),
-        activations_total=hidden_values,
-        nonzero_activations=nonzero_hidden,
-    )
-
-
-def count_lstm_from_activity(
-    n_hidden: int, n_layers: int, n_outputs: int, activity: Activity | Iterable[Activity]
-) -> OpCounts:
-    """``count_lstm`` over recorded inputs (``Activity`` with no spike counts), per sample summed."""
-    items = [activity] if isinstance(activity, Activity) else list(activity)
-    total = EMPTY_COUNTS
-    for item in items:
-        total = total + count_lstm(
-            n_inputs=item.input_counts.shape[0],
-            n_hidden=n_hidden,
-            n_layers=n_layers,
-            n_outputs=n_outputs,
-            n_steps=item.n_steps,
-            input_nonzeros=item.input_events,
-        )
-    return total

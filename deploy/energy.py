@@ -2,17 +2,18 @@
 
 Energy of one inference, in picojoules, from the counts of ``deploy.counting.OpCounts``::
 
-    E = effective_acs * ac_pj                        (synaptic accumulates from binary events)
-      + effective_macs * mac_pj                      (synaptic MACs with a nonzero input)
+    E = ACs * ac_pj                                  (synaptic accumulates)
+      + MACs * mac_pj                                (synaptic multiply-accumulates)
       + neuron-state energy                          (see below)
       + spikes * spike_pj                            (spike routing; 0 where not modelled)
 
     neuron-state energy = neuron_updates * neuron_update_pj      if the preset has neuron_update_pj
                         = neuron_update_macs * mac_pj            otherwise (CMOS: the update's MACs)
 
-divided by the number of samples. The dense variant (``dense=True``) charges NeuroBench's dense
-synaptic operations at ``mac_pj`` instead of the effective ACs and MACs: what a processor that
-does not skip zeros would spend.
+divided by the number of samples, where (ACs, MACs) are the synaptic operations under a counting
+convention (``deploy.counting.CONVENTIONS``: ``"neurobench"``, the effective operations, by
+default; ``"event-driven"``; ``"dense"``, every weight every step: what a processor that does not
+skip zeros would spend).
 
 Not modelled, in any preset: memory access (SRAM/DRAM reads of weights and state, which on
 conventional hardware cost more than the arithmetic: Horowitz 2014 gives 10 pJ for a 64-bit
@@ -28,7 +29,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from deploy.counting import OpCounts
+from deploy.counting import OpCounts, synaptic_operations
 
 HOROWITZ_2014 = (
     "M. Horowitz, 'Computing's energy problem (and what we can do about it)', ISSCC 2014, "
@@ -215,9 +216,10 @@ class EnergyBreakdown:
 
 
 def energy_per_inference(
-    counts: OpCounts, preset: str | EnergyModel, dense: bool = False
+    counts: OpCounts, preset: str | EnergyModel, convention: str = "neurobench"
 ) -> EnergyBreakdown:
-    """Mean energy of one inference over the samples in ``counts`` (picojoules, by component)."""
+    """Mean energy of one inference over the samples in ``counts`` (picojoules, by component),
+    counting synaptic operations by ``convention`` (module docstring)."""
     model = resolve_preset(preset)
     if counts.n_samples <= 0:
         raise ValueError(f"expected counts over at least one sample; got n_samples={counts.n_samples}")
@@ -226,11 +228,8 @@ def energy_per_inference(
         neuron_energy = counts.neuron_update_macs * model.mac_pj
     else:
         neuron_energy = counts.neuron_updates * model.neuron_update_pj
-    if dense:
-        ac_energy, mac_energy = 0.0, counts.dense_synaptic_ops * model.mac_pj
-    else:
-        ac_energy = counts.effective_acs * model.ac_pj
-        mac_energy = counts.effective_macs * model.mac_pj
+    acs, macs = synaptic_operations(counts, convention)
+    ac_energy, mac_energy = acs * model.ac_pj, macs * model.mac_pj
     return EnergyBreakdown(
         preset=model.name,
         synaptic_ac_pj=ac_energy / samples,
@@ -240,10 +239,11 @@ def energy_per_inference(
     )
 
 
-def energy_ratio(baseline: OpCounts, model: OpCounts, preset: str | EnergyModel) -> float:
+def energy_ratio(baseline: OpCounts, model: OpCounts, preset: str | EnergyModel,
+                 convention: str = "neurobench") -> float:
     """How many times less energy ``model`` uses than ``baseline`` per inference (> 1: cheaper)."""
-    model_energy = energy_per_inference(model, preset).total_pj
-    baseline_energy = energy_per_inference(baseline, preset).total_pj
+    model_energy = energy_per_inference(model, preset, convention).total_pj
+    baseline_energy = energy_per_inference(baseline, preset, convention).total_pj
     if model_energy == 0:
         return float("inf") if baseline_energy > 0 else 1.0
     return baseline_energy / model_energy

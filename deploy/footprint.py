@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .counting import LSTM_GATES
+from .baselines import LSTM_GATES
 
 
 def snn_footprint_bytes(network: Any, bytes_per_value: int = 4) -> int:

@@ -1,7 +1,10 @@
 """The report's figures (matplotlib, Agg backend), each written atomically as a PNG.
 
 * ``tradeoff.png`` -- accuracy versus mean decision step (the speed-accuracy trade-off);
-* ``energy.png`` -- energy per inference as bars, one group per preset, and operations per inference;
+* ``energy.png`` -- energy per inference as bars, one group per preset and counting convention, and
+  operations per inference;
+* ``frontier.png`` -- energy per inference against accuracy, each family's Pareto front per
+  counting convention, with the matched-accuracy pairs (``deploy.frontier``);
 * ``decision_steps.png`` -- the distribution of decision steps per model;
 * ``raster_<model>.png`` -- one sample's spikes with its decision step marked.
 
@@ -46,13 +49,13 @@ def _plot_tradeoff(plt, results: Sequence[Any], path: Path) -> None:
         color = f"C{index}"
         marker = "o" if result.kind == "snn" else "s"
         if result.tradeoff:
-            points = sorted(result.tradeoff, key=lambda point: point[2])
+            points = sorted(result.tradeoff, key=lambda point: point.mean_decision_step)
             axis.plot(
-                [point[2] for point in points],
-                [100 * point[1] for point in points],
+                [point.mean_decision_step for point in points],
+                [100 * point.accuracy for point in points],
                 marker=marker, color=color, alpha=0.7, label=f"{result.name} (sweep)",
             )
-            for setting, accuracy, step in points:
+            for setting, accuracy, step, _ in points:
                 axis.annotate(str(setting), (step, 100 * accuracy), textcoords="offset points",
                               xytext=(4, 4), fontsize=7, color=color)
         axis.scatter([result.mean_decision_step], [100 * result.accuracy], s=140, marker=marker,
@@ -66,38 +69,77 @@ def _plot_tradeoff(plt, results: Sequence[Any], path: Path) -> None:
     plt.close(figure)
 
 
-def _plot_energy(plt, data: dict[str, Any], path: Path) -> None:
+def _plot_energy(plt, data: dict[str, Any], path: Path, conventions: Sequence[str]) -> None:
     entries = data["models"]
-    presets = list(data["presets"])
-    figure, (energy_axis, ops_axis) = plt.subplots(1, 2, figsize=(13, 5))
+    columns = [(convention, preset) for convention in conventions for preset in data["presets"]]
+    figure, (energy_axis, ops_axis) = plt.subplots(1, 2, figsize=(15, 5.5), gridspec_kw={"width_ratios": [3, 2]})
     width = 0.8 / len(entries)
-    positions = np.arange(len(presets))
+    positions = np.arange(len(columns))
     for index, entry in enumerate(entries):
-        values = [entry["energy_per_inference"][preset]["total_pj"] / 1000 for preset in presets]
+        values = [entry["energy_per_inference"][convention][preset]["total_pj"] / 1000
+                  for convention, preset in columns]
         bars = energy_axis.bar(positions + index * width, values, width, label=entry["name"],
                                color=f"C{index}", hatch=None if entry["kind"] == "snn" else "//")
         for bar, value in zip(bars, values):
             energy_axis.annotate(format_number(value), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                                  ha="center", va="bottom", fontsize=6, rotation=90)
-    energy_axis.set_xticks(positions + width * (len(entries) - 1) / 2, presets)
+    energy_axis.set_xticks(positions + width * (len(entries) - 1) / 2,
+                           [f"{preset}\n{convention}" for convention, preset in columns], fontsize=7)
     energy_axis.set_yscale("log")
     bottom, top = energy_axis.get_ylim()
     energy_axis.set_ylim(bottom, top * 6)  # room for the rotated labels of the tallest bars
     energy_axis.set_ylabel("energy per inference (nJ, log scale)")
-    energy_axis.set_title("Energy per inference by preset (hatched: LSTM)")
+    energy_axis.set_title("Energy per inference by preset and counting convention (hatched: LSTM)")
     energy_axis.legend(fontsize=7)
-    kinds = [("ACs", "effective_acs"), ("synaptic MACs", "effective_macs"),
-             ("neuron-update MACs", "neuron_update_macs"), ("dense SynOps", "dense_synaptic_ops")]
+    kinds = [("ACs\n(NeuroBench)", "effective_acs"), ("MACs\n(NeuroBench)", "effective_macs"),
+             ("ACs\n(event-driven)", "event_driven_acs"), ("MACs\n(event-driven)", "event_driven_macs"),
+             ("neuron-update\nMACs", "neuron_update_macs")]
     positions = np.arange(len(kinds))
     for index, entry in enumerate(entries):
         values = [max(entry["per_inference"][key], 0.0) for _, key in kinds]
         ops_axis.bar(positions + index * width, [value if value > 0 else np.nan for value in values], width,
                      label=entry["name"], color=f"C{index}", hatch=None if entry["kind"] == "snn" else "//")
-    ops_axis.set_xticks(positions + width * (len(entries) - 1) / 2, [label for label, _ in kinds])
+    ops_axis.set_xticks(positions + width * (len(entries) - 1) / 2, [label for label, _ in kinds], fontsize=7)
     ops_axis.set_yscale("log")
     ops_axis.set_ylabel("operations per inference (log scale; zero not drawn)")
     ops_axis.set_title("Operations per inference")
     ops_axis.legend(fontsize=7)
+    figure.tight_layout()
+    _save(figure, path)
+    plt.close(figure)
+
+
+FRONTIER_PRESETS = ("cmos45_fp32", "loihi")
+
+
+def _plot_frontier(plt, data: dict[str, Any], path: Path, conventions: Sequence[str]) -> None:
+    presets = [preset for preset in FRONTIER_PRESETS if preset in data["presets"]] or list(data["presets"])[:1]
+    figure, axes = plt.subplots(1, len(presets), figsize=(7 * len(presets), 5), squeeze=False)
+    styles = {convention: style for convention, style in zip(conventions, ("-", "--", ":"))}
+    colors, names = {"snn": "C0", "lstm": "C3"}, {"snn": "SNN", "lstm": "LSTM"}
+    for axis, preset in zip(axes[0], presets):
+        for convention in conventions:
+            result = data["frontier"][convention][preset]
+            for family, front in result["fronts"].items():
+                if not front:
+                    continue
+                axis.plot([100 * p["accuracy"] for p in front], [p["energy_pj"] / 1000 for p in front],
+                          styles[convention], marker="o", color=colors[family], markersize=4,
+                          label=f"{names[family]} front, {convention}")
+            for matched in result["matched"].values():
+                pair = [matched["snn"], matched["lstm"]]
+                if None not in pair:
+                    axis.plot([100 * p["accuracy"] for p in pair], [p["energy_pj"] / 1000 for p in pair],
+                              color="0.5", linewidth=0.8, linestyle=styles[convention])
+                    axis.annotate(f"{format_number(matched['ratio'])}x",
+                                  (100 * pair[1]["accuracy"], pair[1]["energy_pj"] / 1000 * 0.7),
+                                  fontsize=7, color="0.3")
+        axis.set_yscale("log")
+        axis.set_xlabel("accuracy (%)")
+        axis.set_ylabel("energy per inference (nJ, log scale)")
+        axis.set_title(f"Energy against accuracy, {preset} (Pareto fronts; grey: matched pairs)", fontsize=9)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(fontsize=7)
     figure.tight_layout()
     _save(figure, path)
     plt.close(figure)
@@ -146,10 +188,11 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower() or "model"
 
 
-def write_plots(results: Sequence[Any], data: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+def write_plots(results: Sequence[Any], data: dict[str, Any], out_dir: Path,
+                conventions: Sequence[str] = ("event-driven", "neurobench")) -> dict[str, Path]:
     """Every figure of the report into ``out_dir``; returns their paths by name.
 
-    Keys: ``"tradeoff"``, ``"energy"``, ``"decision_steps"``, and ``"raster_<slug of model name>"``
+    Keys: ``"tradeoff"``, ``"energy"``, ``"frontier"``, ``"decision_steps"``, and ``"raster_<slug of model name>"``
     for each model with a raster. ``results`` are ``deploy.report.ModelResult``; ``data`` is
     ``deploy.report.build_report_data``'s.
     """
@@ -158,7 +201,9 @@ def write_plots(results: Sequence[Any], data: dict[str, Any], out_dir: Path) -> 
     paths["tradeoff"] = out_dir / "tradeoff.png"
     _plot_tradeoff(plt, results, paths["tradeoff"])
     paths["energy"] = out_dir / "energy.png"
-    _plot_energy(plt, data, paths["energy"])
+    _plot_energy(plt, data, paths["energy"], conventions)
+    paths["frontier"] = out_dir / "frontier.png"
+    _plot_frontier(plt, data, paths["frontier"], conventions)
     paths["decision_steps"] = out_dir / "decision_steps.png"
     _plot_decision_steps(plt, results, paths["decision_steps"])
     for result in results:

@@ -5,9 +5,9 @@ rank coding, ALIF full sequence, LSTM rank coding, LSTM full sequence, each eval
 dataset split) and writes, as one folder replaced whole (``deploy.files.write_folder``), ``out_dir``:
 
 * ``report.json`` -- everything: accuracy, decision steps, operation counts (totals and per
-  inference), energy per inference for every preset (by component, effective and dense), the
-  energy ratio of every model to every LSTM, the presets with their constants, sources and
-  estimates, and the counting conventions.
+  inference), energy per inference for every counting convention and preset (by component), the
+  energy ratio of every model to every LSTM under each, the presets with their constants, sources
+  and estimates, and the counting conventions.
 * ``report.md`` -- the same numbers as tables a person reads: operations, energy per preset, and
   how many times less energy each model uses than each LSTM.
 * the figures of ``deploy.plots`` (trade-off, energy, decision steps, rasters) as PNG.
@@ -23,28 +23,45 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from .counting import OpCounts
-from .energy import (
-    DAVIES_2018,
-    ENERGY_PRESETS,
-    HOROWITZ_2014,
-    EnergyModel,
-    energy_per_inference,
-    energy_ratio,
-    resolve_preset,
-)
+from .counting import CONVENTIONS, REPORT_CONVENTIONS, OpCounts
+from .energy import ENERGY_PRESETS, EnergyModel, energy_per_inference, energy_ratio, resolve_preset
 from .files import write_folder, write_json, write_text
-from .plots import format_number, write_plots
+from .frontier import frontier
+from .markdown import render_markdown
+from .plots import write_plots
 
 MODEL_KINDS = ("snn", "lstm")
 CLAIM = (
     "The adaptive SRNN paper (Yin, Corradi and Bohte, Nature Machine Intelligence 2021) reports "
     "more than 100x less energy than classical RNNs on its harder tasks."
 )
+CLAIM_CONVENTIONS = {
+    "event-driven": (
+        "Yin et al. (2021) publish no counting code; their text charges the SNN's synaptic operations as "
+        "accumulates per spike and the RNN's as multiply-accumulates over its weights, which is this convention "
+        "as far as it is described: their >100x compares with the event-driven rows."
+    ),
+    "neurobench": (
+        "Ponghiran and Roy (AAAI 2022, public code) count their GRU baseline's input products only for nonzero "
+        "inputs and its recurrent products dense, and their SNN's products per nonzero input and output: for "
+        "the ALIF network and the LSTM here that is the NeuroBench rows (the LSTM's hidden state is counted "
+        "dense in both), so their 10x compares with these."
+    ),
+}
+
+
+class OperatingPoint(NamedTuple):
+    """A model read at another setting (a decision threshold): its accuracy, mean decision step
+    and, where known, the counts of that reading (each sample cut at its decision under it)."""
+
+    setting: Any
+    accuracy: float
+    mean_decision_step: float
+    counts: OpCounts | None = None
 
 
 @dataclass
@@ -61,8 +78,9 @@ class ModelResult:
             including its decision step (``counts.n_steps == sum(decision_steps + 1)``).
         dt_ms: duration of one step in milliseconds.
         accuracy_at_last_step: accuracy when every sample runs to the last step, if measured.
-        tradeoff: ``(setting, accuracy, mean_decision_step)`` points over several decision
-            thresholds or entropy weights; ``setting`` is a label or number.
+        tradeoff: :class:`OperatingPoint` s over several decision thresholds or entropy weights
+            (``setting`` is a label or number); those with counts join the energy frontier
+            (``deploy.frontier``).
         raster: one sample's ``(spikes [T, n_neurons] bool, decision_step)``, if recorded.
         footprint_bytes: parameter memory (``deploy.counting.snn_footprint_bytes`` /
             ``lstm_footprint_bytes``), if known.
@@ -78,12 +96,15 @@ class ModelResult:
     counts: OpCounts
     dt_ms: float = 1.0
     accuracy_at_last_step: float | None = None
-    tradeoff: Sequence[tuple[Any, float, float]] = field(default_factory=tuple)
+    tradeoff: Sequence[OperatingPoint] = field(default_factory=tuple)
     raster: tuple[np.ndarray, int] | None = None
     footprint_bytes: int | None = None
     source: str = ""
     dataset: str = ""
     split: str = ""
+
+    def __post_init__(self) -> None:
+        self.tradeoff = tuple(OperatingPoint(*point) for point in self.tradeoff)
 
     def validate(self) -> None:
         if not self.name or "|" in self.name or "\n" in self.name:
@@ -157,11 +178,8 @@ def build_report_data(
     lstm_results = [result for result in results if result.kind == "lstm"]
     entries = []
     for result in results:
-        energy = {}
-        for model in models:
-            effective = energy_per_inference(result.counts, model)
-            dense = energy_per_inference(result.counts, model, dense=True)
-            energy[model.name] = {**effective.to_dict(), "dense_total_pj": dense.total_pj}
+        energy = {convention: {model.name: energy_per_inference(result.counts, model, convention).to_dict()
+                               for model in models} for convention in CONVENTIONS}
         steps = np.asarray(result.decision_steps)
         entries.append(
             {
@@ -183,22 +201,50 @@ def build_report_data(
                 "per_inference": result.counts.per_inference(),
                 "energy_per_inference": energy,
                 "tradeoff": [
-                    {"setting": setting, "accuracy": float(accuracy), "mean_decision_step": float(step)}
-                    for setting, accuracy, step in result.tradeoff
+                    {"setting": point.setting, "accuracy": float(point.accuracy),
+                     "mean_decision_step": float(point.mean_decision_step)}
+                    for point in result.tradeoff
                 ],
             }
         )
     for entry, result in zip(entries, results):
         entry["energy_ratio_vs"] = {
-            lstm.name: {model.name: energy_ratio(lstm.counts, result.counts, model) for model in models}
+            lstm.name: {convention: {model.name: energy_ratio(lstm.counts, result.counts, model, convention)
+                                     for model in models} for convention in CONVENTIONS}
             for lstm in lstm_results
         }
     return {
+        "frontier": _frontiers(results, models),
         "claim_under_test": CLAIM,
-        "energy_ratio_meaning": "LSTM energy per inference / this model's energy per inference (> 1: cheaper)",
+        "claim_conventions": CLAIM_CONVENTIONS,
+        "energy_ratio_meaning": "LSTM energy per inference / this model's energy per inference (> 1: cheaper), "
+                                "both counted by the same convention",
+        "conventions": CONVENTIONS,
         "counting": _counting_conventions(),
         "presets": {model.name: model.to_dict() for model in models},
         "models": entries,
+    }
+
+
+def _frontiers(results: Sequence[ModelResult], models: Sequence[EnergyModel]) -> dict[str, Any]:
+    """``deploy.frontier.frontier`` per convention and preset, over every result's evaluated
+    point and its counted operating points."""
+    readings = []
+    for result in results:
+        readings.append((result, "evaluated", result.accuracy, result.mean_decision_step, result.counts))
+        readings += [(result, point.setting, point.accuracy, point.mean_decision_step, point.counts)
+                     for point in result.tradeoff if point.counts is not None]
+    return {
+        convention: {
+            model.name: frontier([
+                {"family": result.kind, "model": result.name, "setting": setting, "accuracy": float(accuracy),
+                 "mean_decision_step": float(step),
+                 "energy_pj": energy_per_inference(counts, model, convention).total_pj}
+                for result, setting, accuracy, step, counts in readings
+            ])
+            for model in models
+        }
+        for convention in CONVENTIONS
     }
 
 
@@ -207,119 +253,15 @@ def _counting_conventions() -> dict[str, str]:
         "window": "each sample is counted over steps 0..decision_step (early exit stops counting there)",
         "effective_acs": "binary events x fan-out (nonzero weights in the source's column), SNN inputs and spikes",
         "effective_macs": "MACs with a nonzero input operand (LSTM synapses; graded SNN inputs)",
+        "event_driven_acs": "every input event (k for a bin of k events) and every spike x fan-out",
+        "event_driven_macs": "every weight entry once per step for the LSTM; none for the SNN",
         "dense_synaptic_ops": "every weight entry once per step (NeuroBench dense)",
         "neuron_update_macs": "ALIF 6/neuron/step (membrane 3, adaptation 2, threshold 1), readout 2, "
         "LSTM 3/unit/step (c = f*c + i*g, h = o*tanh(c)); biases folded, comparisons and "
         "sigmoid/tanh not counted as MACs",
-        "energy": "effective ACs x ac_pj + effective MACs x mac_pj + neuron updates (x neuron_update_pj, "
-        "or their MACs x mac_pj) + spikes x spike_pj; memory access not modelled",
+        "energy": "ACs x ac_pj + MACs x mac_pj (the synaptic operations of the convention) + neuron updates "
+        "(x neuron_update_pj, or their MACs x mac_pj) + spikes x spike_pj; memory access not modelled",
     }
-
-
-# ------------------------------------------------------------------------------------------
-# Markdown
-
-OPERATION_COLUMNS: tuple[tuple[str, Callable[[dict[str, Any]], float | None]], ...] = (
-    ("accuracy (%)", lambda entry: 100 * entry["accuracy"]),
-    (
-        "accuracy at last step (%)",
-        lambda entry: None if entry["accuracy_at_last_step"] is None else 100 * entry["accuracy_at_last_step"],
-    ),
-    ("mean decision step", lambda entry: entry["mean_decision_step"]),
-    ("time to decision (ms)", lambda entry: entry["mean_time_to_decision_ms"]),
-    ("ACs / inference", lambda entry: entry["per_inference"]["effective_acs"]),
-    ("synaptic MACs / inference", lambda entry: entry["per_inference"]["effective_macs"]),
-    ("neuron-update MACs / inference", lambda entry: entry["per_inference"]["neuron_update_macs"]),
-    ("dense SynOps / inference", lambda entry: entry["per_inference"]["dense_synaptic_ops"]),
-    ("spikes / inference", lambda entry: entry["per_inference"]["spikes"]),
-    ("activation sparsity", lambda entry: entry["per_inference"]["activation_sparsity"]),
-    ("footprint (bytes)", lambda entry: entry["footprint_bytes"]),
-)
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return lines
-
-
-def render_markdown(data: dict[str, Any], plot_names: Sequence[str] = ()) -> str:
-    """report.md from the report data; every number goes through ``format_number``."""
-    entries = data["models"]
-    presets = list(data["presets"])
-    lines = ["# SNN versus LSTM: accuracy, operations and energy per inference", ""]
-    lines += [
-        "Counts are taken from what each network did, each sample up to and including its decision step; "
-        "energy is arithmetic only (memory access, control and static power are not modelled).",
-        "",
-        "## Operations",
-        "",
-    ]
-    lines += _table(
-        ["model", "kind", "data"] + [name for name, _ in OPERATION_COLUMNS],
-        [[entry["name"], entry["kind"], f"{entry['dataset'] or '-'} {entry['split']}".strip()]
-         + [format_number(get(entry)) for _, get in OPERATION_COLUMNS] for entry in entries],
-    )
-    lines += ["", "## Energy per inference (nJ)", ""]
-    lines += _table(
-        ["model"] + presets,
-        [
-            [entry["name"]] + [format_number(entry["energy_per_inference"][preset]["total_pj"] / 1000) for preset in presets]
-            for entry in entries
-        ],
-    )
-    lstm_names = [entry["name"] for entry in entries if entry["kind"] == "lstm"]
-    for lstm_name in lstm_names:
-        lines += ["", f"## Times less energy than {lstm_name}", ""]
-        lines += _table(
-            ["model"] + presets,
-            [
-                [entry["name"]] + [format_number(entry["energy_ratio_vs"][lstm_name][preset]) for preset in presets]
-                for entry in entries
-            ],
-        )
-    lines += ["", "## Against the claim", "", data["claim_under_test"]]
-    snn_ratios = [
-        (entry["energy_ratio_vs"][lstm_name][preset], entry["name"], lstm_name, preset)
-        for entry in entries
-        if entry["kind"] == "snn"
-        for lstm_name in lstm_names
-        for preset in presets
-        if entry["energy_ratio_vs"][lstm_name][preset] is not None
-    ]
-    if snn_ratios:
-        best = max(snn_ratios)
-        worst = min(snn_ratios)
-        lines += [
-            f"Measured here: from {format_number(worst[0])}x ({worst[1]} vs {worst[2]}, {worst[3]}) "
-            f"to {format_number(best[0])}x ({best[1]} vs {best[2]}, {best[3]}) less energy "
-            "(below 1 means the SNN used more).",
-        ]
-    else:
-        lines += ["Measured here: no SNN and LSTM pair to compare."]
-    lines += ["", "## Energy constants", ""]
-    references = {HOROWITZ_2014: "[Horowitz 2014]", DAVIES_2018: "[Davies 2018]"}
-    for preset, model in data["presets"].items():
-        neuron = model["neuron_update_pj"]
-        lines.append(
-            f"- **{preset}**: MAC {model['mac_pj']:g} pJ, AC {model['ac_pj']:g} pJ, neuron update "
-            f"{'charged as its MACs' if neuron is None else f'{neuron:g} pJ'}, spike {model['spike_pj']:g} pJ."
-        )
-        for constant, source in model["sources"].items():
-            for citation, key in references.items():
-                source = source.replace(citation, key)
-            lines.append(f"  - {constant}, source: {source}")
-        for constant, assumption in model["estimates"].items():
-            lines.append(f"  - {constant}, ASSUMED (not a published figure): {assumption}")
-    used = [citation for citation in references if any(
-        citation in source for model in data["presets"].values() for source in model["sources"].values())]
-    lines += [""] + [f"{references[citation]} {citation}." for citation in used]
-    lines += ["", "## How operations are counted", ""]
-    lines += [f"- {key}: {text}" for key, text in data["counting"].items()]
-    if plot_names:
-        lines += ["", "## Plots", ""]
-        lines += [f"![{Path(name).stem}]({name})" for name in plot_names]
-    return "\n".join(lines) + "\n"
 
 
 REPORT_FILES = ("report.json", "report.md")
@@ -348,7 +290,7 @@ def write_report(
     out_path = Path(out_dir)
 
     def fill(folder: Path) -> dict:
-        plots = {key: path.name for key, path in write_plots(results, data, folder).items()}
+        plots = {key: path.name for key, path in write_plots(results, data, folder, REPORT_CONVENTIONS).items()}
         full = dict(data, plots=plots)
         write_json(folder / "report.json", _clean(full))
         write_text(folder / "report.md", render_markdown(full, list(plots.values())))
@@ -361,16 +303,3 @@ def write_report(
 def load_report(path: str | os.PathLike) -> dict[str, Any]:
     with open(path, encoding="utf-8") as stream:
         return json.load(stream)
-
-
-def summary_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One flat row per model (name, accuracy, mean decision step, energy per preset in pJ)."""
-    return [
-        {
-            "name": entry["name"],
-            "accuracy": entry["accuracy"],
-            "mean_decision_step": entry["mean_decision_step"],
-            **{f"energy_pj_{preset}": value["total_pj"] for preset, value in entry["energy_per_inference"].items()},
-        }
-        for entry in data["models"]
-    ]

@@ -8,16 +8,15 @@ import numpy as np
 import pytest
 
 from deploy.activity import Activity, activities_from_batch
+from deploy.baselines import LSTM_UPDATE_MACS, count_lstm, count_lstm_from_activity
 from deploy.counting import (
     ALIF_UPDATE_MACS,
-    LSTM_UPDATE_MACS,
     READOUT_UPDATE_MACS,
     OpCounts,
-    count_lstm,
-    count_lstm_from_activity,
     count_snn,
     fan_out,
     sum_counts,
+    synaptic_operations,
 )
 from deploy.footprint import lstm_footprint_bytes, snn_footprint_bytes
 
@@ -206,6 +205,29 @@ def test_graded_inputs_are_counted_as_effective_macs_not_acs():
     counts = count_snn(network, activity)
     assert counts.effective_macs == 2 * 2 + 1 * 1
     assert counts.effective_acs == 0
+
+
+def test_event_driven_convention_charges_each_event_of_a_bin_as_acs():
+    network = two_layer_network()
+    inputs = np.array([[3, 0], [1, 2], [0, 1]])  # channel 0: 4 events in 2 bins; channel 1: 3 in 2
+    spikes_0 = np.array([[0, 1, 0], [0, 0, 0], [0, 0, 1]])
+    activity = Activity.from_recording(inputs, [spikes_0, np.zeros((3, 2))], n_steps=3)
+    np.testing.assert_array_equal(activity.input_event_counts, [4, 3])
+    counts = count_snn(network, activity)
+    spike_ops = 1 * (2 + 2) + 1 * (1 + 1)  # neuron 1 and neuron 2 of layer 0, one spike each
+    assert counts.event_driven_acs == 4 * 2 + 3 * 1 + spike_ops and counts.event_driven_macs == 0
+    assert (counts.effective_acs, counts.effective_macs) == (spike_ops, 2 * 2 + 2 * 1)  # NeuroBench: graded
+    assert synaptic_operations(counts, "event-driven") == (counts.event_driven_acs, 0)
+    assert synaptic_operations(counts, "neurobench") == (spike_ops, 6)
+    assert synaptic_operations(counts, "dense") == (0, 29 * 3)
+    binary = Activity.from_recording(np.minimum(inputs, 1), [spikes_0, np.zeros((3, 2))], n_steps=3)
+    assert count_snn(network, binary).event_driven_acs == count_snn(network, binary).effective_acs
+
+
+def test_event_driven_lstm_multiplies_every_weight_every_step():
+    counts = count_lstm(5, 4, 2, 3, 7, input_nonzeros=10)
+    assert (counts.event_driven_acs, counts.event_driven_macs) == (0, counts.dense_synaptic_ops)
+    assert counts.event_driven_macs > counts.effective_macs
 
 
 def test_batch_activities_cut_each_sample_at_its_own_decision_step(rng):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.counting import OpCounts, count_lstm
+from deploy.baselines import count_lstm
+from deploy.counting import OpCounts
 from deploy.energy import (
     ENERGY_PRESETS,
     EnergyModel,
@@ -21,6 +22,8 @@ def snn_counts(n_samples: int = 2) -> OpCounts:
         effective_acs=1000 * n_samples,
         effective_macs=20 * n_samples,
         dense_synaptic_ops=50000 * n_samples,
+        event_driven_acs=1300 * n_samples,
+        event_driven_macs=0,
         neuron_updates=300 * n_samples,
         neuron_update_macs=1700 * n_samples,
         activations=0,
@@ -75,9 +78,20 @@ def test_loihi_energy_charges_neuron_updates_and_spikes():
 
 
 def test_dense_energy_charges_every_weight_as_a_mac():
-    breakdown = energy_per_inference(snn_counts(), "cmos45_fp32", dense=True)
+    breakdown = energy_per_inference(snn_counts(), "cmos45_fp32", "dense")
     assert breakdown.synaptic_ac_pj == 0.0
     assert breakdown.synaptic_mac_pj == pytest.approx(50000 * 4.6)
+
+
+def test_each_convention_charges_its_own_synaptic_counts():
+    counts = snn_counts(n_samples=2)
+    event = energy_per_inference(counts, "cmos45_fp32", "event-driven")
+    effective = energy_per_inference(counts, "cmos45_fp32", "neurobench")
+    assert (event.synaptic_ac_pj, event.synaptic_mac_pj) == pytest.approx((1300 * 0.9, 0.0))
+    assert (effective.synaptic_ac_pj, effective.synaptic_mac_pj) == pytest.approx((1000 * 0.9, 20 * 4.6))
+    assert event.neuron_pj == effective.neuron_pj
+    with pytest.raises(ValueError, match="counting convention among"):
+        energy_per_inference(counts, "cmos45_fp32", "loihi-style")
 
 
 def test_user_constants_and_ratio():

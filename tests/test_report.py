@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 
 from deploy.activity import activities_from_batch
-from deploy.counting import count_lstm, count_snn
+from deploy.baselines import count_lstm
+from deploy.counting import count_snn
 from deploy.energy import ENERGY_PRESETS, energy_per_inference
 from deploy.footprint import lstm_footprint_bytes, snn_footprint_bytes
-from deploy.report import OPERATION_COLUMNS, ModelResult, write_report
+from deploy.counting import REPORT_CONVENTIONS
+from deploy.markdown import OPERATION_COLUMNS
+from deploy.report import ModelResult, write_report
 from report_tables import parse_markdown_tables
 
 N_INPUTS, N_HIDDEN, N_OUTPUTS, N_TIME, N_SAMPLES = 12, 8, 3, 20, 6
@@ -118,19 +121,27 @@ def test_report_md_tables_match_report_json(written_report):
     assert_close(first["ACs / inference"], by_name[first["model"]]["per_inference"]["effective_acs"], "ACs")
     assert_close(first["mean decision step"], by_name[first["model"]]["mean_decision_step"], "step")
 
+    columns = [(convention, preset) for convention in REPORT_CONVENTIONS for preset in presets]
     for row in tables["Energy per inference (nJ)"]:
-        for preset in presets:
-            assert_close(row[preset], by_name[row["model"]]["energy_per_inference"][preset]["total_pj"] / 1000,
-                         f"{row['model']} / energy {preset}")
+        for convention, preset in columns:
+            assert_close(row[f"{preset}, {convention}"],
+                         by_name[row["model"]]["energy_per_inference"][convention][preset]["total_pj"] / 1000,
+                         f"{row['model']} / energy {preset} {convention}")
     for lstm in ("LSTM rank coding", "LSTM full sequence"):
         ratios = tables[f"Times less energy than {lstm}"]
         assert len(ratios) == 4
         for row in ratios:
-            for preset in presets:
-                assert_close(row[preset], by_name[row["model"]]["energy_ratio_vs"][lstm][preset],
-                             f"{row['model']} / ratio vs {lstm} / {preset}")
-        assert all(as_number(row[preset]) == pytest.approx(1.0) for row in ratios if row["model"] == lstm
-                   for preset in presets)
+            for convention, preset in columns:
+                assert_close(row[f"{preset}, {convention}"], by_name[row["model"]]["energy_ratio_vs"][lstm][convention][preset],
+                             f"{row['model']} / ratio vs {lstm} / {preset} {convention}")
+        assert all(as_number(row[f"{preset}, {convention}"]) == pytest.approx(1.0) for row in ratios
+                   if row["model"] == lstm for convention, preset in columns)
+    matched = tables["Energy at matched accuracy"]
+    assert len(matched) == len(columns) * 2
+    for row in matched:
+        pair = data["frontier"][row["convention"]][row["preset"]]["matched"]
+        target = "lstm_best_accuracy" if "LSTM best" in row["matched at"] else "snn_best_accuracy"
+        assert_close(row["times less energy"], pair[target]["ratio"], f"matched {row}")
 
 
 def test_report_json_numbers_come_from_the_counts(written_report):
@@ -140,20 +151,22 @@ def test_report_json_numbers_come_from_the_counts(written_report):
         assert entry["mean_decision_step"] == pytest.approx(np.mean(result.decision_steps))
         assert entry["per_inference"]["effective_acs"] == pytest.approx(result.counts.effective_acs / N_SAMPLES)
         for preset in ENERGY_PRESETS:
-            assert entry["energy_per_inference"][preset]["total_pj"] == pytest.approx(
-                energy_per_inference(result.counts, preset).total_pj
-            )
+            for convention in ("event-driven", "neurobench", "dense"):
+                assert entry["energy_per_inference"][convention][preset]["total_pj"] == pytest.approx(
+                    energy_per_inference(result.counts, preset, convention).total_pj
+                )
     snn_rank, lstm_full = data["models"][0], data["models"][3]
-    assert snn_rank["energy_ratio_vs"]["LSTM full sequence"]["loihi"] == pytest.approx(
-        lstm_full["energy_per_inference"]["loihi"]["total_pj"] / snn_rank["energy_per_inference"]["loihi"]["total_pj"]
-    )
+    for convention in ("event-driven", "neurobench"):
+        energy = lambda entry: entry["energy_per_inference"][convention]["loihi"]["total_pj"]  # noqa: E731
+        assert snn_rank["energy_ratio_vs"]["LSTM full sequence"][convention]["loihi"] == pytest.approx(
+            energy(lstm_full) / energy(snn_rank))
     assert "Horowitz" in data["presets"]["cmos45_fp32"]["sources"]["mac_pj"]
 
 
 def test_report_writes_valid_pngs_and_nothing_left_over(written_report):
     _, paths = written_report
     out_dir = paths["json"].parent
-    expected = {"json", "markdown", "tradeoff", "energy", "decision_steps",
+    expected = {"json", "markdown", "tradeoff", "energy", "frontier", "decision_steps",
                 "raster_alif_rank_coding", "raster_alif_full_sequence"}
     assert set(paths) == expected
     for key, path in paths.items():

@@ -21,9 +21,11 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from deploy.activity import activities_from_batch
-from deploy.counting import OpCounts, count_lstm_from_activity, count_snn
+from deploy.baselines import count_lstm_from_activity
+from deploy.counting import EMPTY_COUNTS, OpCounts, count_snn, fan_out
 from deploy.footprint import lstm_footprint_bytes, snn_footprint_bytes
-from deploy.report import ModelResult, build_report_data, summary_rows, write_report
+from deploy.plots import format_number
+from deploy.report import REPORT_CONVENTIONS, ModelResult, OperatingPoint, build_report_data, write_report
 
 from ..models import ALIFRSNN
 from ..training.early_exit import read_last_step, select_decision
@@ -55,8 +57,17 @@ def analyse_run(
         config = config.replace(data_dir=data_dir)
     dataset, _ = load_split(config, split, limit)
     is_snn = isinstance(model, ALIFRSNN)
-    activities, steps, correct, correct_last, raster = [], [], 0, 0, None
-    tradeoff = {threshold: [0, 0] for threshold in thresholds}  # threshold -> [correct, sum of steps]
+    if is_snn:
+        network = export_model(model, decision_threshold=config.decision_threshold, dt_ms=info.dt_ms)
+        fan, footprint = fan_out(network), snn_footprint_bytes(network)
+        count = lambda activities: count_snn(fan, activities)  # noqa: E731
+    else:
+        footprint = lstm_footprint_bytes(model.n_inputs, model.n_hidden, model.n_layers, model.n_outputs)
+        count = lambda activities: count_lstm_from_activity(  # noqa: E731
+            model.n_hidden, model.n_layers, model.n_outputs, activities)
+    counts, steps, correct, correct_last, raster = EMPTY_COUNTS, [], 0, 0, None
+    # threshold -> [correct, sum of steps, counts]: each reading cut at its own decisions
+    tradeoff = {threshold: [0, 0, EMPTY_COUNTS] for threshold in thresholds}
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for x, y in tqdm(loader, desc=f"count {run_label(config)}", disable=not progress, leave=False):
         x = time_first(x, torch.device("cpu"))
@@ -66,26 +77,23 @@ def analyse_run(
         correct += int((decision.predictions == y).sum())
         correct_last += int((logits_seq[-1].argmax(-1) == y).sum())
         steps.append(decision.steps.numpy())
+        inputs, spike_arrays = x.numpy(), [s.numpy() for s in spikes]
         for threshold, sums in tradeoff.items():
             other = select_decision(logits_seq, threshold)
             sums[0] += int((other.predictions == y).sum())
             sums[1] += int(other.steps.sum())
-        activities += activities_from_batch(x.numpy(), [s.numpy() for s in spikes], decision.steps.numpy())
+            sums[2] += count(activities_from_batch(inputs, spike_arrays, other.steps.numpy()))
+        counts += count(activities_from_batch(inputs, spike_arrays, decision.steps.numpy()))
         if raster is None and is_snn:  # show a sample that decided (the first one that crossed, if any)
             shown = int(decision.crossed.to(torch.int8).argmax())
             raster = (spikes[-1][:, shown].numpy().astype(bool), int(decision.steps[shown]))
     steps = np.concatenate(steps)
     n = steps.size
-    if is_snn:
-        network = export_model(model, decision_threshold=config.decision_threshold, dt_ms=info.dt_ms)
-        counts, footprint = count_snn(network, activities), snn_footprint_bytes(network)
-    else:
-        counts = count_lstm_from_activity(model.n_hidden, model.n_layers, model.n_outputs, activities)
-        footprint = lstm_footprint_bytes(model.n_inputs, model.n_hidden, model.n_layers, model.n_outputs)
     return ModelResult(
         name=name or run_label(config), kind="snn" if is_snn else "lstm", accuracy=correct / n,
         decision_steps=steps, counts=counts, dt_ms=info.dt_ms or 1.0, accuracy_at_last_step=correct_last / n,
-        tradeoff=[(threshold, c / n, s / n) for threshold, (c, s) in tradeoff.items()],
+        tradeoff=[OperatingPoint(threshold, c / n, s / n, point_counts)
+                  for threshold, (c, s, point_counts) in tradeoff.items()],
         raster=raster, footprint_bytes=footprint, source="pytorch", dataset=config.dataset, split=split,
     )
 
@@ -145,14 +153,35 @@ def write_results(results: Sequence[ModelResult], out_dir) -> Tuple[dict, dict]:
     return data, write_report(results, out_dir, data=data)
 
 
+SUMMARY_PRESETS = ("cmos45_fp32", "loihi")
+
+
 def format_summary(data: dict) -> str:
-    """The report's headline figures (accuracy, mean t*, energy per preset) as a terminal table."""
-    rows = summary_rows(data)
-    presets = [key[len("energy_pj_"):] for key in rows[0] if key.startswith("energy_pj_")] if rows else []
-    width = max([len(row["name"]) for row in rows] + [5])
-    header = f"{'model':<{width}}  accuracy  mean t*  " + "  ".join(f"{p + ' (nJ)':>18}" for p in presets)
+    """The report's headline figures as a terminal table (accuracy, mean t*, energy per inference
+    for the 45 nm fp32 and Loihi presets under both counting conventions), then the SNN/LSTM
+    energy ratio at matched accuracy."""
+    presets = [preset for preset in SUMMARY_PRESETS if preset in data["presets"]]
+    columns = [(convention, preset) for convention in REPORT_CONVENTIONS for preset in presets]
+    labels = [f"{preset} {convention} (nJ)" for convention, preset in columns]
+    width = max([len(entry["name"]) for entry in data["models"]] + [5])
+    header = f"{'model':<{width}}  accuracy  mean t*  " + "  ".join(f"{label:>{len(label)}}" for label in labels)
     lines = [header, "-" * len(header)]
-    for row in rows:
-        energies = "  ".join(f"{row['energy_pj_' + p] / 1000:>18.4g}" for p in presets)
-        lines.append(f"{row['name']:<{width}}  {100 * row['accuracy']:7.2f}%  {row['mean_decision_step']:7.1f}  {energies}")
+    for entry in data["models"]:
+        energies = "  ".join(
+            f"{entry['energy_per_inference'][convention][preset]['total_pj'] / 1000:>{len(label)}.4g}"
+            for (convention, preset), label in zip(columns, labels))
+        lines.append(f"{entry['name']:<{width}}  {100 * entry['accuracy']:7.2f}%  "
+                     f"{entry['mean_decision_step']:7.1f}  {energies}")
+    lines += ["", "times less energy than the LSTM at matched accuracy (cheapest point at least as accurate):"]
+    for convention, preset in columns:
+        matched = data["frontier"][convention][preset]["matched"]
+        if not matched:
+            lines.append(f"  {preset} {convention}: needs an SNN and an LSTM")
+            continue
+        parts = []
+        for target, pair in matched.items():
+            where = f"at {100 * pair['target_accuracy']:.2f} % ({target.split('_')[0].upper()} best)"
+            parts.append(f"{format_number(pair['ratio'])}x {where}" if pair["ratio"] is not None else
+                         f"not reached {where}")
+        lines.append(f"  {preset} {convention}: " + "; ".join(parts))
     return "\n".join(lines)
