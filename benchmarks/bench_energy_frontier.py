@@ -21,21 +21,20 @@ import statistics
 import sys
 from pathlib import Path
 
-from rc_snn.pipeline.compare import analyse_run, format_summary, write_results
+from deploy.counting import REPORT_CONVENTIONS
+from deploy.frontier import TARGETS
+from rc_snn.pipeline.compare import SUMMARY_PRESETS, analyse_run, format_summary, write_results
 from rc_snn.training.config import TrainConfig
 from rc_snn.training.loop import train
 from rc_snn.training.run import load_run
 
 SIM_FAMILIES = {"alif": (64, 128, 256), "lstm": (16, 32, 64, 128)}
-PRESETS = ("cmos45_fp32", "loihi")
-CONVENTIONS = ("event-driven", "neurobench")
-TARGETS = ("lstm_best_accuracy", "snn_best_accuracy")
 
 
 def ratios(data: dict) -> dict:
     """``{(convention, preset, target): matched pair}`` of one report."""
     return {(convention, preset, target): data["frontier"][convention][preset]["matched"][target]
-            for convention in CONVENTIONS for preset in PRESETS for target in TARGETS}
+            for convention in REPORT_CONVENTIONS for preset in SUMMARY_PRESETS for target in TARGETS}
 
 
 def sim(args) -> None:
@@ -72,7 +71,7 @@ def cross_validated(args) -> None:
         reached = [value for value in values if value is not None]
         spread = (f"{statistics.fmean(reached):.3g} +- {statistics.pstdev(reached):.2g} ({len(reached)}/{len(values)})"
                   if reached else "not reached")
-        target = "LSTM best" if key[2] == "lstm_best_accuracy" else "SNN best"
+        target = TARGETS[key[2]]
         shown = ", ".join("-" if value is None else f"{value:.3g}" for value in values)
         print(f"| {key[0]} | {key[1]} | {target} | {shown} | {spread} |")
 

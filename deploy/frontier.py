@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 FAMILIES = ("snn", "lstm")
+TARGETS = {"lstm_best_accuracy": "LSTM best", "snn_best_accuracy": "SNN best"}  # the matched targets, as shown
 
 
 def pareto_front(points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -59,6 +60,6 @@ def frontier(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     fronts = {family: pareto_front(members) for family, members in by_family.items()}
     result: dict[str, Any] = {"fronts": fronts, "matched": {}}
     if fronts["snn"] and fronts["lstm"]:
-        for target, family in (("lstm_best_accuracy", "lstm"), ("snn_best_accuracy", "snn")):
+        for target, family in zip(TARGETS, ("lstm", "snn")):
             result["matched"][target] = matched_ratio(fronts["snn"], fronts["lstm"], fronts[family][-1]["accuracy"])
     return result

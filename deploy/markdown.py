@@ -11,6 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .counting import REPORT_CONVENTIONS
 from .energy import DAVIES_2018, HOROWITZ_2014
+from .frontier import TARGETS
 from .plots import format_number
 
 OPERATION_COLUMNS: tuple[tuple[str, Callable[[dict[str, Any]], float | None]], ...] = (
@@ -93,7 +94,7 @@ def render_markdown(data: dict[str, Any], plot_names: Sequence[str] = ()) -> str
     lines += ["", "## Energy at matched accuracy", "", MATCHED_EXPLAINED, ""]
     lines += _table(
         ["convention", "preset", "matched at", "SNN point", "LSTM point", "times less energy"],
-        [[convention, preset, f"{format_number(100 * matched['target_accuracy'])} % ({target.split('_')[0].upper()} best)",
+        [[convention, preset, f"{format_number(100 * matched['target_accuracy'])} % ({TARGETS[target]})",
           _point_text(matched["snn"]), _point_text(matched["lstm"]), format_number(matched["ratio"])]
          for convention in REPORT_CONVENTIONS for preset in presets
          for target, matched in data["frontier"][convention][preset]["matched"].items()],

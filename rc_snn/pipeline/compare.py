@@ -24,6 +24,7 @@ from deploy.activity import activities_from_batch
 from deploy.baselines import count_lstm_from_activity
 from deploy.counting import EMPTY_COUNTS, OpCounts, count_snn, fan_out
 from deploy.footprint import lstm_footprint_bytes, snn_footprint_bytes
+from deploy.frontier import TARGETS
 from deploy.plots import format_number
 from deploy.report import REPORT_CONVENTIONS, ModelResult, OperatingPoint, build_report_data, write_report
 
@@ -180,7 +181,7 @@ def format_summary(data: dict) -> str:
             continue
         parts = []
         for target, pair in matched.items():
-            where = f"at {100 * pair['target_accuracy']:.2f} % ({target.split('_')[0].upper()} best)"
+            where = f"at {100 * pair['target_accuracy']:.2f} % ({TARGETS[target]})"
             parts.append(f"{format_number(pair['ratio'])}x {where}" if pair["ratio"] is not None else
                          f"not reached {where}")
         lines.append(f"  {preset} {convention}: " + "; ".join(parts))
