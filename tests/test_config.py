@@ -10,7 +10,10 @@ def test_json_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"model": "gru"}, "model"),
+    ({"model": "transformer"}, "model"),
+    ({"bits": 0}, "'bits'"),
+    ({"dead_zone": 1.5}, "'dead_zone'"),
+    ({"bits": 2, "dead_zone": 1}, "'bits/dead_zone': expected dead_zone as an integer 0 <= d < 1"),
     ({"lr": float("inf")}, "'lr': expected a finite learning rate > 0; got inf"),
     ({"beta": float("nan")}, "'beta'"),
     ({"b0": float("nan")}, "'b0'"),

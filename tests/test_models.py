@@ -1,10 +1,10 @@
-"""ALIFRSNN and LSTMBaseline behind the shared step interface."""
+"""ALIFRSNN, IRSNN and the LSTM and GRU baselines behind the shared step interface."""
 
 import pytest
 import torch
 from torch import nn
 
-from rc_snn.models import ALIFRSNN, LSTMBaseline, LSTMState, RSNNState
+from rc_snn.models import ALIFRSNN, IRSNN, GRUBaseline, LSTMBaseline, LSTMState, RSNNState
 from rc_snn.neuron.alif import ALIFParams
 from rc_snn.neuron.state import detach, select_rows
 
@@ -26,7 +26,26 @@ def make_model(kind: str):
         return LSTMBaseline(N_IN, 9, N_OUT).double()
     if kind == "lstm2":
         return LSTMBaseline(N_IN, 9, N_OUT, n_layers=2).double()
+    if kind in ("gru", "gru2"):
+        return GRUBaseline(N_IN, 9, N_OUT, n_layers=1 if kind == "gru" else 2).double()
+    if kind in ("irsnn", "irsnn2"):
+        return evaluated_irsnn([9] if kind == "irsnn" else [9, 7])
     raise ValueError(kind)
+
+
+def evaluated_irsnn(sizes, bits=6, dead_zone=3):
+    """An IR-SNN in evaluation mode (its batch norm then a fixed affine map, as deployed), with
+    non-trivial norm statistics and quantiser ranges."""
+    from rc_snn.neuron.irsnn import IRParams
+
+    model = IRSNN(N_IN, sizes, N_OUT, IRParams(bits=bits, dead_zone=dead_zone)).double()
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.norm.running_mean.uniform_(-0.5, 0.5)
+            layer.norm.running_var.uniform_(0.5, 2.0)
+            layer.norm.bias.uniform_(-0.3, 0.3)
+            layer.quantiser.value_range.fill_(1.5)
+    return model.eval()
 
 
 def busy_input(steps=30, batch=3):
@@ -45,7 +64,7 @@ def assert_states_close(a, b):
         torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-12)
 
 
-KINDS = ["alif", "alif2", "lstm", "lstm2"]
+KINDS = ["alif", "alif2", "irsnn", "irsnn2", "lstm", "lstm2", "gru", "gru2"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -141,6 +160,24 @@ def test_lstm_step_equals_nn_lstm_independently():
     for x_t in x:
         _, state = model.step(x_t, state)
         hs.append(state.layers[-1].h)
+    torch.testing.assert_close(torch.stack(hs), hidden, rtol=1e-10, atol=1e-12)
+
+
+def test_gru_step_equals_nn_gru_independently():
+    """The hand-written cell reproduces nn.GRU (gate order r, z, n; b_hn inside r * (.)) with its own weights."""
+    model = make_model("gru2")
+    with torch.no_grad():  # distinct biases, so a b_hn outside r * (.) would show
+        for name, parameter in model.gru.named_parameters():
+            if name.startswith("bias"):
+                parameter.uniform_(-1, 1)
+    x = busy_input()
+    hidden, _ = model.gru(x)
+    torch.testing.assert_close(model(x)[0], model.readout(hidden), rtol=1e-12, atol=1e-14)
+    state = model.initial_state(3, dtype=torch.float64)
+    hs = []
+    for x_t in x:
+        _, state = model.step(x_t, state)
+        hs.append(state.layers[-1])
     torch.testing.assert_close(torch.stack(hs), hidden, rtol=1e-10, atol=1e-12)
 
 

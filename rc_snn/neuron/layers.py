@@ -1,4 +1,4 @@
-"""Thin modules over :mod:`rc_snn.neuron.alif`: they hold parameters and loop over time.
+"""Thin modules over :mod:`rc_snn.neuron.alif` and :mod:`rc_snn.neuron.irsnn`: they hold parameters and loop over time.
 
 Tensors are time-first, ``[time, batch, features]``; the caller passes and receives state, so a
 sequence can be run in chunks (``out2, s = layer(x[k:], s)`` continues ``out1, s = layer(x[:k])``).
@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from . import alif as F
+from . import irsnn as IR
 from .alif import ALIFParams, TauInit
 from .surrogate import SpikeFn, resolve
 from .validation import check_sequence
@@ -148,3 +149,93 @@ class LeakyReadout(nn.Module):
         return torch.stack(outputs), m
 
 
+
+
+class SpikeQuantiser(nn.Module):
+    """``v -> Q(v)`` (:func:`rc_snn.neuron.irsnn.quantise`) with the range ``r`` it learns.
+
+    In training every call first updates ``r``: the bias-corrected exponential moving average
+    (momentum ``params.range_momentum``) of ``max |v|`` over the call's batch (Jacob et al. 2018's
+    range tracking, as the paper's ``FakeSpikeQuantization``). Before any update ``r = 1``.
+    """
+
+    def __init__(self, params: IR.IRParams = IR.IRParams()) -> None:
+        super().__init__()
+        self.bits, self.dead_zone, self.momentum = params.bits, params.dead_zone, params.range_momentum
+        self.register_buffer("value_range", torch.tensor(1.0))
+        self.register_buffer("range_biased", torch.tensor(0.0))
+        self.register_buffer("range_updates", torch.tensor(0, dtype=torch.long))
+
+    def delta(self) -> Tensor:
+        """The quantisation step ``r / ((L + 1)(1 - 1e-4))``."""
+        return IR.quantiser_step(self.value_range, self.bits)
+
+    def forward(self, v: Tensor) -> Tensor:
+        if self.training:
+            with torch.no_grad():  # new tensors, not in-place: earlier steps' graphs hold the old range
+                self.range_updates = self.range_updates + 1
+                self.range_biased = (1 - self.momentum) * self.range_biased + self.momentum * v.abs().max()
+                updates = self.range_updates.to(self.range_biased.dtype)
+                self.value_range = self.range_biased / (1 - (1 - self.momentum) ** updates)
+        value_range = self.value_range.to(v.dtype)
+        return IR.quantise(v, IR.quantiser_step(value_range, self.bits), value_range, self.bits, self.dead_zone)
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, dead_zone={self.dead_zone}, range={float(self.value_range):.4g}"
+
+
+class IRLayer(nn.Module):
+    """Recurrent layer of IR-SNN neurons (equations in :mod:`rc_snn.neuron.irsnn`).
+
+    ``W`` (``w_in``, ``[2H, n_inputs]``, no bias) is kaiming-uniform with the sigmoid's gain and
+    followed by ``BatchNorm1d(2H)`` (``norm``; its shift is the gates' bias), ``U`` (``w_rec``,
+    ``[2H, H]``, no bias) orthogonal with the relu's gain, as the paper's code. :meth:`encode`
+    normalises over every leading axis at once: in training, over time and batch when given a
+    whole sequence (as the paper), which a step-by-step run cannot do; so the model trains on whole
+    sequences (:attr:`rc_snn.models.IRSNN.needs_full_sequence`) and exits early in evaluation,
+    where the normalisation is a fixed affine map.
+    """
+
+    def __init__(self, n_inputs: int, n_neurons: int, params: IR.IRParams = IR.IRParams()) -> None:
+        super().__init__()
+        if n_inputs < 1 or n_neurons < 1:
+            raise ValueError(f"expected positive sizes; got n_inputs={n_inputs}, n_neurons={n_neurons}")
+        self.n_inputs, self.n_neurons = n_inputs, n_neurons
+        self.w_in = nn.Linear(n_inputs, 2 * n_neurons, bias=False)
+        self.norm = nn.BatchNorm1d(2 * n_neurons, momentum=params.range_momentum)
+        self.w_rec = nn.Linear(n_neurons, 2 * n_neurons, bias=False)
+        self.quantiser = SpikeQuantiser(params)
+        nn.init.kaiming_uniform_(self.w_in.weight, nonlinearity="sigmoid")
+        nn.init.orthogonal_(self.w_rec.weight, gain=nn.init.calculate_gain("relu"))
+
+    def initial_state(self, batch_size: int, *, device=None, dtype=None) -> IR.IRState:
+        weight = self.w_in.weight
+        return IR.ir_initial_state(batch_size, self.n_neurons, device=device or weight.device,
+                                   dtype=dtype or weight.dtype)
+
+    def encode(self, x: Tensor) -> Tensor:
+        """``BN(W x)`` for ``x [..., n_inputs]`` (statistics over all leading axes in training)."""
+        projected = self.w_in(x)
+        return self.norm(projected.reshape(-1, projected.shape[-1])).reshape(projected.shape)
+
+    def step_current(self, encoded: Tensor, state: IR.IRState) -> IR.IRState:
+        """One step given ``BN(W x[t])`` (``[batch, 2H]``); adds the recurrent ``U s[t-1]``."""
+        return IR.ir_step(encoded + self.w_rec(state.s), state, self.quantiser)
+
+    def forward(self, x_seq: Tensor, state: Optional[IR.IRState] = None) -> Tuple[Tensor, IR.IRState]:
+        """Run ``x_seq [time, batch, n_inputs]``; returns outputs ``s [time, batch, neurons]`` and the final state."""
+        check_sequence(x_seq, self.n_inputs)
+        return self.forward_current(self.encode(x_seq), state)
+
+    def forward_current(self, encoded: Tensor, state: Optional[IR.IRState] = None) -> Tuple[Tensor, IR.IRState]:
+        """Run precomputed ``BN(W x)`` ``[time, batch, 2H]``."""
+        if state is None:
+            state = self.initial_state(encoded.shape[1], device=encoded.device, dtype=encoded.dtype)
+        outputs = []
+        for current in encoded:
+            state = self.step_current(current, state)
+            outputs.append(state.s)
+        return torch.stack(outputs), state
+
+    def extra_repr(self) -> str:
+        return f"{self.n_inputs}, {self.n_neurons}"

@@ -44,7 +44,9 @@ _HELP = {
     "weight_decay": "AdamW's decoupled weight decay on the weight matrices (0 = Adam)",
     "label_smoothing": "label smoothing of every cross-entropy term",
     "layers": "number of recurrent layers",
-    "hidden": "neurons (or LSTM units) per layer",
+    "hidden": "neurons (or LSTM/GRU units) per layer",
+    "bits": "IR-SNN: bits of each output (1: binary spikes; the paper's 6)",
+    "dead_zone": "IR-SNN: output levels |q| <= this are not sent (the paper's 3; 0 at 1 bit)",
     "backward": "ALIF gradients, all equal: 'compiled' (numba kernels, one layer on the CPU; else 'manual'),"
                 " 'manual' (hand-written BPTT in torch) or 'autograd'",
     "out": "run folder (reused on a second run)",

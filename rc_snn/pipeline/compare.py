@@ -35,12 +35,13 @@ from ..training.run import TrainedRun, load_run, load_split
 from .export import export_model
 from .recording import record_run
 
+MODEL_LABELS = {"alif": "ALIF", "irsnn": "IR-SNN", "lstm": "LSTM", "gru": "GRU"}
 TRADEOFF_THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
 
 
 def run_label(config) -> str:
     """The name of a run's model in tables: ``"ALIF rank coding"``, ``"LSTM full sequence"``."""
-    model = "ALIF" if config.model == "alif" else "LSTM"
+    model = MODEL_LABELS[config.model]
     return f"{model} {'rank coding' if config.loss == 'rank' else 'full sequence'}"
 
 

@@ -12,9 +12,11 @@ from deploy.files import write_json
 
 from ..data import DATASETS
 from ..neuron.alif import ALIFParams
+from ..neuron.irsnn import IRParams
 from .losses import FULL_READOUTS
 
-MODELS = ("alif", "lstm")
+MODELS = ("alif", "lstm", "irsnn", "gru")
+SPIKING_MODELS = ("alif", "irsnn")
 LOSSES = ("rank", "full")
 DEVICES = ("auto", "cpu", "cuda")
 BACKWARDS = ("compiled", "manual", "autograd")
@@ -49,6 +51,8 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
     event with that probability, drawn anew every epoch); validation is never augmented.
     ``b0``, ``beta`` and the time constants are the ALIF neuron's (:class:`ALIFParams`, whose
     defaults they take); time constants are in steps: ``(mean, sd)`` of the initial normal draw.
+    ``bits`` and ``dead_zone`` are the IR-SNN's output quantiser (:class:`IRParams`; ``bits = 1``
+    sends binary spikes); its readout takes ``tau_out``.
     """
 
     model: str = "alif"
@@ -86,6 +90,8 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
     tau_m: tuple = ALIFParams.tau_m
     tau_adp: tuple = ALIFParams.tau_adp
     tau_out: tuple = ALIFParams.tau_out
+    bits: int = IRParams.bits
+    dead_zone: int = IRParams.dead_zone
     surrogate: str = "multi_gaussian"
     chunk_size: int = 16
     backward: str = "compiled"
@@ -105,10 +111,18 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
             object.__setattr__(self, name, float(getattr(self, name)))
         if self.bin_ms is not None:
             object.__setattr__(self, "bin_ms", float(self.bin_ms))
+        try:
+            self.ir_params()
+        except ValueError as error:
+            _fail("bits/dead_zone", str(error).removeprefix("expected "), (self.bits, self.dead_zone))
 
     def alif_params(self) -> ALIFParams:
         """The ALIF neuron's constants of this run."""
         return ALIFParams(b0=self.b0, beta=self.beta, tau_m=self.tau_m, tau_adp=self.tau_adp, tau_out=self.tau_out)
+
+    def ir_params(self) -> IRParams:
+        """The IR-SNN quantiser's constants of this run."""
+        return IRParams(bits=self.bits, dead_zone=self.dead_zone)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -233,6 +247,8 @@ _RULES = {
     "tau_m": _time_constant,
     "tau_adp": _time_constant,
     "tau_out": _time_constant,
+    "bits": _integer(1),
+    "dead_zone": _integer(0),
     "surrogate": _text(),
     "chunk_size": _integer(1),
     "backward": _choice(BACKWARDS),

@@ -55,13 +55,14 @@ def time_first(x: torch.Tensor, device: torch.device) -> torch.Tensor:
 def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> StepResult:
     """Loss and decisions of one step (the caller runs backward on ``loss``)."""
     rank = config.loss == "rank"
-    full_run = not rank or config.last_step_weight > 0  # every sample runs to the last step
+    # every sample runs to the last step (a model whose training needs whole sequences: always)
+    full_run = not rank or config.last_step_weight > 0 or getattr(model, "needs_full_sequence", False)
     engine = config.model == "alif" and config.backward != "autograd"
     compiled = None if config.backward == "compiled" else False
     if full_run:
         logits_seq = (run_alif(model, x, None, chunk_size=config.chunk_size, compiled=compiled)[0] if engine
                       else model(x)[0])
-    if rank and full_run:  # rank-coded loss with the auxiliary last-step term (rc_snn.training.losses)
+    if rank and full_run:  # the rank-coded loss read off the whole sequence's outputs (rc_snn.training.losses)
         decision = select_decision(logits_seq, config.decision_threshold)
         entropy = mean_entropy_until(logits_seq, decision.steps) if config.entropy_weight > 0 else None
         decision = replace(decision, mean_entropy=entropy, sample_steps=logits_seq.shape[0] * logits_seq.shape[1])

@@ -21,7 +21,7 @@ from torch import nn
 from deploy.files import write_atomic, write_json
 
 from ..data.info import DatasetInfo
-from ..models import ALIFRSNN, LSTMBaseline
+from ..models import ALIFRSNN, IRSNN, GRUBaseline, LSTMBaseline
 from .config import TrainConfig
 
 CHECKPOINT_FORMAT = "rc-snn-checkpoint/1"
@@ -54,8 +54,12 @@ def resolve_device(name: str) -> torch.device:
 def build_model(config: TrainConfig, info: DatasetInfo) -> nn.Module:
     """A fresh model for ``config`` and the dataset's sizes, initialised from ``config.seed``."""
     torch.manual_seed(config.seed)
-    if config.model == "lstm":
-        return LSTMBaseline(info.n_inputs, config.hidden, info.n_classes, n_layers=config.layers)
+    if config.model in ("lstm", "gru"):
+        baseline = LSTMBaseline if config.model == "lstm" else GRUBaseline
+        return baseline(info.n_inputs, config.hidden, info.n_classes, n_layers=config.layers)
+    if config.model == "irsnn":
+        return IRSNN(info.n_inputs, [config.hidden] * config.layers, info.n_classes, config.ir_params(),
+                     tau_out=config.tau_out)
     return ALIFRSNN(info.n_inputs, [config.hidden] * config.layers, info.n_classes, config.alif_params(),
                     spike_grad=config.surrogate)
 
