@@ -1,30 +1,52 @@
-"""Operation counts of the conventional recurrent baselines (the LSTM), in ``deploy.counting``'s terms.
+"""Operation counts of the conventional recurrent baselines (LSTM, GRU), in ``deploy.counting``'s terms.
 
 The synaptic operations follow ``deploy.counting``'s definitions (effective, event-driven, dense);
-what is particular to a gated unit is its element-wise update, counted as implemented:
+what is particular to a gated unit (:data:`UNITS`) is its number of gates and its element-wise
+update, counted as implemented (``rc_snn.models``):
 
-  LSTM hidden unit, per layer per step (``LSTM_UPDATE_MACS``, 3)::
+  LSTM hidden unit, per layer per step (``UNITS["lstm"].update_macs``, 3; 5 activations:
+  sigmoid i, f, o; tanh g, tanh c)::
 
       c = f*c + i*g                                      2  (f*c, i*g)
       h = o*tanh(c)                                      1
 
-  plus ``activations`` = 5 nonlinear evaluations (sigmoid i, f, o; tanh g, tanh c) per hidden
-  unit per step, counted but not converted to MACs or energy.
+  GRU hidden unit (``UNITS["gru"].update_macs``, 3; 3 activations: sigmoid r, z; tanh n)::
+
+      n = tanh(i_n + r*h_n)                              1  (r*h_n)
+      h = (1-z)*n + z*h_prev                             2
+
+  Activations are counted but not converted to MACs or energy.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from .activity import Activity
 from .counting import EMPTY_COUNTS, OpCounts
 
-LSTM_UPDATE_MACS: dict[str, int] = {"cell": 2, "hidden": 1}
-LSTM_ACTIVATIONS_PER_UNIT = 5  # sigmoid(i), sigmoid(f), sigmoid(o), tanh(g), tanh(c)
-LSTM_GATES = 4
+
+class GatedUnit(NamedTuple):
+    """A gated recurrent unit's shape for counting: gate rows per unit, element-wise MACs, activations."""
+
+    gates: int
+    update_macs: dict
+    activations: int
 
 
-def count_lstm(
+UNITS: dict[str, GatedUnit] = {
+    "lstm": GatedUnit(gates=4, update_macs={"cell": 2, "hidden": 1}, activations=5),
+    "gru": GatedUnit(gates=3, update_macs={"reset": 1, "mix": 2}, activations=3),
+}
+
+
+def _unit(name: str) -> GatedUnit:
+    if name not in UNITS:
+        raise ValueError(f"expected a recurrent unit among {sorted(UNITS)}; got {name!r}")
+    return UNITS[name]
+
+
+def count_recurrent(
     n_inputs: int,
     n_hidden: int,
     n_layers: int,
@@ -33,22 +55,26 @@ def count_lstm(
     input_nonzeros: int,
     hidden_nonzeros: int | None = None,
     n_samples: int = 1,
+    *,
+    unit: str = "lstm",
 ) -> OpCounts:
-    """Counts for ``nn.LSTM(n_inputs, n_hidden, n_layers)`` + ``Linear(n_hidden, n_outputs)`` each step.
+    """Counts for ``nn.LSTM`` or ``nn.GRU`` (``unit``) ``(n_inputs, n_hidden, n_layers)`` +
+    ``Linear(n_hidden, n_outputs)`` each step; ``G`` below is the unit's gates (LSTM 4, GRU 3).
 
-    Per step, dense (NeuroBench "dense"): ``sum_l 4*(n_in_l + H)*H + C*H`` with ``n_in_0 =
+    Per step, dense (NeuroBench "dense"): ``sum_l G*(n_in_l + H)*H + C*H`` with ``n_in_0 =
     n_inputs`` and ``n_in_l = H`` above. Effective MACs skip zero input operands: layer 0's
-    input product costs ``4*H`` per nonzero input value (``input_nonzeros``, summed over the
+    input product costs ``G*H`` per nonzero input value (``input_nonzeros``, summed over the
     steps and samples); the hidden-state products (recurrent, next layer, readout) are counted
     dense unless ``hidden_nonzeros`` (nonzero hidden values over all layers, steps and samples)
     is given, in which case each nonzero hidden value of layer l costs its fan-out
-    (``4*H`` recurrent + ``4*H`` into layer l+1 or ``C`` into the readout). Zeros within an
-    LSTM's hidden state are rare, so the dense assumption is close and, if anything, slightly
+    (``G*H`` recurrent + ``G*H`` into layer l+1 or ``C`` into the readout). Zeros within a
+    hidden state are rare, so the dense assumption is close and, if anything, slightly
     favours the SNN; pass ``hidden_nonzeros`` where it matters.
 
-    Element-wise: ``LSTM_UPDATE_MACS`` (3) MACs per hidden unit per step and 5 activations.
+    Element-wise: the unit's ``update_macs`` (3) per hidden unit per step and its activations.
     ``n_steps`` is the total of simulated steps over ``n_samples`` samples.
     """
+    shape = _unit(unit)
     for name, value in [("n_inputs", n_inputs), ("n_hidden", n_hidden), ("n_layers", n_layers),
                         ("n_outputs", n_outputs)]:
         if int(value) != value or value < 1:
@@ -62,7 +88,7 @@ def count_lstm(
     hidden_values = n_hidden * n_layers * n_steps
     if hidden_nonzeros is not None and not 0 <= hidden_nonzeros <= hidden_values:
         raise ValueError(f"expected 0 <= hidden_nonzeros <= {hidden_values}; got {hidden_nonzeros}")
-    gate_rows = LSTM_GATES * n_hidden
+    gate_rows = shape.gates * n_hidden
     dense_per_step = (
         gate_rows * (n_inputs + n_hidden)
         + (n_layers - 1) * gate_rows * (n_hidden + n_hidden)
@@ -87,8 +113,8 @@ def count_lstm(
         event_driven_acs=0,
         event_driven_macs=dense_per_step * int(n_steps),
         neuron_updates=(units + n_outputs) * int(n_steps),
-        neuron_update_macs=units * sum(LSTM_UPDATE_MACS.values()) * int(n_steps),
-        activations=units * LSTM_ACTIVATIONS_PER_UNIT * int(n_steps),
+        neuron_update_macs=units * sum(shape.update_macs.values()) * int(n_steps),
+        activations=units * shape.activations * int(n_steps),
         input_events=int(input_nonzeros),
         spikes_per_layer=(),
         activations_total=hidden_values,
@@ -96,19 +122,20 @@ def count_lstm(
     )
 
 
-def count_lstm_from_activity(
-    n_hidden: int, n_layers: int, n_outputs: int, activity: Activity | Iterable[Activity]
+def count_recurrent_from_activity(
+    n_hidden: int, n_layers: int, n_outputs: int, activity: Activity | Iterable[Activity], *, unit: str = "lstm"
 ) -> OpCounts:
-    """``count_lstm`` over recorded inputs (``Activity`` with no spike counts), per sample summed."""
+    """``count_recurrent`` over recorded inputs (``Activity`` with no spike counts), per sample summed."""
     items = [activity] if isinstance(activity, Activity) else list(activity)
     total = EMPTY_COUNTS
     for item in items:
-        total = total + count_lstm(
+        total = total + count_recurrent(
             n_inputs=item.input_counts.shape[0],
             n_hidden=n_hidden,
             n_layers=n_layers,
             n_outputs=n_outputs,
             n_steps=item.n_steps,
             input_nonzeros=item.input_events,
+            unit=unit,
         )
     return total

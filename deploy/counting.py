@@ -26,7 +26,15 @@ Synaptic operations (one per weight that is used in a step):
 * ``effective_macs`` -- multiply-accumulates whose input operand is nonzero (NeuroBench's
   "effective MACs"). For the ALIF network this is nonzero only when the inputs are graded
   (not all 0/1): then each nonzero input value costs ``fan_in_layer0[i]`` MACs instead of ACs,
-  as NeuroBench does for non-binary layer inputs. For the LSTM see ``deploy.baselines.count_lstm``.
+  as NeuroBench does for non-binary layer inputs. For the LSTM and GRU see ``deploy.baselines``.
+
+  An IR-SNN layer (``deploy.ir.IRLayerIR``) counts the same way with ``2H`` gate rows per column
+  (``fan_rec``, ``fan_in`` are counted over ``[2H, .]`` matrices). Its outputs are graded spikes
+  (levels ``q``) above 1 bit: each then costs its fan-out in MACs, not ACs, under every convention
+  (NeuroBench's rule for non-binary inputs, and the paper's; a multiplication by the level, not a
+  shift: the levels are not powers of two). This is decided by the layer's ``bits``, not by the
+  values seen: a 2-bit layer sends only 0 and 1 in practice (its ``v >= 0``), yet counts as graded;
+  1 bit is the binary-spike setting.
 * ``dense_synaptic_ops`` -- NeuroBench's "dense" count: every weight entry of every matrix (the
   full shape, zeros included) used once per step, as a dense processor would.
 
@@ -56,6 +64,12 @@ Neuron-state updates (dense: every neuron every step, whatever its input):
       threshold   B = b0 + beta*b                        1
       spike       s = H(u - B)                           0  (a comparison)
 
+  IR-SNN neuron, per step (``IR_UPDATE_MACS``, 4; ``IR_ACTIVATIONS``, 1: the sigmoid)::
+
+      leak        h = (1-z)*c + z*h_prev                 2  ((1-z)*c, z*h_prev; c = relu(.): a comparison)
+      quantise    q = trunc(v / delta)                   1  (v = a + h: an addition)
+      reset       a = v - q*delta                        1
+
   Leaky readout neuron, per step (``READOUT_UPDATE_MACS``, 2)::
 
       m = alpha_o*m + (1-alpha_o)*(W_o s + b_o)          2  (alpha_o*m, (1-alpha_o)*(...))
@@ -79,6 +93,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .activity import Activity
+from .ir import IRLayerIR
 
 CONVENTIONS: dict[str, str] = {
     "event-driven": (
@@ -112,6 +127,8 @@ def synaptic_operations(counts: "OpCounts", convention: str) -> tuple[int, int]:
 
 # Multiply-accumulates per neuron per step, as implemented (see the module docstring).
 ALIF_UPDATE_MACS: dict[str, int] = {"membrane": 3, "adaptation": 2, "threshold": 1}
+IR_UPDATE_MACS: dict[str, int] = {"leak": 2, "quantise": 1, "reset": 1}
+IR_ACTIVATIONS = 1  # sigmoid(z) per neuron per step
 READOUT_UPDATE_MACS: dict[str, int] = {"membrane": 2}
 
 
@@ -233,8 +250,10 @@ class FanOut:
         recurrent: per layer ``[n_l]`` nnz per column of ``w_rec``.
         forward: per layer ``[n_l]`` nnz per column of the next layer's ``w_in`` (or the
             readout weight for the last layer).
-        layer_sizes: neurons per ALIF layer; ``n_outputs``: readout neurons.
+        layer_sizes: neurons per layer; ``n_outputs``: readout neurons.
         dense_ops_per_step: all weight entries (zeros included) used once per step.
+        graded: per layer, whether its spikes are graded (IR-SNN above 1 bit): MACs, not ACs.
+        update_macs, update_activations: per layer, per neuron per step (module docstring).
     """
 
     inputs: np.ndarray
@@ -243,6 +262,17 @@ class FanOut:
     layer_sizes: tuple[int, ...]
     n_outputs: int
     dense_ops_per_step: int
+    graded: tuple[bool, ...] = ()
+    update_macs: tuple[int, ...] = ()
+    update_activations: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        layers = len(self.layer_sizes)
+        defaults = {"graded": (False,) * layers, "update_macs": (sum(ALIF_UPDATE_MACS.values()),) * layers,
+                    "update_activations": (0,) * layers}
+        for name, default in defaults.items():
+            if not getattr(self, name):
+                object.__setattr__(self, name, default)
 
 
 def _matrix(value: Any, name: str) -> np.ndarray:
@@ -253,22 +283,26 @@ def _matrix(value: Any, name: str) -> np.ndarray:
 
 
 def fan_out(network: Any) -> FanOut:
-    """Fan-out of a network with ``.layers[l].w_in [H_l, F_l]``, ``.layers[l].w_rec [H_l, H_l]``
-    and ``.readout.weight [C, H_last]`` (``deploy.ir.NetworkIR`` or any object shaped like it)."""
+    """Fan-out of a network with ``.layers[l].w_in [R_l, F_l]``, ``.layers[l].w_rec [R_l, H_l]``
+    and ``.readout.weight [C, H_last]`` (``deploy.ir.NetworkIR`` or any object shaped like it;
+    ``R_l = H_l`` for an ALIF layer, ``2 H_l`` for an IR-SNN layer)."""
     layers = list(network.layers)
     if not layers:
         raise ValueError("expected a network with at least one ALIF layer; got none")
     readout_weight = _matrix(network.readout.weight, "readout.weight")
     inputs_fan = None
-    recurrent, forward, sizes = [], [], []
+    recurrent, forward, sizes, graded, update_macs, update_activations = [], [], [], [], [], []
     dense = readout_weight.size
     previous_size = None
     for index, layer in enumerate(layers):
         w_in = _matrix(layer.w_in, f"layers[{index}].w_in")
         w_rec = _matrix(layer.w_rec, f"layers[{index}].w_rec")
-        size = w_in.shape[0]
-        if w_rec.shape != (size, size):
-            raise ValueError(f"expected layers[{index}].w_rec of shape ({size}, {size}); got {w_rec.shape}")
+        size = w_rec.shape[1]
+        ir = isinstance(layer, IRLayerIR)
+        rows = 2 * size if ir else size
+        if w_rec.shape != (rows, size) or w_in.shape[0] != rows:
+            raise ValueError(f"expected layers[{index}].w_in with {rows} rows and w_rec of shape ({rows}, {size}); "
+                             f"got {w_in.shape} and {w_rec.shape}")
         if previous_size is not None and w_in.shape[1] != previous_size:
             raise ValueError(
                 f"expected layers[{index}].w_in with {previous_size} columns (layer {index - 1}'s size); "
@@ -281,6 +315,9 @@ def fan_out(network: Any) -> FanOut:
             forward.append(nnz_columns)
         recurrent.append(np.count_nonzero(w_rec, axis=0).astype(np.int64))
         sizes.append(size)
+        graded.append(bool(ir and layer.graded))
+        update_macs.append(sum((IR_UPDATE_MACS if ir else ALIF_UPDATE_MACS).values()))
+        update_activations.append(IR_ACTIVATIONS if ir else 0)
         dense += w_in.size + w_rec.size
         previous_size = size
     if readout_weight.shape[1] != previous_size:
@@ -295,11 +332,14 @@ def fan_out(network: Any) -> FanOut:
         layer_sizes=tuple(sizes),
         n_outputs=readout_weight.shape[0],
         dense_ops_per_step=int(dense),
+        graded=tuple(graded),
+        update_macs=tuple(update_macs),
+        update_activations=tuple(update_activations),
     )
 
 
 def count_snn(network: Any, activity: Activity | Iterable[Activity]) -> OpCounts:
-    """Counts for the ALIF network over one sample's ``Activity`` (or the sum over several).
+    """Counts for a spiking network (ALIF, IR-SNN) over one sample's ``Activity`` (or the sum over several).
 
     ``network`` may also be a precomputed ``FanOut``. See the module docstring for the formulas.
     """
@@ -319,26 +359,26 @@ def count_snn(network: Any, activity: Activity | Iterable[Activity]) -> OpCounts
             raise ValueError(f"expected spike_counts[{index}] for {size} neurons; got {counts.shape[0]}")
     input_ops = int(activity.input_counts @ fan.inputs)
     input_event_ops = int(activity.input_event_counts @ fan.inputs)
-    spike_ops = sum(
-        int(counts @ (recurrent + forward))
-        for counts, recurrent, forward in zip(activity.spike_counts, fan.recurrent, fan.forward)
-    )
+    spike_ops = [int(counts @ (recurrent + forward))
+                 for counts, recurrent, forward in zip(activity.spike_counts, fan.recurrent, fan.forward)]
+    binary_spike_ops = sum(ops for ops, graded in zip(spike_ops, fan.graded) if not graded)
+    graded_spike_ops = sum(spike_ops) - binary_spike_ops
     steps = activity.n_steps
     hidden_neurons = sum(fan.layer_sizes)
-    alif_macs = sum(ALIF_UPDATE_MACS.values())
     readout_macs = sum(READOUT_UPDATE_MACS.values())
     spikes_per_layer = tuple(int(counts.sum()) for counts in activity.spike_counts)
     return OpCounts(
         n_samples=1,
         n_steps=steps,
-        effective_acs=spike_ops + (input_ops if activity.input_is_binary else 0),
-        effective_macs=0 if activity.input_is_binary else input_ops,
+        effective_acs=binary_spike_ops + (input_ops if activity.input_is_binary else 0),
+        effective_macs=graded_spike_ops + (0 if activity.input_is_binary else input_ops),
         dense_synaptic_ops=fan.dense_ops_per_step * steps,
-        event_driven_acs=spike_ops + input_event_ops,
-        event_driven_macs=0,
+        event_driven_acs=binary_spike_ops + input_event_ops,
+        event_driven_macs=graded_spike_ops,
         neuron_updates=(hidden_neurons + fan.n_outputs) * steps,
-        neuron_update_macs=(hidden_neurons * alif_macs + fan.n_outputs * readout_macs) * steps,
-        activations=0,
+        neuron_update_macs=(sum(size * macs for size, macs in zip(fan.layer_sizes, fan.update_macs))
+                            + fan.n_outputs * readout_macs) * steps,
+        activations=sum(size * count for size, count in zip(fan.layer_sizes, fan.update_activations)) * steps,
         input_events=activity.input_events,
         spikes_per_layer=spikes_per_layer,
         activations_total=hidden_neurons * steps,

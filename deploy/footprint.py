@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .baselines import LSTM_GATES
+from .baselines import UNITS
 
 
 def snn_footprint_bytes(network: Any, bytes_per_value: int = 4) -> int:
@@ -30,11 +30,11 @@ def snn_footprint_bytes(network: Any, bytes_per_value: int = 4) -> int:
     return int(total_values * bytes_per_value)
 
 
-def lstm_footprint_bytes(
-    n_inputs: int, n_hidden: int, n_layers: int, n_outputs: int, bytes_per_value: int = 4
+def recurrent_footprint_bytes(
+    n_inputs: int, n_hidden: int, n_layers: int, n_outputs: int, bytes_per_value: int = 4, *, unit: str = "lstm"
 ) -> int:
-    """Bytes of ``nn.LSTM`` (weights and both bias vectors per layer) + ``Linear`` readout."""
-    gate_rows = LSTM_GATES * n_hidden
+    """Bytes of ``nn.LSTM`` or ``nn.GRU`` (``unit``: weights and both bias vectors per layer) + ``Linear`` readout."""
+    gate_rows = UNITS[unit].gates * n_hidden
     values = 0
     for layer in range(n_layers):
         layer_inputs = n_inputs if layer == 0 else n_hidden

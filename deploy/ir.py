@@ -1,8 +1,9 @@
-"""The network file: a trained ALIF-RSNN as frozen dataclasses of float64 numpy arrays.
+"""The network file: a trained spiking network as frozen dataclasses of float64 numpy arrays.
 
 Training (``rc_snn.pipeline.export``) writes this file and ``deploy`` reads it; ``deploy`` never
-needs the PyTorch model. The parameters are the ones in the equations of ``rc_snn.neuron.alif`` (dt = 1 step;
-``deploy.kernels`` implements them in numpy)::
+needs the PyTorch model. Two layer kinds: ALIF (:class:`ALIFLayerIR`, the equations of
+``rc_snn.neuron.alif``) and IR-SNN (:class:`IRLayerIR`, ``rc_snn.neuron.irsnn``, below). For
+an ALIF layer (dt = 1 step; ``deploy.kernels`` implements them in numpy)::
 
     b[t] = rho*b[t-1] + (1-rho)*s[t-1];   B[t] = b0 + beta*b[t]
     u[t] = alpha*u[t-1] + (1-alpha)*I[t] - B[t]*s[t-1];   s[t] = H(u[t] - B[t])  (H(x) = 1 iff x > 0)
@@ -10,11 +11,20 @@ needs the PyTorch model. The parameters are the ones in the equations of ``rc_sn
     m[t] = alpha_o*m[t-1] + (1-alpha_o)*(W_o s_last[t] + b_o)
 
 and the early-exit rule: the decision step is the first ``t`` with ``max softmax(m[t]) >
-decision_threshold`` (else ``T-1``), the prediction ``argmax m[t*]``.
+decision_threshold`` (else ``T-1``), the prediction ``argmax m[t*]``. For an IR-SNN layer of H
+neurons, whose outputs are integer levels ``q`` (graded spikes; binary at 1 bit)::
 
-File format (``format_version`` 1): one ``.npz`` archive (``np.savez``, no pickled objects) with
-the keys ``format``, ``format_version``, ``n_layers``, ``decision_threshold``, ``dt_ms`` (NaN for
-None), ``layer{l}.{w_in,bias,w_rec,alpha,rho,b0,beta}`` and ``readout.{weight,bias,alpha}``.
+    g[t] = W_in x[t] + W_rec q[t-1] + bias       [2H]: batch norm and the sender's step folded in
+    z = sigmoid(g[:H]);  h[t] = (1 - z) * relu(g[H:]) + z * h[t-1];  v = a[t-1] + h[t]
+    q[t] = trunc(clip(v, lo, value_range) / delta), 0 where |q| <= dead_zone;  a[t] = v - q[t] * delta
+
+with ``lo = 0`` at 1 bit, else ``-value_range``. A layer or readout fed by an IR-SNN layer holds
+that layer's ``delta`` in its weights (``W delta``), so what travels is the level ``q``.
+
+File format (``format_version`` 2; version 1, ALIF only, is read too): one ``.npz`` archive
+(``np.savez``, no pickled objects) with the keys ``format``, ``format_version``, ``n_layers``,
+``decision_threshold``, ``dt_ms`` (NaN for None), ``layer{l}.kind`` (``"alif"`` or ``"irsnn"``),
+the layer's fields ``layer{l}.{field}`` and ``readout.{weight,bias,alpha}``.
 """
 
 from __future__ import annotations
@@ -30,7 +40,8 @@ import numpy as np
 from .files import write_atomic
 
 FORMAT_NAME = "rc-snn-network"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -111,6 +122,74 @@ class ALIFLayerIR:
         return self.w_in.shape[0]
 
 
+def _whole_number(value, name: str, low: int, high: int) -> int:
+    number = _finite_float(value, name)
+    if number != int(number) or not low <= number <= high:
+        raise ValueError(f"expected {name} as an integer in {low}..{high}; got {value!r}")
+    return int(number)
+
+
+@dataclass(frozen=True, eq=False)
+class IRLayerIR:
+    """One IR-SNN layer (module docstring): ``w_in [2H, F]``, ``bias [2H]``, ``w_rec [2H, H]`` (the
+    ``z`` rows first), the quantiser's ``value_range`` and step ``delta`` and its ``bits`` and
+    ``dead_zone`` (levels ``|q| <= dead_zone`` are not sent)."""
+
+    w_in: np.ndarray
+    bias: np.ndarray
+    w_rec: np.ndarray
+    value_range: float
+    delta: float
+    bits: int
+    dead_zone: int
+
+    def __post_init__(self) -> None:
+        w_in = _frozen_array(self.w_in, "w_in", ndim=2)
+        rows = w_in.shape[0]
+        if rows < 2 or rows % 2 or w_in.shape[1] < 1:
+            raise ValueError(f"expected a nonempty w_in [2 * neurons, inputs] of an IR-SNN layer; got shape {w_in.shape}")
+        object.__setattr__(self, "w_in", w_in)
+        object.__setattr__(self, "bias", _frozen_array(self.bias, "bias", shape=(rows,)))
+        object.__setattr__(self, "w_rec", _frozen_array(self.w_rec, "w_rec", shape=(rows, rows // 2)))
+        for name in ("value_range", "delta"):
+            value = _finite_float(getattr(self, name), name)
+            if value <= 0:
+                raise ValueError(f"expected {name} > 0; got {value}")
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "bits", _whole_number(self.bits, "bits", 1, 24))
+        object.__setattr__(self, "dead_zone", _whole_number(self.dead_zone, "dead_zone", 0, 2 ** 23))
+
+    @property
+    def n_inputs(self) -> int:
+        return self.w_in.shape[1]
+
+    @property
+    def n_neurons(self) -> int:
+        return self.w_rec.shape[1]
+
+    @property
+    def lower(self) -> float:
+        """The quantiser's lower clip: 0 at 1 bit (binary spikes), else ``-value_range``."""
+        return 0.0 if self.bits == 1 else -self.value_range
+
+    @property
+    def graded(self) -> bool:
+        """Whether its outputs are graded spikes (levels beyond 0 and 1): more than one bit."""
+        return self.bits > 1
+
+
+LAYER_KINDS = {"alif": ALIFLayerIR, "irsnn": IRLayerIR}
+
+
+def layer_kind(layer) -> str:
+    """``"alif"`` or ``"irsnn"``: the key of a layer's class in :data:`LAYER_KINDS`."""
+    for kind, cls in LAYER_KINDS.items():
+        if isinstance(layer, cls):
+            return kind
+    raise ValueError(f"expected a layer among {[cls.__name__ for cls in LAYER_KINDS.values()]}; "
+                     f"got {type(layer).__name__}")
+
+
 @dataclass(frozen=True, eq=False)
 class ReadoutIR:
     """Leaky readout: ``weight [C, H]``, ``bias [C]``, per-output decay ``alpha = exp(-dt/tau_o)`` ``[C]``."""
@@ -138,7 +217,7 @@ class ReadoutIR:
 
 @dataclass(frozen=True, eq=False)
 class NetworkIR:
-    """ALIF layers, readout and the early-exit threshold; ``dt_ms`` is the bin width (None: unknown)."""
+    """Layers (ALIF or IR-SNN), readout and the early-exit threshold; ``dt_ms`` is the bin width (None: unknown)."""
 
     layers: Tuple[ALIFLayerIR, ...]
     readout: ReadoutIR
@@ -148,8 +227,9 @@ class NetworkIR:
 
     def __post_init__(self) -> None:
         layers = tuple(self.layers)
-        if not layers or not all(isinstance(layer, ALIFLayerIR) for layer in layers):
-            raise ValueError(f"expected at least one ALIFLayerIR; got {[type(layer).__name__ for layer in layers]}")
+        if not layers or not all(isinstance(layer, tuple(LAYER_KINDS.values())) for layer in layers):
+            raise ValueError(f"expected at least one layer among {[cls.__name__ for cls in LAYER_KINDS.values()]}; "
+                             f"got {[type(layer).__name__ for layer in layers]}")
         for index in range(1, len(layers)):
             if layers[index].n_inputs != layers[index - 1].n_neurons:
                 raise ValueError(
@@ -170,8 +250,8 @@ class NetworkIR:
             dt_ms = _finite_float(self.dt_ms, "dt_ms")
             if dt_ms <= 0:
                 raise ValueError(f"expected dt_ms > 0 or None; got {dt_ms}")
-        if int(self.format_version) != FORMAT_VERSION:
-            raise ValueError(f"expected format_version {FORMAT_VERSION}; got {self.format_version}")
+        if int(self.format_version) not in READABLE_VERSIONS:
+            raise ValueError(f"expected format_version among {READABLE_VERSIONS}; got {self.format_version}")
         object.__setattr__(self, "layers", layers)
         object.__setattr__(self, "decision_threshold", threshold)
         object.__setattr__(self, "dt_ms", dt_ms)
@@ -198,7 +278,8 @@ def networks_equal(first: NetworkIR, second: NetworkIR) -> bool:
             return a.shape == b.shape and np.array_equal(a, b)
         return a == b
 
-    if len(first.layers) != len(second.layers):
+    if len(first.layers) != len(second.layers) or any(
+            type(a) is not type(b) for a, b in zip(first.layers, second.layers)):
         return False
     parts = list(zip(first.layers, second.layers)) + [(first.readout, second.readout)]
     for a, b in parts:
@@ -216,7 +297,8 @@ def _to_arrays(ir: NetworkIR) -> dict:
         "dt_ms": np.array(np.nan if ir.dt_ms is None else ir.dt_ms, dtype=np.float64),
     }
     for index, layer in enumerate(ir.layers):
-        for f in fields(ALIFLayerIR):
+        arrays[f"layer{index}.kind"] = np.array(layer_kind(layer))
+        for f in fields(layer):
             arrays[f"layer{index}.{f.name}"] = np.asarray(getattr(layer, f.name), dtype=np.float64)
     for f in fields(ReadoutIR):
         arrays[f"readout.{f.name}"] = np.asarray(getattr(ir.readout, f.name), dtype=np.float64)
@@ -269,24 +351,27 @@ def load_network(path: PathLike) -> NetworkIR:
     if scalar("format", str) != FORMAT_NAME:
         raise ValueError(f"expected format {FORMAT_NAME!r} in {path}; got {scalar('format', str)!r}")
     version = scalar("format_version", int)
-    if version != FORMAT_VERSION:
-        raise ValueError(f"expected format_version {FORMAT_VERSION} in {path}; got {version}")
+    if version not in READABLE_VERSIONS:
+        raise ValueError(f"expected format_version among {READABLE_VERSIONS} in {path}; got {version} (a file "
+                         "written by a newer rc-snn?)")
     n_layers = scalar("n_layers", int)
     if n_layers < 1:
         raise ValueError(f"expected n_layers >= 1 in {path}; got {n_layers}")
     dt_ms = scalar("dt_ms")
     try:
-        layers = tuple(
-            ALIFLayerIR(**{f.name: take(f"layer{index}.{f.name}") for f in fields(ALIFLayerIR)})
-            for index in range(n_layers)
-        )
+        layers = []
+        for index in range(n_layers):
+            kind = scalar(f"layer{index}.kind", str) if version >= 2 else "alif"
+            if kind not in LAYER_KINDS:
+                raise ValueError(f"expected layer{index}.kind among {sorted(LAYER_KINDS)}; got {kind!r}")
+            cls = LAYER_KINDS[kind]
+            layers.append(cls(**{f.name: take(f"layer{index}.{f.name}") for f in fields(cls)}))
         readout = ReadoutIR(**{f.name: take(f"readout.{f.name}") for f in fields(ReadoutIR)})
         return NetworkIR(
-            layers=layers,
+            layers=tuple(layers),
             readout=readout,
             decision_threshold=scalar("decision_threshold"),
             dt_ms=None if np.isnan(dt_ms) else dt_ms,
-            format_version=version,
         )
     except ValueError as error:
         raise ValueError(f"invalid network file {path}: {error}") from None

@@ -15,6 +15,11 @@ Float (``floating_pt``)::
     u[t]   = alpha*u[t-1] + (1-alpha)*I[t] - B[t]*s[t-1];   s[t] = u[t] > B[t]
     m[t]   = alpha_o*m[t-1] + (1-alpha_o)*(W_o s[t] + b_o)
 
+IR-SNN layer (float only; the layer's output ``s`` is the level ``q``, see ``deploy.ir``)::
+
+    g[t] = (ff[t] + rec[t]) + bias;   z = sigmoid(g[:, :H]);   h[t] = (1-z)*relu(g[:, H:]) + z*h[t-1]
+    v = a[t-1] + h[t];   q[t] = trunc(clip(v, lo, r) / delta), 0 where |q| <= dead_zone;   a[t] = v - q[t]*delta
+
 Fixed point (``fixed_pt``; integers, units and bit widths in ``deploy.quantize``)::
 
     a[t]   = shift(sum_i w_mant[j, i] x_i[t], weight_exp[j])      (synaptic_input_fixed)
@@ -101,6 +106,32 @@ def alif_step(ff, rec, state: ALIFLayerState, bias, alpha, rho, b0, beta) -> ALI
     u = alpha * u_prev + (1.0 - alpha) * current - adaptive_threshold * s_prev
     s = (u - adaptive_threshold > 0).astype(np.float64)
     return ALIFLayerState(u, b, s)
+
+
+class IRLayerState(NamedTuple):
+    """``h``, ``a`` and the sent levels ``s`` (= q), each ``[batch, neurons]`` (float64)."""
+
+    h: np.ndarray
+    a: np.ndarray
+    s: np.ndarray
+
+
+def ir_rest(batch: int, n_neurons: int) -> IRLayerState:
+    zeros = np.zeros((batch, n_neurons))
+    return IRLayerState(zeros, zeros.copy(), zeros.copy())
+
+
+def ir_step(ff, rec, state: IRLayerState, bias, value_range, lower, delta, dead_zone) -> IRLayerState:
+    """Float IR-SNN step (module docstring); ``ff``, ``rec`` are ``W_in x[t]`` and ``W_rec q[t-1]`` ``[batch, 2H]``."""
+    h_prev, a_prev, _ = state
+    gates = (ff + rec) + bias
+    n_neurons = h_prev.shape[1]
+    z = 1.0 / (1.0 + np.exp(-gates[:, :n_neurons]))
+    h = (1.0 - z) * np.maximum(gates[:, n_neurons:], 0.0) + z * h_prev
+    v = a_prev + h
+    q = np.trunc(np.clip(v, lower, value_range) / delta)
+    q[np.abs(q) <= dead_zone] = 0.0
+    return IRLayerState(h, v - q * delta, q)
 
 
 def decay_fixed(values: np.ndarray, decay: np.ndarray) -> np.ndarray:

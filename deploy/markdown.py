@@ -42,7 +42,7 @@ def render_markdown(data: dict[str, Any], plot_names: Sequence[str] = ()) -> str
     """report.md from the report data; every number goes through ``format_number``."""
     entries = data["models"]
     presets = list(data["presets"])
-    lines = ["# SNN versus LSTM: accuracy, operations and energy per inference", ""]
+    lines = ["# SNN versus RNN (LSTM, GRU): accuracy, operations and energy per inference", ""]
     lines += [
         "Counts are taken from what each network did, each sample up to and including its decision step; "
         "energy is arithmetic only (memory access, control and static power are not modelled).",
@@ -64,23 +64,23 @@ def render_markdown(data: dict[str, Any], plot_names: Sequence[str] = ()) -> str
                            for convention, preset in columns]
         for entry in entries
     ])
-    lstm_names = [entry["name"] for entry in entries if entry["kind"] == "lstm"]
-    for lstm_name in lstm_names:
-        lines += ["", f"## Times less energy than {lstm_name}", ""]
+    rnn_names = [entry["name"] for entry in entries if entry["kind"] == "rnn"]
+    for rnn_name in rnn_names:
+        lines += ["", f"## Times less energy than {rnn_name}", ""]
         lines += _table(header, [
-            [entry["name"]] + [format_number(entry["energy_ratio_vs"][lstm_name][convention][preset])
+            [entry["name"]] + [format_number(entry["energy_ratio_vs"][rnn_name][convention][preset])
                                for convention, preset in columns]
             for entry in entries
         ])
     lines += ["", "## Against the claim", "", data["claim_under_test"], ""]
     for convention in REPORT_CONVENTIONS:
         snn_ratios = [
-            (entry["energy_ratio_vs"][lstm_name][convention][preset], entry["name"], lstm_name, preset)
+            (entry["energy_ratio_vs"][rnn_name][convention][preset], entry["name"], rnn_name, preset)
             for entry in entries
             if entry["kind"] == "snn"
-            for lstm_name in lstm_names
+            for rnn_name in rnn_names
             for preset in presets
-            if entry["energy_ratio_vs"][lstm_name][convention][preset] is not None
+            if entry["energy_ratio_vs"][rnn_name][convention][preset] is not None
         ]
         lines.append(f"- **{convention}**: {data['claim_conventions'][convention]}")
         if snn_ratios:
@@ -89,13 +89,13 @@ def render_markdown(data: dict[str, Any], plot_names: Sequence[str] = ()) -> str
                          f"to {format_number(best[0])}x ({best[1]} vs {best[2]}, {best[3]}) less energy "
                          "(below 1 means the SNN used more).")
         else:
-            lines.append("  Measured here: no SNN and LSTM pair to compare.")
+            lines.append("  Measured here: no SNN and RNN pair to compare.")
     lines += ["", "These ratios pair models whatever their accuracy; the next section pairs them at equal accuracy."]
     lines += ["", "## Energy at matched accuracy", "", MATCHED_EXPLAINED, ""]
     lines += _table(
-        ["convention", "preset", "matched at", "SNN point", "LSTM point", "times less energy"],
+        ["convention", "preset", "matched at", "SNN point", "RNN point", "times less energy"],
         [[convention, preset, f"{format_number(100 * matched['target_accuracy'])} % ({TARGETS[target]})",
-          _point_text(matched["snn"]), _point_text(matched["lstm"]), format_number(matched["ratio"])]
+          _point_text(matched["snn"]), _point_text(matched["rnn"]), format_number(matched["ratio"])]
          for convention in REPORT_CONVENTIONS for preset in presets
          for target, matched in data["frontier"][convention][preset]["matched"].items()],
     )
@@ -129,7 +129,7 @@ def render_markdown(data: dict[str, Any], plot_names: Sequence[str] = ()) -> str
 MATCHED_EXPLAINED = (
     "Each family's points are its runs at their own decision threshold and each run read at the other "
     "thresholds of the trade-off; on each family's Pareto front the cheapest point at least as accurate as the "
-    "target is taken (measured points only, no interpolation). The ratio is the LSTM's energy there over the "
+    "target is taken (measured points only, no interpolation). The ratio is the RNN's energy there over the "
     "SNN's; '-' means a family never reaches the target. With a few hundred test samples, accuracies closer "
     "than about 2 points are within noise."
 )

@@ -89,7 +89,7 @@ def _plot_energy(plt, data: dict[str, Any], path: Path, conventions: Sequence[st
     bottom, top = energy_axis.get_ylim()
     energy_axis.set_ylim(bottom, top * 6)  # room for the rotated labels of the tallest bars
     energy_axis.set_ylabel("energy per inference (nJ, log scale)")
-    energy_axis.set_title("Energy per inference by preset and counting convention (hatched: LSTM)")
+    energy_axis.set_title("Energy per inference by preset and counting convention (hatched: RNN)")
     energy_axis.legend(fontsize=7)
     kinds = [("ACs\n(NeuroBench)", "effective_acs"), ("MACs\n(NeuroBench)", "effective_macs"),
              ("ACs\n(event-driven)", "event_driven_acs"), ("MACs\n(event-driven)", "event_driven_macs"),
@@ -116,7 +116,7 @@ def _plot_frontier(plt, data: dict[str, Any], path: Path, conventions: Sequence[
     presets = [preset for preset in FRONTIER_PRESETS if preset in data["presets"]] or list(data["presets"])[:1]
     figure, axes = plt.subplots(1, len(presets), figsize=(7 * len(presets), 5), squeeze=False)
     styles = {convention: style for convention, style in zip(conventions, ("-", "--", ":"))}
-    colors, names = {"snn": "C0", "lstm": "C3"}, {"snn": "SNN", "lstm": "LSTM"}
+    colors, names = {"snn": "C0", "rnn": "C3"}, {"snn": "SNN", "rnn": "RNN"}
     for axis, preset in zip(axes[0], presets):
         for convention in conventions:
             result = data["frontier"][convention][preset]
@@ -127,7 +127,7 @@ def _plot_frontier(plt, data: dict[str, Any], path: Path, conventions: Sequence[
                           styles[convention], marker="o", color=colors[family], markersize=4,
                           label=f"{names[family]} front, {convention}")
             for matched in result["matched"].values():
-                pair = [matched["snn"], matched["lstm"]]
+                pair = [matched["snn"], matched["rnn"]]
                 if None not in pair:
                     axis.plot([100 * p["accuracy"] for p in pair], [p["energy_pj"] / 1000 for p in pair],
                               color="0.5", linewidth=0.8, linestyle=styles[convention])

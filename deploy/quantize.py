@@ -184,6 +184,10 @@ def to_device(ir: NetworkIR, *, u_headroom: float = U_HEADROOM) -> FixedNetwork:
         raise ValueError(f"expected a NetworkIR; got {type(ir).__name__}")
     if not u_headroom > 0:
         raise ValueError(f"expected u_headroom > 0; got {u_headroom}")
+    for index, layer in enumerate(ir.layers):
+        if not isinstance(layer, ALIFLayerIR):
+            raise ValueError(f"fixed point runs ALIF layers only; layer {index} is {type(layer).__name__} "
+                             "(run it in floating point)")
     layers = []
     for layer in ir.layers:
         alpha = quantize_decay(layer.alpha)

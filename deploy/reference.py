@@ -1,5 +1,7 @@
 """Numpy simulation of a network file in PyTorch's step order: the parity oracle for Lava.
 
+Both layer kinds of ``deploy.ir`` (ALIF, IR-SNN) run in floating point; fixed point is ALIF only.
+
 For every step ``t`` and layer ``l`` (layer ``l > 0`` reads layer ``l-1``'s spikes of the same step,
 as ``rc_snn.models.ALIFRSNN`` does), then the readout, using the step functions of
 ``deploy.kernels`` (equations there and in ``deploy.ir``). ``fixed_point=True`` runs the integer
@@ -12,13 +14,13 @@ Frames are ``[N, T, F]``: N samples, T steps, F input channels (event counts per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
 from . import kernels
 from .activity import Activity, activity_from_counts, check_frames
-from .ir import NetworkIR
+from .ir import ALIFLayerIR, NetworkIR
 from .quantize import STATE_MAX, STATE_MIN, FixedNetwork, to_device
 
 
@@ -27,7 +29,7 @@ class ReferenceRun:
     """What the reference computed.
 
     Attributes:
-        spikes: per layer ``[N, T, H_l]`` bool spike trains.
+        spikes: per layer ``[N, T, H_l]`` what the layer sent: spikes (0/1, ALIF) or levels ``q`` (IR-SNN).
         outputs: ``[N, T, C]`` readout ``m[t]`` in float units (fixed point: ``m_int / scale``).
         decision_steps, predictions: ``[N]`` from the decision rule (``deploy.kernels.decide``).
         saturated: state values that hit the 24-bit limits (fixed point only; 0 for float).
@@ -40,9 +42,9 @@ class ReferenceRun:
     saturated: int = 0
 
     def spike_counts(self, sample: int) -> Tuple[np.ndarray, ...]:
-        """Per-layer spikes per neuron of ``sample`` over steps ``0..decision_step``."""
+        """Per-layer spikes (nonzero outputs) per neuron of ``sample`` over steps ``0..decision_step``."""
         last = int(self.decision_steps[sample])
-        return tuple(layer[sample, : last + 1].sum(axis=0).astype(np.int64) for layer in self.spikes)
+        return tuple(np.count_nonzero(layer[sample, : last + 1], axis=0).astype(np.int64) for layer in self.spikes)
 
     def activities(self, frames: np.ndarray) -> List[Activity]:
         """One ``Activity`` per sample, cut at its decision step."""
@@ -70,27 +72,34 @@ def simulate(
         fixed = fixed if fixed is not None else to_device(ir)
         return _simulate_fixed(fixed, frames)
     layers = ir.layers
-    params = [
-        (layer.w_in.T.copy(), layer.w_rec.T.copy(), layer.bias, layer.alpha, layer.rho, layer.b0, layer.beta)
-        for layer in layers
-    ]
+    params = [(layer.w_in.T.copy(), layer.w_rec.T.copy(), float_step(layer)) for layer in layers]
     readout_t = ir.readout.weight.T.copy()
-    states = [kernels.alif_rest(n_samples, layer.n_neurons) for layer in layers]
-    spikes = [np.zeros((n_samples, n_time, layer.n_neurons), dtype=bool) for layer in layers]
+    states = [(kernels.alif_rest if isinstance(layer, ALIFLayerIR) else kernels.ir_rest)(n_samples, layer.n_neurons)
+              for layer in layers]
+    spikes = [np.zeros((n_samples, n_time, layer.n_neurons)) for layer in layers]
     outputs = np.zeros((n_samples, n_time, ir.n_outputs))
     m = np.zeros((n_samples, ir.n_outputs))
     for t in range(n_time):
         x = frames[:, t]
-        for index, (w_in_t, w_rec_t, bias, alpha, rho, b0, beta) in enumerate(params):
+        for index, (w_in_t, w_rec_t, step) in enumerate(params):
             ff = kernels.synaptic_input(w_in_t, x)
             rec = kernels.synaptic_input(w_rec_t, states[index].s)
-            states[index] = kernels.alif_step(ff, rec, states[index], bias, alpha, rho, b0, beta)
+            states[index] = step(ff, rec, states[index])
             x = states[index].s
-            spikes[index][:, t] = x > 0
+            spikes[index][:, t] = x
         m = kernels.readout_step(kernels.synaptic_input(readout_t, x), m, ir.readout.bias, ir.readout.alpha)
         outputs[:, t] = m
     steps, predictions = kernels.decide(outputs, ir.decision_threshold)
     return ReferenceRun(tuple(spikes), outputs, steps, predictions)
+
+
+def float_step(layer):
+    """``(ff, rec, state) -> state``: the float step function of ``deploy.kernels`` for the layer's kind."""
+    if isinstance(layer, ALIFLayerIR):
+        return lambda ff, rec, state: kernels.alif_step(ff, rec, state, layer.bias, layer.alpha, layer.rho,
+                                                        layer.b0, layer.beta)
+    return lambda ff, rec, state: kernels.ir_step(ff, rec, state, layer.bias, layer.value_range, layer.lower,
+                                                  layer.delta, layer.dead_zone)
 
 
 def _simulate_fixed(fixed: FixedNetwork, frames: np.ndarray) -> ReferenceRun:

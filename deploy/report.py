@@ -1,15 +1,15 @@
-"""The SNN-versus-LSTM comparison report: report.json, report.md and PNG plots.
+"""The SNN-versus-RNN (LSTM, GRU) comparison report: report.json, report.md and PNG plots.
 
 ``write_report(results, out_dir)`` takes one ``ModelResult`` per trained run (for example ALIF
-rank coding, ALIF full sequence, LSTM rank coding, LSTM full sequence, each evaluated on the same
+rank coding, IR-SNN rank coding, LSTM rank coding, GRU full sequence, each evaluated on the same
 dataset split) and writes, as one folder replaced whole (``deploy.files.write_folder``), ``out_dir``:
 
 * ``report.json`` -- everything: accuracy, decision steps, operation counts (totals and per
   inference), energy per inference for every counting convention and preset (by component), the
-  energy ratio of every model to every LSTM under each, the presets with their constants, sources
+  energy ratio of every model to every RNN (LSTM, GRU) under each, the presets with their constants, sources
   and estimates, and the counting conventions.
 * ``report.md`` -- the same numbers as tables a person reads: operations, energy per preset, and
-  how many times less energy each model uses than each LSTM.
+  how many times less energy each model uses than each RNN.
 * the figures of ``deploy.plots`` (trade-off, energy, decision steps, rasters) as PNG.
 
 Decision steps are 0-based: a sample deciding at step k was simulated for k + 1 steps, and
@@ -34,7 +34,7 @@ from .frontier import frontier
 from .markdown import render_markdown
 from .plots import write_plots
 
-MODEL_KINDS = ("snn", "lstm")
+MODEL_KINDS = ("snn", "rnn")  # spiking network (ALIF, IR-SNN); conventional RNN (LSTM, GRU)
 CLAIM = (
     "The adaptive SRNN paper (Yin, Corradi and Bohte, Nature Machine Intelligence 2021) reports "
     "more than 100x less energy than classical RNNs on its harder tasks."
@@ -70,7 +70,7 @@ class ModelResult:
 
     Attributes:
         name: a short unique label, e.g. ``"ALIF rank coding"``.
-        kind: ``"snn"`` or ``"lstm"``.
+        kind: ``"snn"`` (ALIF, IR-SNN) or ``"rnn"`` (LSTM, GRU).
         accuracy: accuracy at each sample's decision step, in [0, 1].
         decision_steps: ``[N]`` 0-based decision step per counted sample (full-sequence runs:
             ``T - 1`` for every sample).
@@ -83,7 +83,7 @@ class ModelResult:
             (``deploy.frontier``).
         raster: one sample's ``(spikes [T, n_neurons] bool, decision_step)``, if recorded.
         footprint_bytes: parameter memory (``deploy.counting.snn_footprint_bytes`` /
-            ``lstm_footprint_bytes``), if known.
+            ``recurrent_footprint_bytes``), if known.
         source: where the run was evaluated, e.g. ``"pytorch"``, ``"lava float"``.
         dataset, split: the data the samples came from; every row of a report must share them
             and the sample count (a ratio between models evaluated on different data means nothing).
@@ -175,7 +175,7 @@ def build_report_data(
         raise ValueError(f"expected every model evaluated on the same samples (dataset, split and count); "
                          f"got {described}")
     models = [resolve_preset(preset) for preset in (presets if presets is not None else ENERGY_PRESETS)]
-    lstm_results = [result for result in results if result.kind == "lstm"]
+    rnn_results = [result for result in results if result.kind == "rnn"]
     entries = []
     for result in results:
         energy = {convention: {model.name: energy_per_inference(result.counts, model, convention).to_dict()
@@ -209,15 +209,15 @@ def build_report_data(
         )
     for entry, result in zip(entries, results):
         entry["energy_ratio_vs"] = {
-            lstm.name: {convention: {model.name: energy_ratio(lstm.counts, result.counts, model, convention)
-                                     for model in models} for convention in CONVENTIONS}
-            for lstm in lstm_results
+            rnn.name: {convention: {model.name: energy_ratio(rnn.counts, result.counts, model, convention)
+                                    for model in models} for convention in CONVENTIONS}
+            for rnn in rnn_results
         }
     return {
         "frontier": _frontiers(results, models),
         "claim_under_test": CLAIM,
         "claim_conventions": CLAIM_CONVENTIONS,
-        "energy_ratio_meaning": "LSTM energy per inference / this model's energy per inference (> 1: cheaper), "
+        "energy_ratio_meaning": "RNN (LSTM or GRU) energy per inference / this model's energy per inference (> 1: cheaper), "
                                 "both counted by the same convention",
         "conventions": CONVENTIONS,
         "counting": _counting_conventions(),
@@ -252,13 +252,13 @@ def _counting_conventions() -> dict[str, str]:
     return {
         "window": "each sample is counted over steps 0..decision_step (early exit stops counting there)",
         "effective_acs": "binary events x fan-out (nonzero weights in the source's column), SNN inputs and spikes",
-        "effective_macs": "MACs with a nonzero input operand (LSTM synapses; graded SNN inputs)",
-        "event_driven_acs": "every input event (k for a bin of k events) and every spike x fan-out",
-        "event_driven_macs": "every weight entry once per step for the LSTM; none for the SNN",
+        "effective_macs": "MACs with a nonzero input operand (LSTM and GRU synapses; graded SNN inputs and IR-SNN graded spikes)",
+        "event_driven_acs": "every input event (k for a bin of k events) and every binary spike x fan-out",
+        "event_driven_macs": "every weight entry once per step for the LSTM and GRU; IR-SNN graded spikes x fan-out; none for the ALIF network",
         "dense_synaptic_ops": "every weight entry once per step (NeuroBench dense)",
-        "neuron_update_macs": "ALIF 6/neuron/step (membrane 3, adaptation 2, threshold 1), readout 2, "
-        "LSTM 3/unit/step (c = f*c + i*g, h = o*tanh(c)); biases folded, comparisons and "
-        "sigmoid/tanh not counted as MACs",
+        "neuron_update_macs": "ALIF 6/neuron/step (membrane 3, adaptation 2, threshold 1), IR-SNN 4/neuron/step "
+        "((1-z)*c, z*h, v/delta, q*delta), readout 2, LSTM 3/unit/step (c = f*c + i*g, h = o*tanh(c)), "
+        "GRU 3/unit/step (r*h_n, (1-z)*n, z*h); biases folded, comparisons and sigmoid/tanh not counted as MACs",
         "energy": "ACs x ac_pj + MACs x mac_pj (the synaptic operations of the convention) + neuron updates "
         "(x neuron_update_pj, or their MACs x mac_pj) + spikes x spike_pj; memory access not modelled",
     }

@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
 from .counting import EMPTY_COUNTS, OpCounts, count_snn
-from .ir import NetworkIR
+from .ir import ALIFLayerIR, NetworkIR
 from .quantize import FixedNetwork, to_device
 from .activity import Activity, activity_from_counts, check_frames
 
@@ -65,18 +65,23 @@ def _sparse_frames(frames: np.ndarray, fixed_point: bool):
 
 
 def _layer_parameters(ir: NetworkIR, fixed: Optional[FixedNetwork]):
-    """Per layer and readout: Dense and neuron parameters in the units of the selected models."""
+    """Per layer and readout: Dense and neuron parameters in the units of the selected models;
+    ``kind`` picks the layer's neuron Process."""
     if fixed is None:
         layers = [
-            dict(w_in=(layer.w_in.T, None), w_rec=(layer.w_rec.T, None),
+            dict(w_in=(layer.w_in.T, None), w_rec=(layer.w_rec.T, None), kind="alif",
                  neuron=dict(bias=layer.bias, alpha=layer.alpha, rho=layer.rho, b0=layer.b0, beta=layer.beta))
+            if isinstance(layer, ALIFLayerIR) else
+            dict(w_in=(layer.w_in.T, None), w_rec=(layer.w_rec.T, None), kind="irsnn",
+                 neuron=dict(bias=layer.bias, value_range=layer.value_range, lower=layer.lower, delta=layer.delta,
+                             dead_zone=layer.dead_zone))
             for layer in ir.layers
         ]
         readout = dict(weights=(ir.readout.weight.T, None),
                        neuron=dict(bias=ir.readout.bias, alpha=ir.readout.alpha, scale=1.0))
     else:
         layers = [
-            dict(w_in=(layer.w_in_mant.T, layer.w_in_exp), w_rec=(layer.w_rec_mant.T, layer.w_rec_exp),
+            dict(w_in=(layer.w_in_mant.T, layer.w_in_exp), w_rec=(layer.w_rec_mant.T, layer.w_rec_exp), kind="alif",
                  neuron=dict(bias=layer.bias, alpha=layer.alpha, rho=layer.rho, b0=layer.b0, beta=layer.beta))
             for layer in fixed.layers
         ]
@@ -121,7 +126,7 @@ def run_batch(
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
-    from .lava_procs.process import ALIF, BatchDense, DecisionReadout, FrameSource
+    from .lava_procs.process import ALIF, BatchDense, DecisionReadout, FrameSource, IRNeuron
 
     start = time.perf_counter()
     batch, n_time, n_channels = frames.shape
@@ -133,14 +138,15 @@ def run_batch(
     source = FrameSource(indptr=indptr, indices=indices, values=values, n_steps=n_time, batch=batch,
                          n_channels=n_channels, name="source")
     upstream = source.s_out
-    neurons: List[ALIF] = []
+    neurons: list = []
+    neuron_processes = {"alif": ALIF, "irsnn": IRNeuron}
     for depth, params in enumerate(layer_params, start=1):
         feedforward = BatchDense(weights_t=params["w_in"][0], exponents=params["w_in"][1], batch=batch,
                                  name=f"dense_in_{depth - 1}")
         recurrent = BatchDense(weights_t=params["w_rec"][0], exponents=params["w_rec"][1], batch=batch,
                                name=f"dense_rec_{depth - 1}")
-        layer = ALIF(batch=batch, depth=depth, count_lag=readout_depth - depth, name=f"alif_{depth - 1}",
-                     **params["neuron"])
+        layer = neuron_processes[params["kind"]](batch=batch, depth=depth, count_lag=readout_depth - depth,
+                                                 name=f"{params['kind']}_{depth - 1}", **params["neuron"])
         upstream.connect(feedforward.s_in)
         feedforward.a_out.connect(layer.a_in)
         layer.s_out.connect(recurrent.s_in)

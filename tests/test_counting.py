@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from deploy.activity import Activity, activities_from_batch
-from deploy.baselines import LSTM_UPDATE_MACS, count_lstm, count_lstm_from_activity
+from deploy.baselines import UNITS, count_recurrent, count_recurrent_from_activity
 from deploy.counting import (
     ALIF_UPDATE_MACS,
     READOUT_UPDATE_MACS,
@@ -18,7 +18,7 @@ from deploy.counting import (
     sum_counts,
     synaptic_operations,
 )
-from deploy.footprint import lstm_footprint_bytes, snn_footprint_bytes
+from deploy.footprint import recurrent_footprint_bytes, snn_footprint_bytes
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def test_stated_update_costs_are_the_products_the_implementation_computes():
     lstm = LSTMBaseline(4, units, 2)
     lstm_state = lstm.initial_state(batch)
     lstm_products = elementwise_products(lambda: lstm.step(torch.rand(batch, 4), lstm_state), batch, units)
-    assert lstm_products == sum(LSTM_UPDATE_MACS.values())
+    assert lstm_products == sum(UNITS["lstm"].update_macs.values())
 
 
 def test_zero_input_and_no_spikes_give_zero_synaptic_ops_but_dense_neuron_updates():
@@ -225,7 +225,7 @@ def test_event_driven_convention_charges_each_event_of_a_bin_as_acs():
 
 
 def test_event_driven_lstm_multiplies_every_weight_every_step():
-    counts = count_lstm(5, 4, 2, 3, 7, input_nonzeros=10)
+    counts = count_recurrent(5, 4, 2, 3, 7, input_nonzeros=10)
     assert (counts.event_driven_acs, counts.event_driven_macs) == (0, counts.dense_synaptic_ops)
     assert counts.event_driven_macs > counts.effective_macs
 
@@ -254,7 +254,7 @@ def test_batch_activities_cut_each_sample_at_its_own_decision_step(rng):
 
 def test_lstm_counts_follow_the_gate_formula():
     n_in, hidden, layers, outputs, steps = 5, 4, 2, 3, 7
-    counts = count_lstm(n_in, hidden, layers, outputs, steps, input_nonzeros=10)
+    counts = count_recurrent(n_in, hidden, layers, outputs, steps, input_nonzeros=10)
     dense_per_step = 4 * (n_in + hidden) * hidden + 4 * (hidden + hidden) * hidden + outputs * hidden
     assert counts.dense_synaptic_ops == dense_per_step * steps
     # input MACs skip zero inputs; hidden products stay dense
@@ -264,22 +264,22 @@ def test_lstm_counts_follow_the_gate_formula():
     assert counts.activations == hidden * layers * 5 * steps
     assert counts.effective_acs == 0
     assert counts.activation_sparsity == 0.0
-    full_input = count_lstm(n_in, hidden, layers, outputs, steps, input_nonzeros=n_in * steps)
+    full_input = count_recurrent(n_in, hidden, layers, outputs, steps, input_nonzeros=n_in * steps)
     assert full_input.effective_macs == full_input.dense_synaptic_ops
 
 
 def test_lstm_zero_input_still_costs_its_hidden_products():
-    counts = count_lstm(3, 2, 1, 2, 4, input_nonzeros=0)
+    counts = count_recurrent(3, 2, 1, 2, 4, input_nonzeros=0)
     assert counts.effective_macs == (4 * 2 * 2 + 2 * 2) * 4
 
 
-def test_lstm_from_activity_equals_count_lstm():
+def test_lstm_from_activity_equals_count_recurrent():
     activity = Activity(n_steps=5, input_counts=np.array([2, 0, 5]), spike_counts=())
-    assert count_lstm_from_activity(4, 1, 2, activity) == count_lstm(3, 4, 1, 2, 5, 7)
+    assert count_recurrent_from_activity(4, 1, 2, activity) == count_recurrent(3, 4, 1, 2, 5, 7)
 
 
 def test_counts_round_trip_through_dict_and_add():
-    counts = count_lstm(3, 2, 1, 2, 4, input_nonzeros=3)
+    counts = count_recurrent(3, 2, 1, 2, 4, input_nonzeros=3)
     assert OpCounts.from_dict(counts.to_dict()) == counts
     doubled = counts + counts
     assert doubled.effective_macs == 2 * counts.effective_macs
@@ -297,7 +297,7 @@ def test_invalid_recordings_raise_value_errors_that_say_what_came():
     with pytest.raises(ValueError, match="at most one event"):
         Activity(n_steps=1, input_counts=np.array([3, 0]), spike_counts=(np.zeros(3), np.zeros(2)))
     with pytest.raises(ValueError, match="input_nonzeros"):
-        count_lstm(2, 2, 1, 2, 3, input_nonzeros=7)
+        count_recurrent(2, 2, 1, 2, 3, input_nonzeros=7)
 
 
 def test_footprints_count_every_parameter():
@@ -305,4 +305,4 @@ def test_footprints_count_every_parameter():
     values = (6 + 9 + 3 + 3 + 1) + (6 + 4 + 2 + 2 + 1) + (4 + 2 + 2)  # + 1: the scalar b0
     assert snn_footprint_bytes(network) == values * 4
     # torch.nn.LSTM(5, 4, 2) has 4*4*(5+4) + 2*16 + 4*4*(4+4) + 2*16 parameters; Linear(4, 3) 15
-    assert lstm_footprint_bytes(5, 4, 2, 3) == (144 + 32 + 128 + 32 + 15) * 4
+    assert recurrent_footprint_bytes(5, 4, 2, 3) == (144 + 32 + 128 + 32 + 15) * 4

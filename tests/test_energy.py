@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deploy.baselines import count_lstm
+from deploy.baselines import count_recurrent
 from deploy.counting import OpCounts
 from deploy.energy import (
     ENERGY_PRESETS,
@@ -98,7 +98,7 @@ def test_user_constants_and_ratio():
     mine = custom_energy_model("mine", mac_pj=2.0, ac_pj=1.0, source="my measurements")
     assert isinstance(mine, EnergyModel)
     assert mine.sources["mac_pj"] == "my measurements"
-    lstm = count_lstm(4, 3, 1, 2, n_steps=10, input_nonzeros=0, n_samples=1)
+    lstm = count_recurrent(4, 3, 1, 2, n_steps=10, input_nonzeros=0, n_samples=1)
     snn = snn_counts(n_samples=1)
     expected = energy_per_inference(lstm, mine).total_pj / energy_per_inference(snn, mine).total_pj
     assert energy_ratio(lstm, snn, mine) == pytest.approx(expected)

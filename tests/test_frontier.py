@@ -25,17 +25,17 @@ def test_the_front_keeps_exactly_the_undominated_points():
 
 def test_matched_ratio_takes_the_cheapest_point_at_least_as_accurate():
     points = [point("snn", 0.90, 10.0), point("snn", 0.93, 20.0), point("snn", 0.96, 50.0),
-              point("lstm", 0.92, 1000.0), point("lstm", 0.94, 3000.0)]
+              point("rnn", 0.92, 1000.0), point("rnn", 0.94, 3000.0)]
     result = frontier(points)
-    at_lstm = result["matched"]["lstm_best_accuracy"]
+    at_lstm = result["matched"]["rnn_best_accuracy"]
     assert at_lstm["target_accuracy"] == 0.94
-    assert (at_lstm["snn"]["accuracy"], at_lstm["lstm"]["accuracy"]) == (0.96, 0.94)
+    assert (at_lstm["snn"]["accuracy"], at_lstm["rnn"]["accuracy"]) == (0.96, 0.94)
     assert at_lstm["ratio"] == pytest.approx(3000.0 / 50.0)
     at_snn = result["matched"]["snn_best_accuracy"]  # the LSTM never reaches 96 %
-    assert at_snn["lstm"] is None and at_snn["ratio"] is None
+    assert at_snn["rnn"] is None and at_snn["ratio"] is None
     assert cheapest_at_least(result["fronts"]["snn"], 0.91)["energy_pj"] == 20.0
 
 
 def test_one_family_alone_has_fronts_but_no_ratio():
     result = frontier([point("snn", 0.9, 1.0)])
-    assert result["matched"] == {} and len(result["fronts"]["snn"]) == 1 and result["fronts"]["lstm"] == []
+    assert result["matched"] == {} and len(result["fronts"]["snn"]) == 1 and result["fronts"]["rnn"] == []

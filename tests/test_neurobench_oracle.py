@@ -26,7 +26,7 @@ from neurobench.metrics.workload import SynapticOperations  # a test dependency 
 from neurobench.models import TorchModel
 
 from deploy.activity import activities_from_batch
-from deploy.baselines import count_lstm_from_activity
+from deploy.baselines import count_recurrent_from_activity
 from deploy.counting import count_snn, fan_out
 from rc_snn.models import ALIFRSNN, LSTMBaseline
 from rc_snn.pipeline.export import export_model
@@ -136,7 +136,7 @@ def test_lstm_counts_equal_neurobench_term_by_term():
     baseline = LSTMBaseline(N_IN, HIDDEN, N_OUT).eval()
     x = events(graded=True, seed=1)
     activities = activities_from_batch(x.numpy(), [], [STEPS - 1] * SAMPLES)
-    ours = count_lstm_from_activity(HIDDEN, 1, N_OUT, activities)
+    ours = count_recurrent_from_activity(HIDDEN, 1, N_OUT, activities)
     loop = LSTMCellLoop(baseline)
     theirs = neurobench_counts(loop, x)
     with torch.no_grad():  # the loop computes what nn.LSTM computes

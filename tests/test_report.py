@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from deploy.activity import activities_from_batch
-from deploy.baselines import count_lstm
+from deploy.baselines import count_recurrent
 from deploy.counting import count_snn
 from deploy.energy import ENERGY_PRESETS, energy_per_inference
-from deploy.footprint import lstm_footprint_bytes, snn_footprint_bytes
+from deploy.footprint import recurrent_footprint_bytes, snn_footprint_bytes
 from deploy.counting import REPORT_CONVENTIONS
 from deploy.markdown import OPERATION_COLUMNS
 from deploy.report import ModelResult, write_report
@@ -72,12 +72,12 @@ def make_results(rng) -> list[ModelResult]:
         ("LSTM full sequence", np.full(N_SAMPLES, N_TIME - 1)),
     ):
         nonzeros = sum(int(np.count_nonzero(inputs[: step + 1, sample])) for sample, step in enumerate(steps))
-        counts = count_lstm(N_INPUTS, N_HIDDEN, 1, N_OUTPUTS, int((steps + 1).sum()), nonzeros, n_samples=N_SAMPLES)
+        counts = count_recurrent(N_INPUTS, N_HIDDEN, 1, N_OUTPUTS, int((steps + 1).sum()), nonzeros, n_samples=N_SAMPLES)
         results.append(
             ModelResult(
-                name=name, kind="lstm", accuracy=0.95, decision_steps=steps, counts=counts, dt_ms=10.0,
+                name=name, kind="rnn", accuracy=0.95, decision_steps=steps, counts=counts, dt_ms=10.0,
                 accuracy_at_last_step=None, tradeoff=[(0.5, 0.9, 3.0), (1.0, 0.95, 6.0)] if "rank" in name else [],
-                footprint_bytes=lstm_footprint_bytes(N_INPUTS, N_HIDDEN, 1, N_OUTPUTS),
+                footprint_bytes=recurrent_footprint_bytes(N_INPUTS, N_HIDDEN, 1, N_OUTPUTS),
             )
         )
     return results
@@ -140,7 +140,7 @@ def test_report_md_tables_match_report_json(written_report):
     assert len(matched) == len(columns) * 2
     for row in matched:
         pair = data["frontier"][row["convention"]][row["preset"]]["matched"]
-        target = "lstm_best_accuracy" if "LSTM best" in row["matched at"] else "snn_best_accuracy"
+        target = "rnn_best_accuracy" if "RNN best" in row["matched at"] else "snn_best_accuracy"
         assert_close(row["times less energy"], pair[target]["ratio"], f"matched {row}")
 
 

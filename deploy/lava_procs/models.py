@@ -19,7 +19,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from deploy import kernels
 
 # Absolute import: Lava loads this file by path as a top-level module when searching for models.
-from deploy.lava_procs.process import ALIF, BatchDense, DecisionReadout, FrameSource
+from deploy.lava_procs.process import ALIF, BatchDense, DecisionReadout, FrameSource, IRNeuron
 
 FLOAT = float
 INT = np.int64
@@ -102,24 +102,24 @@ class PyBatchDenseFixed(AbstractBatchDenseModel):
         return kernels.synaptic_input_fixed(self.weights_t, self.exponents, spikes.astype(INT))
 
 
-# ---------------------------------------------------------------- ALIF
-class AbstractALIFModel(PyLoihiProcessModel):
+# ---------------------------------------------------------------- neuron layers
+class AbstractLayerModel(PyLoihiProcessModel):
+    """A layer's timing and spike counting; subclasses give :meth:`advance`, one step of its neurons."""
+
     count_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
     depth: np.ndarray = LavaPyType(np.ndarray, INT)
     count_lag: np.ndarray = LavaPyType(np.ndarray, INT)
     spike_counts: np.ndarray = LavaPyType(np.ndarray, INT)
-    step_function = None
+
+    def advance(self, ff: np.ndarray, rec: np.ndarray) -> None:
+        raise NotImplementedError
 
     def run_spk(self) -> None:
         ff = self.a_in.recv()
         rec = self.r_in.recv()
         t = self.time_step - 1 - int(self.depth[0])
         if t >= 0:  # before its first input arrives the layer stays at rest (bias not integrated)
-            state = type(self).step_function(
-                ff, rec, kernels.ALIFLayerState(self.u, self.b, self.s),
-                self.bias, self.alpha, self.rho, self.b0, self.beta,
-            )
-            self.u, self.b, self.s = (np.asarray(v, dtype=self.u.dtype) for v in state)
+            self.advance(ff, rec)
         self.s_out.send(self.s)
         # Receive the readout's word for step t - count_lag only after sending: the readout's step
         # depends on this step's Dense outputs, never on this layer's spikes of this step.
@@ -129,7 +129,18 @@ class AbstractALIFModel(PyLoihiProcessModel):
         counted = self.count_in.recv()
         counted_step = t - int(self.count_lag[0])
         if counted_step >= 0:
-            self.spike_counts += (counted[:, None] * self.history[counted_step % slots]).astype(INT)
+            self.spike_counts += (counted[:, None] * (self.history[counted_step % slots] != 0)).astype(INT)
+
+
+class AbstractALIFModel(AbstractLayerModel):
+    step_function = None
+
+    def advance(self, ff: np.ndarray, rec: np.ndarray) -> None:
+        state = type(self).step_function(
+            ff, rec, kernels.ALIFLayerState(self.u, self.b, self.s),
+            self.bias, self.alpha, self.rho, self.b0, self.beta,
+        )
+        self.u, self.b, self.s = (np.asarray(v, dtype=self.u.dtype) for v in state)
 
 
 @implements(proc=ALIF, protocol=LoihiProtocol)
@@ -168,6 +179,30 @@ class PyALIFFixed(AbstractALIFModel):
     beta: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
     history: np.ndarray = LavaPyType(np.ndarray, INT)
     step_function = kernels.alif_step_fixed
+
+
+@implements(proc=IRNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyIRNeuronFloat(AbstractLayerModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
+    r_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
+    h: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    a: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    s: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    bias: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    value_range: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    lower: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    delta: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    dead_zone: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    history: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+
+    def advance(self, ff: np.ndarray, rec: np.ndarray) -> None:
+        self.h, self.a, self.s = kernels.ir_step(
+            ff, rec, kernels.IRLayerState(self.h, self.a, self.s), self.bias, float(self.value_range[0]),
+            float(self.lower[0]), float(self.delta[0]), float(self.dead_zone[0]),
+        )
 
 
 # ---------------------------------------------------------------- readout

@@ -1,4 +1,4 @@
-"""Interfaces (ports and Vars) of the Lava Processes that run the ALIF network, B samples side by side.
+"""Interfaces (ports and Vars) of the Lava Processes that run a network file, B samples side by side.
 
 Every port carries ``[batch, n]`` arrays: B independent copies of the network run in lockstep (as B
 copies placed on different cores would). Float and fixed-point ProcessModels use the same Vars in
@@ -8,7 +8,9 @@ Timing (Lava steps ``tau = 1, 2, ...``): the source sends frame ``t`` at ``tau =
 sends at ``tau`` what it received at ``tau - 1``; so a process at ``depth`` d (Dense hops from the
 source) computes PyTorch step ``t = tau - 1 - d`` and holds at rest while ``t < 0``. ALIF layer l
 (1-based) has depth l, the readout depth ``n_layers + 1``. The recurrent Dense's one-step delay is
-exactly the ``W_rec s[t-1]`` of the equations.
+exactly the ``W_rec s[t-1]`` of the equations. A layer (ALIF or IR-SNN) is its neuron Process
+between two BatchDense (feed-forward in, recurrent around); an IR-SNN layer's graded spikes (its
+levels ``q``) travel as the payload of its messages, as Loihi 2's graded spikes carry up to 24 bits.
 """
 
 from __future__ import annotations
@@ -83,10 +85,43 @@ class ALIF(AbstractProcess):
         for name, value in (("bias", bias), ("alpha", alpha), ("rho", rho), ("b0", b0), ("beta", beta)):
             value = np.broadcast_to(np.asarray(value), (n_neurons,)).copy()
             setattr(self, name, Var(shape=(n_neurons,), init=value))
-        self.depth = Var(shape=(1,), init=np.array([depth]))
-        self.count_lag = Var(shape=(1,), init=np.array([count_lag]))
-        self.history = Var(shape=(count_lag + 1,) + shape, init=np.zeros((count_lag + 1,) + shape))
-        self.spike_counts = Var(shape=shape, init=np.zeros(shape, dtype=np.int64))
+        _counting_vars(self, shape, depth, count_lag)
+
+
+def _counting_vars(process: AbstractProcess, shape: tuple, depth: int, count_lag: int) -> None:
+    """The Vars with which a layer counts its spikes up to each sample's decision (see ``ALIF``)."""
+    process.depth = Var(shape=(1,), init=np.array([depth]))
+    process.count_lag = Var(shape=(1,), init=np.array([count_lag]))
+    process.history = Var(shape=(count_lag + 1,) + shape, init=np.zeros((count_lag + 1,) + shape))
+    process.spike_counts = Var(shape=shape, init=np.zeros(shape, dtype=np.int64))
+
+
+class IRNeuron(AbstractProcess):
+    """IR-SNN neurons (Ponghiran and Roy 2022; equations in ``deploy.kernels``), B samples side by side.
+
+    Ports as :class:`ALIF`'s, except that ``a_in`` and ``r_in`` carry the ``2H`` gate inputs
+    (``W_in x`` and ``W_rec q``) and ``s_out`` sends the levels ``q`` (graded spikes).
+    ``spike_counts`` counts nonzero levels sent, up to each sample's decision step.
+    """
+
+    def __init__(self, *, batch: int, bias, value_range: float, lower: float, delta: float, dead_zone: int,
+                 depth: int, count_lag: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        bias = _vector(bias)
+        n_neurons = bias.shape[0] // 2
+        shape = (batch, n_neurons)
+        self.a_in = InPort(shape=(batch, 2 * n_neurons))
+        self.r_in = InPort(shape=(batch, 2 * n_neurons))
+        self.count_in = InPort(shape=(batch,))
+        self.s_out = OutPort(shape=shape)
+        self.h = Var(shape=shape, init=np.zeros(shape))
+        self.a = Var(shape=shape, init=np.zeros(shape))
+        self.s = Var(shape=shape, init=np.zeros(shape))
+        self.bias = Var(shape=bias.shape, init=bias)
+        for name, value in (("value_range", value_range), ("lower", lower), ("delta", delta),
+                            ("dead_zone", dead_zone)):
+            setattr(self, name, Var(shape=(1,), init=np.array([value], dtype=float)))
+        _counting_vars(self, shape, depth, count_lag)
 
 
 class DecisionReadout(AbstractProcess):

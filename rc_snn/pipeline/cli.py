@@ -13,8 +13,8 @@ from deploy.files import check_writable, write_json
 
 from .. import __version__
 from ..training.loop import Terminated
-from ..training.config import (BACKWARDS, DEVICES, FULL_READOUTS, LOSSES, LR_SCHEDULES, MODELS, WINDOWS,
-                               TrainConfig)
+from ..training.config import (BACKWARDS, DEVICES, FULL_READOUTS, LOSSES, LR_SCHEDULES, MODELS, SPIKING_MODELS,
+                               WINDOWS, TrainConfig)
 from .demo import DemoOptions
 
 # Types of the dataclass fields whose default is None (argparse cannot infer them).
@@ -159,8 +159,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_model
 
     run = load_run(args.run_dir)
-    if run.config.model != "alif":
-        raise ValueError(f"{args.run_dir} holds a {run.config.model!r} model; only ALIF networks are exported to Lava")
+    if run.config.model not in SPIKING_MODELS:
+        raise ValueError(f"{args.run_dir} holds a {run.config.model!r} model; only spiking networks "
+                         f"{SPIKING_MODELS} are exported to Lava")
     network = export_model(run.model, decision_threshold=run.config.decision_threshold, dt_ms=run.info.dt_ms)
     path = save_network(network, Path(args.out) if args.out else Path(args.run_dir) / "network.npz")
     sizes = " -> ".join(str(size) for size in (network.n_inputs, *network.layer_sizes, network.n_outputs))

@@ -21,14 +21,14 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from deploy.activity import activities_from_batch
-from deploy.baselines import count_lstm_from_activity
+from deploy.baselines import count_recurrent_from_activity
 from deploy.counting import EMPTY_COUNTS, OpCounts, count_snn, fan_out
-from deploy.footprint import lstm_footprint_bytes, snn_footprint_bytes
+from deploy.footprint import recurrent_footprint_bytes, snn_footprint_bytes
 from deploy.frontier import TARGETS
 from deploy.plots import format_number
 from deploy.report import REPORT_CONVENTIONS, ModelResult, OperatingPoint, build_report_data, write_report
 
-from ..models import ALIFRSNN
+from ..models import SPIKING_NETWORKS
 from ..training.early_exit import read_last_step, select_decision
 from ..training.loop import time_first
 from ..training.run import TrainedRun, load_run, load_split
@@ -52,21 +52,21 @@ def analyse_run(
     progress: bool = True,
 ) -> ModelResult:
     """One run's :class:`deploy.report.ModelResult` on ``split`` (PyTorch, CPU)."""
-    config, model, info = run.config, run.model, run.info
-    if next(model.parameters()).device.type != "cpu":  # trained on a GPU: analysed on the CPU
-        model = copy.deepcopy(model).cpu()
+    config, info = run.config, run.info
+    model = copy.deepcopy(run.model).cpu().eval()  # on the CPU, in evaluation mode; the run's model untouched
     if data_dir:
         config = config.replace(data_dir=data_dir)
     dataset, _ = load_split(config, split, limit)
-    is_snn = isinstance(model, ALIFRSNN)
+    is_snn = isinstance(model, SPIKING_NETWORKS)
     if is_snn:
         network = export_model(model, decision_threshold=config.decision_threshold, dt_ms=info.dt_ms)
         fan, footprint = fan_out(network), snn_footprint_bytes(network)
         count = lambda activities: count_snn(fan, activities)  # noqa: E731
     else:
-        footprint = lstm_footprint_bytes(model.n_inputs, model.n_hidden, model.n_layers, model.n_outputs)
-        count = lambda activities: count_lstm_from_activity(  # noqa: E731
-            model.n_hidden, model.n_layers, model.n_outputs, activities)
+        footprint = recurrent_footprint_bytes(model.n_inputs, model.n_hidden, model.n_layers, model.n_outputs,
+                                              unit=config.model)
+        count = lambda activities: count_recurrent_from_activity(  # noqa: E731
+            model.n_hidden, model.n_layers, model.n_outputs, activities, unit=config.model)
     counts, steps, correct, correct_last, raster = EMPTY_COUNTS, [], 0, 0, None
     # threshold -> [correct, sum of steps, counts]: each reading cut at its own decisions
     tradeoff = {threshold: [0, 0, EMPTY_COUNTS] for threshold in thresholds}
@@ -92,7 +92,7 @@ def analyse_run(
     steps = np.concatenate(steps)
     n = steps.size
     return ModelResult(
-        name=name or run_label(config), kind="snn" if is_snn else "lstm", accuracy=correct / n,
+        name=name or run_label(config), kind="snn" if is_snn else "rnn", accuracy=correct / n,
         decision_steps=steps, counts=counts, dt_ms=info.dt_ms or 1.0, accuracy_at_last_step=correct_last / n,
         tradeoff=[OperatingPoint(threshold, c / n, s / n, point_counts)
                   for threshold, (c, s, point_counts) in tradeoff.items()],
@@ -160,7 +160,7 @@ SUMMARY_PRESETS = ("cmos45_fp32", "loihi")
 
 def format_summary(data: dict) -> str:
     """The report's headline figures as a terminal table (accuracy, mean t*, energy per inference
-    for the 45 nm fp32 and Loihi presets under both counting conventions), then the SNN/LSTM
+    for the 45 nm fp32 and Loihi presets under both counting conventions), then the SNN/RNN
     energy ratio at matched accuracy."""
     presets = [preset for preset in SUMMARY_PRESETS if preset in data["presets"]]
     columns = [(convention, preset) for convention in REPORT_CONVENTIONS for preset in presets]
@@ -174,11 +174,11 @@ def format_summary(data: dict) -> str:
             for (convention, preset), label in zip(columns, labels))
         lines.append(f"{entry['name']:<{width}}  {100 * entry['accuracy']:7.2f}%  "
                      f"{entry['mean_decision_step']:7.1f}  {energies}")
-    lines += ["", "times less energy than the LSTM at matched accuracy (cheapest point at least as accurate):"]
+    lines += ["", "times less energy than the RNN (LSTM, GRU) at matched accuracy (cheapest point at least as accurate):"]
     for convention, preset in columns:
         matched = data["frontier"][convention][preset]["matched"]
         if not matched:
-            lines.append(f"  {preset} {convention}: needs an SNN and an LSTM")
+            lines.append(f"  {preset} {convention}: needs an SNN and an RNN (LSTM or GRU)")
             continue
         parts = []
         for target, pair in matched.items():

@@ -1,4 +1,4 @@
-"""Run a trained ALIF network as Lava processes and compare it with PyTorch on the same samples.
+"""Run a trained spiking network (ALIF, IR-SNN) as Lava processes and compare it with PyTorch on the same samples.
 
 The network goes through the plain-data file format (``rc_snn.pipeline.export`` ->
 ``deploy.ir``), so Lava sees exactly what a user would deploy; PyTorch runs the same frames in
@@ -16,7 +16,7 @@ import torch
 from deploy.ir import NetworkIR
 from deploy.simulate import LavaEvaluation, evaluate
 
-from ..models import ALIFRSNN
+from ..models import SPIKING_NETWORKS
 from ..training.early_exit import select_decision
 from ..training.loop import time_first
 from ..training.run import TrainedRun, load_split
@@ -51,8 +51,8 @@ def lava_versus_pytorch(
     ``network`` defaults to the run's model exported in memory (``rc-snn export`` writes the same file).
     """
     config, model, info = run.config, run.model, run.info
-    if not isinstance(model, ALIFRSNN):
-        raise ValueError(f"{run.run_dir} holds a {config.model!r} model; only ALIF networks run in Lava")
+    if not isinstance(model, SPIKING_NETWORKS):
+        raise ValueError(f"{run.run_dir} holds a {config.model!r} model; only spiking networks run in Lava")
     if samples < 1:
         raise ValueError(f"expected samples >= 1; got {samples}")
     if data_dir:
@@ -66,7 +66,7 @@ def lava_versus_pytorch(
     labels = np.asarray([int(y) for _, y in dataset], dtype=np.int64)
 
     lava = evaluate(network, frames, labels, fixed_point=fixed_point, progress=progress)
-    model64 = copy.deepcopy(model).to(device="cpu", dtype=torch.float64)  # the run's model stays as it is
+    model64 = copy.deepcopy(model).to(device="cpu", dtype=torch.float64).eval()  # the run's model stays as it is
     with torch.no_grad():
         logits_seq, _ = model64(time_first(torch.from_numpy(frames), torch.device("cpu")).double())
     reference = select_decision(logits_seq, network.decision_threshold)

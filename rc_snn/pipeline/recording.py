@@ -11,14 +11,14 @@ from __future__ import annotations
 from typing import List, Tuple
 
 import torch
-from torch import Tensor
-
-from ..models import ALIFRSNN
+from torch import Tensor, nn
 
 
 @torch.no_grad()
-def record_run(model: ALIFRSNN, x_seq: Tensor) -> Tuple[Tensor, List[Tensor]]:
-    """Step an ``ALIFRSNN`` over the whole of ``x_seq``; returns outputs ``[T, B, C]`` and each layer's spikes ``[T, B, H]``."""
+def record_run(model: nn.Module, x_seq: Tensor) -> Tuple[Tensor, List[Tensor]]:
+    """Step a spiking network (``ALIFRSNN``, ``IRSNN``) over the whole of ``x_seq``; returns outputs
+    ``[T, B, C]`` and each layer's spikes ``[T, B, H]`` (1 where it sent anything: an IR-SNN's
+    graded spikes count as spikes whatever their level)."""
     state = model.initial_state(x_seq.shape[1], device=x_seq.device, dtype=x_seq.dtype)
     currents, params = model.encode(x_seq), model.step_params()
     outputs, spikes = [], [[] for _ in model.layers]
@@ -26,5 +26,5 @@ def record_run(model: ALIFRSNN, x_seq: Tensor) -> Tuple[Tensor, List[Tensor]]:
         output, state = model.step_encoded(current, state, params)
         outputs.append(output)
         for recorded, layer_state in zip(spikes, state.layers):
-            recorded.append(layer_state.s)
+            recorded.append((layer_state.s != 0).to(layer_state.s.dtype))
     return torch.stack(outputs), [torch.stack(layer) for layer in spikes]
