@@ -64,3 +64,32 @@ def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("rc-snn train: error: config field 'dataset': expected one of") and "'no-such-set'" in err
     assert "Traceback" not in err and err.count("\n") == 1
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(300)
+def test_irsnn_and_gru_through_every_command(tmp_path, capsys):
+    irsnn, gru = tmp_path / "irsnn", tmp_path / "gru"
+    assert main(["train", "--out", str(irsnn), "--model", "irsnn", "--bits", "4", "--dead-zone", "1", *TRAIN]) == 0
+    assert main(["train", "--out", str(gru), "--model", "gru", *TRAIN]) == 0
+    assert main(["export", str(irsnn)]) == 0
+    network = load_network(irsnn / "network.npz")
+    assert network.layers[0].bits == 4 and network.layers[0].dead_zone == 1
+    assert main(["lava", str(irsnn), "--split", "val", "--samples", "5", "--no-progress"]) == 0
+    assert json.loads((irsnn / "lava-float-val.json").read_text())["agreement_with_pytorch"] == 1.0
+    capsys.readouterr()
+    assert main(["lava", str(irsnn), "--split", "val", "--samples", "5", "--fixed-point", "--no-progress"]) == 2
+    assert "fixed point runs ALIF layers only" in capsys.readouterr().err
+    assert main(["export", str(gru)]) == 2
+    assert "only spiking networks" in capsys.readouterr().err
+    assert main(["compare", str(irsnn), str(gru), "--split", "val", "--limit", "16",
+                 "--out", str(tmp_path / "report"), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert [(m["name"], m["kind"]) for m in report["models"]] == [("IR-SNN rank coding", "snn"),
+                                                                  ("GRU rank coding", "rnn")]
+    assert "GRU rank coding" in report["models"][0]["energy_ratio_vs"]
+
+
+def test_demo_refuses_unknown_models(tmp_path, capsys):
+    assert main(["demo", "--models", "alif,transformer", "--out", str(tmp_path / "demo")]) == 2
+    assert "expected --models as a comma-separated list" in capsys.readouterr().err

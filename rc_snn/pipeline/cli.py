@@ -50,6 +50,7 @@ _HELP = {
     "backward": "ALIF gradients, all equal: 'compiled' (numba kernels, one layer on the CPU; else 'manual'),"
                 " 'manual' (hand-written BPTT in torch) or 'autograd'",
     "out": "run folder (reused on a second run)",
+    "models": "models to train and compare, comma-separated among alif, irsnn, lstm, gru",
     "lava_samples": "test samples run through Lava (each of float and fixed point) and counted for every model",
     "fresh": "delete the run folder first instead of reusing finished stages",
     "progress": "show progress bars",
@@ -244,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="operations and energy per inference of trained runs; writes a report")
     p.add_argument("paths", nargs="+", metavar="RUN_OR_LAVA_JSON",
-                   help="trained run folders (ALIF and LSTM, rank coding and full sequence) and Lava results "
+                   help="trained run folders (ALIF, IR-SNN, LSTM, GRU; rank coding or full sequence) and Lava results "
                         "(lava-*.json written by `rc-snn lava`)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--limit", type=int, help="use only this many samples of the split")
@@ -270,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     p.set_defaults(func=cmd_lava)
 
-    p = sub.add_parser("demo", help="the main job: train ALIF and LSTM, run ALIF in Lava, compare energy")
+    p = sub.add_parser("demo", help="the main job: train ALIF and LSTM (--models), run the SNN in Lava, compare energy")
     add_dataclass_arguments(p, DemoOptions, "demo options", overrides_only=False)
     p.set_defaults(func=cmd_demo)
     return parser

@@ -1,13 +1,16 @@
-"""The main job end to end: train ALIF and LSTM with rank coding, run the ALIF network in Lava, compare energy.
+"""The main job end to end: train spiking networks and baselines with rank coding, run the spiking
+networks in Lava, compare energy. By default the ALIF network and the LSTM (``models``, any of
+``alif, irsnn, lstm, gru``).
 
 Each stage hands its result to the next in memory; files are written for the user and for
 resuming, never read back to continue. A second run reuses finished training unless ``fresh``.
 
-1. train the ALIF network and the LSTM baseline with the rank-coded loss
+1. train every model with the rank-coded loss
    (:func:`rc_snn.training.loop.train`; a finished run is loaded, an interrupted one resumes);
-2. export the ALIF network to the plain-data network file (:mod:`rc_snn.pipeline.export`);
-3. run test samples through Lava, floating and fixed point, with early exit, and check agreement
-   with PyTorch (:mod:`rc_snn.pipeline.lava_parity`; each result written as ``rc-snn lava`` does);
+2. export each spiking network to the plain-data network file (:mod:`rc_snn.pipeline.export`);
+3. run test samples through Lava with early exit, floating point (and fixed point for ALIF), and
+   check agreement with PyTorch (:mod:`rc_snn.pipeline.lava_parity`; each result written as
+   ``rc-snn lava`` does);
 4. count operations and energy of every model and write the report (:mod:`rc_snn.pipeline.compare`).
 """
 
@@ -22,7 +25,7 @@ from typing import Optional
 from deploy.files import write_json
 from deploy.ir import save_network
 
-from ..training.config import TrainConfig
+from ..training.config import MODELS, SPIKING_MODELS, TrainConfig
 from ..training.loop import train
 from .compare import analyse_run, format_summary, lava_result, write_results
 from .export import export_model
@@ -38,6 +41,7 @@ class DemoOptions:
     """
 
     out: Path = Path("runs/demo")
+    models: str = "alif,lstm"
     dataset: str = "nmnist-sim"
     data_dir: Optional[str] = None
     download: bool = False
@@ -50,13 +54,28 @@ class DemoOptions:
     fresh: bool = False
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        names = self.model_names
+        if not names or len(set(names)) != len(names) or not set(names) <= set(MODELS):
+            raise ValueError(f"expected --models as a comma-separated list of distinct models among {MODELS}; "
+                             f"got {self.models!r}")
+
+    @property
+    def model_names(self) -> list:
+        return [name.strip() for name in str(self.models).split(",") if name.strip()]
+
+
+#: Learning rates that differ from TrainConfig's default (2e-3): the gated baselines' usual larger rate.
+DEMO_LEARNING_RATES = {"lstm": 5e-3, "gru": 5e-3}
+
 
 def training_configs(options: DemoOptions) -> dict:
-    """The two runs of the demo: same data, size and decision rule; the LSTM gets its usual larger rate."""
+    """The demo's runs, one per model: same data, size and decision rule."""
     base = TrainConfig(dataset=options.dataset, data_dir=options.data_dir, download=options.download,
                        epochs=options.epochs, hidden=options.hidden, decision_threshold=options.decision_threshold,
                        loss="rank", limit_train=options.limit_train, limit_val=options.limit_test)
-    return {"alif-rank": base.replace(model="alif"), "lstm-rank": base.replace(model="lstm", lr=5e-3)}
+    return {f"{model}-rank": base.replace(model=model, lr=DEMO_LEARNING_RATES.get(model, base.lr))
+            for model in options.model_names}
 
 
 def stage(title: str) -> None:
@@ -71,35 +90,40 @@ def main(options: DemoOptions) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    runs = {}
-    for number, (name, config) in enumerate(training_configs(options).items(), start=1):
-        stage(f"{number}/5 training {name} on {config.dataset} ({config.epochs} epochs, hidden {config.hidden})")
+    runs, configs = {}, training_configs(options)
+    n_stages = len(configs) + 3
+    for number, (name, config) in enumerate(configs.items(), start=1):
+        stage(f"{number}/{n_stages} training {name} on {config.dataset} ({config.epochs} epochs, hidden {config.hidden})")
         runs[name] = train(config, out / name, progress=options.progress)
 
-    stage("3/5 exporting the ALIF network to the network file")
-    alif = runs["alif-rank"]
-    network = export_model(alif.model, decision_threshold=alif.config.decision_threshold, dt_ms=alif.info.dt_ms)
-    print(f"written: {save_network(network, alif.run_dir / 'network.npz')}")
+    spiking = {name: run for name, run in runs.items() if run.config.model in SPIKING_MODELS}
+    stage(f"{len(configs) + 1}/{n_stages} exporting the spiking networks to network files")
+    networks = {}
+    for name, run in spiking.items():
+        networks[name] = export_model(run.model, decision_threshold=run.config.decision_threshold,
+                                      dt_ms=run.info.dt_ms)
+        print(f"written: {save_network(networks[name], run.run_dir / 'network.npz')}")
 
     samples = options.lava_samples if options.limit_test is None else min(options.limit_test, options.lava_samples)
-    stage(f"4/5 running {samples} test samples as Lava processes (floating and fixed point)")
+    stage(f"{len(configs) + 2}/{n_stages} running {samples} test samples as Lava processes "
+          "(floating point; fixed point for ALIF)")
     lava_summaries = []
-    for fixed_point in (False, True):
-        summary, _ = lava_versus_pytorch(alif, samples=samples, fixed_point=fixed_point,
-                                         network=network, progress=options.progress)
-        write_json(alif.run_dir / f"lava-{'fixed' if fixed_point else 'float'}-test.json", summary)
-        print(format_lava(summary), flush=True)
-        lava_summaries.append(summary)
+    for name, run in spiking.items():
+        for fixed_point in (False, True) if run.config.model == "alif" else (False,):
+            summary, _ = lava_versus_pytorch(run, samples=samples, fixed_point=fixed_point,
+                                             network=networks[name], progress=options.progress)
+            write_json(run.run_dir / f"lava-{'fixed' if fixed_point else 'float'}-test.json", summary)
+            print(format_lava(summary), flush=True)
+            lava_summaries.append(summary)
 
-    stage("5/5 counting operations and energy, writing the report")
+    stage(f"{n_stages}/{n_stages} counting operations and energy, writing the report")
     results = [analyse_run(run, "test", limit=samples, progress=options.progress) for run in runs.values()]
     data, paths = write_results(results + [lava_result(summary) for summary in lava_summaries], out / "report")
     print()
     print(format_summary(data))
     print("\nLava agreement with PyTorch run in float64 (Lava's precision; the PyTorch rows above run in float32,"
           "\nwhere rounding can flip a spike and so a decision): " + ", ".join(
-        f"{'fixed' if s['fixed_point'] else 'floating'} point {100 * s['agreement_with_pytorch']:.1f}%"
-        for s in lava_summaries))
+        f"{s['name']} {100 * s['agreement_with_pytorch']:.1f}%" for s in lava_summaries))
     print(f"finished in {time.perf_counter() - started:.0f} s")
     print(f"report: {paths['markdown']}")
     return paths["markdown"]
