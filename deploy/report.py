@@ -82,7 +82,7 @@ class ModelResult:
             (``setting`` is a label or number); those with counts join the energy frontier
             (``deploy.frontier``).
         raster: one sample's ``(spikes [T, n_neurons] bool, decision_step)``, if recorded.
-        footprint_bytes: parameter memory (``deploy.counting.snn_footprint_bytes`` /
+        footprint_bytes: parameter memory (``deploy.footprint.snn_footprint_bytes`` /
             ``recurrent_footprint_bytes``), if known.
         source: where the run was evaluated, e.g. ``"pytorch"``, ``"lava float"``.
         dataset, split: the data the samples came from; every row of a report must share them

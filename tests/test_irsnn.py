@@ -226,3 +226,21 @@ def test_training_runs_whole_sequences_and_learns(loss):
     assert losses[-1] < 0.5 * losses[0]
     assert (result.decision.predictions == y).float().mean() > 0.9
     assert float(model.layers[0].quantiser.value_range) != 1.0  # the range was learnt
+
+
+def test_two_bits_send_what_one_bit_sends():
+    """v >= 0 in this model (c = relu(.) >= 0), so the 2-bit quantiser's level -1 is never used: its
+    outputs, gradients and learnt range equal the 1-bit binary spike's."""
+    x = (torch.rand(20, 6, 7) < 0.3).float()
+    runs = []
+    for bits in (1, 2):
+        torch.manual_seed(5)
+        model = IRSNN(7, [8, 6], 3, IRParams(bits=bits, dead_zone=0))
+        outputs, _ = model(x)
+        outputs.square().sum().backward()
+        runs.append((outputs.detach(), [p.grad.clone() for p in model.parameters()],
+                     [float(layer.quantiser.value_range) for layer in model.layers]))
+    (out1, grads1, ranges1), (out2, grads2, ranges2) = runs
+    assert torch.equal(out1, out2) and ranges1 == ranges2 and out1.abs().sum() > 0
+    for g1, g2 in zip(grads1, grads2):
+        assert torch.equal(g1, g2)
