@@ -70,6 +70,11 @@ Neuron-state updates (dense: every neuron every step, whatever its input):
       quantise    q = trunc(v / delta)                   1  (v = a + h: an addition)
       reset       a = v - q*delta                        1
 
+  snnTorch leaky neuron (``deploy.ir.LIFLayerIR``), per step (``LIF_UPDATE_MACS``, 2)::
+
+      mem = beta*mem + I - threshold*s_prev              2  (beta*mem; threshold*s_prev, or the
+                                                            zero reset's product with (1 - s_prev))
+
   Leaky readout neuron, per step (``READOUT_UPDATE_MACS``, 2)::
 
       m = alpha_o*m + (1-alpha_o)*(W_o s + b_o)          2  (alpha_o*m, (1-alpha_o)*(...))
@@ -93,7 +98,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .activity import Activity
-from .ir import IRLayerIR
+from .ir import IRLayerIR, LIFLayerIR
 
 CONVENTIONS: dict[str, str] = {
     "event-driven": (
@@ -129,6 +134,7 @@ def synaptic_operations(counts: "OpCounts", convention: str) -> tuple[int, int]:
 ALIF_UPDATE_MACS: dict[str, int] = {"membrane": 3, "adaptation": 2, "threshold": 1}
 IR_UPDATE_MACS: dict[str, int] = {"leak": 2, "quantise": 1, "reset": 1}
 IR_ACTIVATIONS = 1  # sigmoid(z) per neuron per step
+LIF_UPDATE_MACS: dict[str, int] = {"membrane": 1, "reset": 1}
 READOUT_UPDATE_MACS: dict[str, int] = {"membrane": 2}
 
 
@@ -316,7 +322,8 @@ def fan_out(network: Any) -> FanOut:
         recurrent.append(np.count_nonzero(w_rec, axis=0).astype(np.int64))
         sizes.append(size)
         graded.append(bool(ir and layer.graded))
-        update_macs.append(sum((IR_UPDATE_MACS if ir else ALIF_UPDATE_MACS).values()))
+        update_macs.append(sum((IR_UPDATE_MACS if ir else LIF_UPDATE_MACS if isinstance(layer, LIFLayerIR)
+                                else ALIF_UPDATE_MACS).values()))
         update_activations.append(IR_ACTIVATIONS if ir else 0)
         dense += w_in.size + w_rec.size
         previous_size = size

@@ -1,9 +1,11 @@
 """The network file: a trained spiking network as frozen dataclasses of float64 numpy arrays.
 
-Training (``rc_snn.pipeline.export``) writes this file and ``deploy`` reads it; ``deploy`` never
-needs the PyTorch model. Two layer kinds: ALIF (:class:`ALIFLayerIR`, the equations of
-``rc_snn.neuron.alif``) and IR-SNN (:class:`IRLayerIR`, ``rc_snn.neuron.irsnn``, below). For
-an ALIF layer (dt = 1 step; ``deploy.kernels`` implements them in numpy)::
+Training (``rc_snn.pipeline.export``, ``rc_snn.pipeline.snntorch_export``) writes this file and
+``deploy`` reads it; ``deploy`` never needs the PyTorch model. Three layer kinds
+(``deploy.ir_layers``): ALIF (:class:`ALIFLayerIR`, the equations of ``rc_snn.neuron.alif``),
+IR-SNN (:class:`IRLayerIR`, ``rc_snn.neuron.irsnn``) and snnTorch's leaky neuron
+(:class:`LIFLayerIR`), below. For an ALIF layer (dt = 1 step; ``deploy.kernels`` implements them
+in numpy)::
 
     b[t] = rho*b[t-1] + (1-rho)*s[t-1];   B[t] = b0 + beta*b[t]
     u[t] = alpha*u[t-1] + (1-alpha)*I[t] - B[t]*s[t-1];   s[t] = H(u[t] - B[t])  (H(x) = 1 iff x > 0)
@@ -19,7 +21,14 @@ neurons, whose outputs are integer levels ``q`` (graded spikes; binary at 1 bit)
     q[t] = trunc(clip(v, lo, value_range) / delta), 0 where |q| <= dead_zone;  a[t] = v - q[t] * delta
 
 with ``lo = 0`` at 1 bit, else ``-value_range``. A layer or readout fed by an IR-SNN layer holds
-that layer's ``delta`` in its weights (``W delta``), so what travels is the level ``q``.
+that layer's ``delta`` in its weights (``W delta``), so what travels is the level ``q``. For a
+layer of snnTorch's ``Leaky`` / ``RLeaky`` neurons (snnTorch 1.0's equations, ``reset_delay=True``)::
+
+    I[t] = W_in x[t] + W_rec s[t-1] + bias
+    subtract:  mem[t] = beta*mem[t-1] + I[t] - threshold*s[t-1]
+    zero:      mem[t] = beta*(1 - s[t-1])*mem[t-1] + I[t]        (snn.Leaky)
+    zero-step: mem[t] = (1 - s[t-1])*(beta*mem[t-1] + I[t])      (snn.RLeaky)
+    s[t] = H(mem[t] - threshold)
 
 File format (``format_version`` 2; version 1, ALIF only, is read too): one ``.npz`` archive
 (``np.savez``, no pickled objects) with the keys ``format``, ``format_version``, ``n_layers``,
@@ -38,6 +47,10 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from .files import write_atomic
+from .ir_layers import LAYER_KINDS, ALIFLayerIR, IRLayerIR, LIFLayerIR, ReadoutIR, _finite_float, layer_kind
+
+__all__ = ["NetworkIR", "ALIFLayerIR", "IRLayerIR", "LIFLayerIR", "ReadoutIR", "LAYER_KINDS", "layer_kind",
+           "save_network", "load_network", "networks_equal", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "rc-snn-network"
 FORMAT_VERSION = 2
@@ -45,179 +58,9 @@ READABLE_VERSIONS = (1, 2)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: The largest parameter magnitude a network file may hold. Float64 sums over any fan-in and the
-#: 24-bit fixed-point conversion stay finite far beyond it; a file past it is damaged or not a
-#: trained network (x1e308 weights ran to NaN with only warnings before this check).
-MAX_MAGNITUDE = 1e9
-
-
-def _frozen_array(value, name: str, shape: Optional[tuple] = None, ndim: Optional[int] = None) -> np.ndarray:
-    """A read-only float64 copy of ``value``, checked for shape and finiteness."""
-    try:
-        array = np.array(value, dtype=np.float64, copy=True)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"expected {name} as an array of numbers; got {type(value).__name__}: {error}") from None
-    if ndim is not None and array.ndim != ndim:
-        raise ValueError(f"expected {name} with {ndim} dimension(s); got shape {array.shape}")
-    if shape is not None and array.shape != tuple(shape):
-        raise ValueError(f"expected {name} of shape {tuple(shape)}; got {array.shape}")
-    if array.size and not np.all(np.isfinite(array)):
-        raise ValueError(f"expected finite values in {name}; got {int(np.sum(~np.isfinite(array)))} NaN/inf")
-    if array.size and np.abs(array).max() > MAX_MAGNITUDE:
-        raise ValueError(f"expected magnitudes up to {MAX_MAGNITUDE:g} in {name} (trained parameters are of order 1; "
-                         f"larger ones overflow the simulation's sums); got {np.abs(array).max():g}")
-    array.flags.writeable = False
-    return array
-
-
-def _decay_vector(value, name: str, size: int) -> np.ndarray:
-    array = _frozen_array(value, name, shape=(size,))
-    if array.size and not (np.all(array > 0.0) and np.all(array < 1.0)):
-        raise ValueError(f"expected decays in (0, 1) in {name}; got range [{array.min()}, {array.max()}]")
-    return array
-
-
-def _finite_float(value, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected {name} as a number; got {value!r}") from None
-    if not np.isfinite(number):
-        raise ValueError(f"expected a finite {name}; got {number}")
-    return number
-
-
-@dataclass(frozen=True, eq=False)
-class ALIFLayerIR:
-    """One recurrent ALIF layer: ``w_in [H, F]``, ``bias [H]``, ``w_rec [H, H]``, per-neuron decays
-    ``alpha = exp(-dt/tau_m)`` and ``rho = exp(-dt/tau_adp)`` ``[H]``, scalars ``b0`` and ``beta``."""
-
-    w_in: np.ndarray
-    bias: np.ndarray
-    w_rec: np.ndarray
-    alpha: np.ndarray
-    rho: np.ndarray
-    b0: float
-    beta: float
-
-    def __post_init__(self) -> None:
-        w_in = _frozen_array(self.w_in, "w_in", ndim=2)
-        n_neurons = w_in.shape[0]
-        if n_neurons < 1 or w_in.shape[1] < 1:
-            raise ValueError(f"expected a nonempty w_in [neurons, inputs]; got shape {w_in.shape}")
-        object.__setattr__(self, "w_in", w_in)
-        object.__setattr__(self, "bias", _frozen_array(self.bias, "bias", shape=(n_neurons,)))
-        object.__setattr__(self, "w_rec", _frozen_array(self.w_rec, "w_rec", shape=(n_neurons, n_neurons)))
-        object.__setattr__(self, "alpha", _decay_vector(self.alpha, "alpha", n_neurons))
-        object.__setattr__(self, "rho", _decay_vector(self.rho, "rho", n_neurons))
-        object.__setattr__(self, "b0", _finite_float(self.b0, "b0"))
-        object.__setattr__(self, "beta", _finite_float(self.beta, "beta"))
-
-    @property
-    def n_inputs(self) -> int:
-        return self.w_in.shape[1]
-
-    @property
-    def n_neurons(self) -> int:
-        return self.w_in.shape[0]
-
-
-def _whole_number(value, name: str, low: int, high: int) -> int:
-    number = _finite_float(value, name)
-    if number != int(number) or not low <= number <= high:
-        raise ValueError(f"expected {name} as an integer in {low}..{high}; got {value!r}")
-    return int(number)
-
-
-@dataclass(frozen=True, eq=False)
-class IRLayerIR:
-    """One IR-SNN layer (module docstring): ``w_in [2H, F]``, ``bias [2H]``, ``w_rec [2H, H]`` (the
-    ``z`` rows first), the quantiser's ``value_range`` and step ``delta`` and its ``bits`` and
-    ``dead_zone`` (levels ``|q| <= dead_zone`` are not sent)."""
-
-    w_in: np.ndarray
-    bias: np.ndarray
-    w_rec: np.ndarray
-    value_range: float
-    delta: float
-    bits: int
-    dead_zone: int
-
-    def __post_init__(self) -> None:
-        w_in = _frozen_array(self.w_in, "w_in", ndim=2)
-        rows = w_in.shape[0]
-        if rows < 2 or rows % 2 or w_in.shape[1] < 1:
-            raise ValueError(f"expected a nonempty w_in [2 * neurons, inputs] of an IR-SNN layer; got shape {w_in.shape}")
-        object.__setattr__(self, "w_in", w_in)
-        object.__setattr__(self, "bias", _frozen_array(self.bias, "bias", shape=(rows,)))
-        object.__setattr__(self, "w_rec", _frozen_array(self.w_rec, "w_rec", shape=(rows, rows // 2)))
-        for name in ("value_range", "delta"):
-            value = _finite_float(getattr(self, name), name)
-            if value <= 0:
-                raise ValueError(f"expected {name} > 0; got {value}")
-            object.__setattr__(self, name, value)
-        object.__setattr__(self, "bits", _whole_number(self.bits, "bits", 1, 24))
-        object.__setattr__(self, "dead_zone", _whole_number(self.dead_zone, "dead_zone", 0, 2 ** 23))
-
-    @property
-    def n_inputs(self) -> int:
-        return self.w_in.shape[1]
-
-    @property
-    def n_neurons(self) -> int:
-        return self.w_rec.shape[1]
-
-    @property
-    def lower(self) -> float:
-        """The quantiser's lower clip: 0 at 1 bit (binary spikes), else ``-value_range``."""
-        return 0.0 if self.bits == 1 else -self.value_range
-
-    @property
-    def graded(self) -> bool:
-        """Whether its outputs are graded spikes (levels beyond 0 and 1): more than one bit."""
-        return self.bits > 1
-
-
-LAYER_KINDS = {"alif": ALIFLayerIR, "irsnn": IRLayerIR}
-
-
-def layer_kind(layer) -> str:
-    """``"alif"`` or ``"irsnn"``: the key of a layer's class in :data:`LAYER_KINDS`."""
-    for kind, cls in LAYER_KINDS.items():
-        if isinstance(layer, cls):
-            return kind
-    raise ValueError(f"expected a layer among {[cls.__name__ for cls in LAYER_KINDS.values()]}; "
-                     f"got {type(layer).__name__}")
-
-
-@dataclass(frozen=True, eq=False)
-class ReadoutIR:
-    """Leaky readout: ``weight [C, H]``, ``bias [C]``, per-output decay ``alpha = exp(-dt/tau_o)`` ``[C]``."""
-
-    weight: np.ndarray
-    bias: np.ndarray
-    alpha: np.ndarray
-
-    def __post_init__(self) -> None:
-        weight = _frozen_array(self.weight, "readout weight", ndim=2)
-        if weight.shape[0] < 2 or weight.shape[1] < 1:
-            raise ValueError(f"expected a readout weight [classes >= 2, neurons >= 1]; got shape {weight.shape}")
-        object.__setattr__(self, "weight", weight)
-        object.__setattr__(self, "bias", _frozen_array(self.bias, "readout bias", shape=(weight.shape[0],)))
-        object.__setattr__(self, "alpha", _decay_vector(self.alpha, "readout alpha", weight.shape[0]))
-
-    @property
-    def n_inputs(self) -> int:
-        return self.weight.shape[1]
-
-    @property
-    def n_outputs(self) -> int:
-        return self.weight.shape[0]
-
-
 @dataclass(frozen=True, eq=False)
 class NetworkIR:
-    """Layers (ALIF or IR-SNN), readout and the early-exit threshold; ``dt_ms`` is the bin width (None: unknown)."""
+    """Layers (any of ``LAYER_KINDS``), readout and the early-exit threshold; ``dt_ms`` is the bin width (None: unknown)."""
 
     layers: Tuple[ALIFLayerIR, ...]
     readout: ReadoutIR

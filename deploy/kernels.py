@@ -20,6 +20,14 @@ IR-SNN layer (float only; the layer's output ``s`` is the level ``q``, see ``dep
     g[t] = (ff[t] + rec[t]) + bias;   z = sigmoid(g[:, :H]);   h[t] = (1-z)*relu(g[:, H:]) + z*h[t-1]
     v = a[t-1] + h[t];   q[t] = trunc(clip(v, lo, r) / delta), 0 where |q| <= dead_zone;   a[t] = v - q[t]*delta
 
+snnTorch leaky layer (float only; ``reset`` indexes ``deploy.ir_layers.LIF_RESETS``)::
+
+    I[t] = (ff[t] + rec[t]) + bias
+    mem[t] = beta*mem[t-1] + I[t] - threshold*s[t-1]         (0, subtract)
+    mem[t] = beta*((1 - s[t-1])*mem[t-1]) + I[t]               (1, zero: snn.Leaky)
+    mem[t] = u - s[t-1]*u,  u = beta*mem[t-1] + I[t]           (2, zero-step: snn.RLeaky)
+    s[t] = mem[t] > threshold
+
 Fixed point (``fixed_pt``; integers, units and bit widths in ``deploy.quantize``)::
 
     a[t]   = shift(sum_i w_mant[j, i] x_i[t], weight_exp[j])      (synaptic_input_fixed)
@@ -132,6 +140,32 @@ def ir_step(ff, rec, state: IRLayerState, bias, value_range, lower, delta, dead_
     q = np.trunc(np.clip(v, lower, value_range) / delta)
     q[np.abs(q) <= dead_zone] = 0.0
     return IRLayerState(h, v - q * delta, q)
+
+
+class LIFLayerState(NamedTuple):
+    """snnTorch's ``mem`` and the spikes ``s``, each ``[batch, neurons]`` (float64)."""
+
+    mem: np.ndarray
+    s: np.ndarray
+
+
+def lif_rest(batch: int, n_neurons: int) -> LIFLayerState:
+    zeros = np.zeros((batch, n_neurons))
+    return LIFLayerState(zeros, zeros.copy())
+
+
+def lif_step(ff, rec, state: LIFLayerState, bias, beta, threshold, reset) -> LIFLayerState:
+    """Float step of snnTorch's ``Leaky`` / ``RLeaky`` (module docstring), in snnTorch's order of operations."""
+    mem_prev, s_prev = state
+    current = (ff + rec) + bias
+    if reset == 1:
+        mem = beta * ((1.0 - s_prev) * mem_prev) + current
+    elif reset == 2:
+        update = beta * mem_prev + current
+        mem = update - s_prev * update
+    else:
+        mem = beta * mem_prev + current - s_prev * threshold
+    return LIFLayerState(mem, (mem - threshold > 0).astype(np.float64))
 
 
 def decay_fixed(values: np.ndarray, decay: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Numpy simulation of a network file in PyTorch's step order: the parity oracle for Lava.
 
-Both layer kinds of ``deploy.ir`` (ALIF, IR-SNN) run in floating point; fixed point is ALIF only.
+Every layer kind of ``deploy.ir`` (ALIF, IR-SNN, snnTorch's leaky) runs in floating point; fixed
+point is ALIF only.
 
 For every step ``t`` and layer ``l`` (layer ``l > 0`` reads layer ``l-1``'s spikes of the same step,
 as ``rc_snn.models.ALIFRSNN`` does), then the readout, using the step functions of
@@ -20,7 +21,7 @@ import numpy as np
 
 from . import kernels
 from .activity import Activity, activity_from_counts, check_frames
-from .ir import ALIFLayerIR, NetworkIR
+from .ir import ALIFLayerIR, IRLayerIR, NetworkIR
 from .quantize import STATE_MAX, STATE_MIN, FixedNetwork, to_device
 
 
@@ -74,8 +75,7 @@ def simulate(
     layers = ir.layers
     params = [(layer.w_in.T.copy(), layer.w_rec.T.copy(), float_step(layer)) for layer in layers]
     readout_t = ir.readout.weight.T.copy()
-    states = [(kernels.alif_rest if isinstance(layer, ALIFLayerIR) else kernels.ir_rest)(n_samples, layer.n_neurons)
-              for layer in layers]
+    states = [rest_state(layer, n_samples) for layer in layers]
     spikes = [np.zeros((n_samples, n_time, layer.n_neurons)) for layer in layers]
     outputs = np.zeros((n_samples, n_time, ir.n_outputs))
     m = np.zeros((n_samples, ir.n_outputs))
@@ -93,13 +93,23 @@ def simulate(
     return ReferenceRun(tuple(spikes), outputs, steps, predictions)
 
 
+def rest_state(layer, batch: int):
+    """The layer kind's resting state in ``deploy.kernels``, ``[batch, neurons]`` per variable."""
+    if isinstance(layer, ALIFLayerIR):
+        return kernels.alif_rest(batch, layer.n_neurons)
+    return (kernels.ir_rest if isinstance(layer, IRLayerIR) else kernels.lif_rest)(batch, layer.n_neurons)
+
+
 def float_step(layer):
     """``(ff, rec, state) -> state``: the float step function of ``deploy.kernels`` for the layer's kind."""
     if isinstance(layer, ALIFLayerIR):
         return lambda ff, rec, state: kernels.alif_step(ff, rec, state, layer.bias, layer.alpha, layer.rho,
                                                         layer.b0, layer.beta)
-    return lambda ff, rec, state: kernels.ir_step(ff, rec, state, layer.bias, layer.value_range, layer.lower,
-                                                  layer.delta, layer.dead_zone)
+    if isinstance(layer, IRLayerIR):
+        return lambda ff, rec, state: kernels.ir_step(ff, rec, state, layer.bias, layer.value_range, layer.lower,
+                                                      layer.delta, layer.dead_zone)
+    return lambda ff, rec, state: kernels.lif_step(ff, rec, state, layer.bias, layer.beta, layer.threshold,
+                                                   layer.reset)
 
 
 def _simulate_fixed(fixed: FixedNetwork, frames: np.ndarray) -> ReferenceRun:

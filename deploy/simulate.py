@@ -31,7 +31,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from .counting import EMPTY_COUNTS, OpCounts, count_snn
-from .ir import ALIFLayerIR, NetworkIR
+from .ir import ALIFLayerIR, IRLayerIR, NetworkIR
 from .quantize import FixedNetwork, to_device
 from .activity import Activity, activity_from_counts, check_frames
 
@@ -75,6 +75,9 @@ def _layer_parameters(ir: NetworkIR, fixed: Optional[FixedNetwork]):
             dict(w_in=(layer.w_in.T, None), w_rec=(layer.w_rec.T, None), kind="irsnn",
                  neuron=dict(bias=layer.bias, value_range=layer.value_range, lower=layer.lower, delta=layer.delta,
                              dead_zone=layer.dead_zone))
+            if isinstance(layer, IRLayerIR) else
+            dict(w_in=(layer.w_in.T, None), w_rec=(layer.w_rec.T, None), kind="lif",
+                 neuron=dict(bias=layer.bias, beta=layer.beta, threshold=layer.threshold, reset=layer.reset))
             for layer in ir.layers
         ]
         readout = dict(weights=(ir.readout.weight.T, None),
@@ -126,7 +129,7 @@ def run_batch(
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
-    from .lava_procs.process import ALIF, BatchDense, DecisionReadout, FrameSource, IRNeuron
+    from .lava_procs.process import ALIF, BatchDense, DecisionReadout, FrameSource, IRNeuron, LeakyNeuron
 
     start = time.perf_counter()
     batch, n_time, n_channels = frames.shape
@@ -139,7 +142,7 @@ def run_batch(
                          n_channels=n_channels, name="source")
     upstream = source.s_out
     neurons: list = []
-    neuron_processes = {"alif": ALIF, "irsnn": IRNeuron}
+    neuron_processes = {"alif": ALIF, "irsnn": IRNeuron, "lif": LeakyNeuron}
     for depth, params in enumerate(layer_params, start=1):
         feedforward = BatchDense(weights_t=params["w_in"][0], exponents=params["w_in"][1], batch=batch,
                                  name=f"dense_in_{depth - 1}")

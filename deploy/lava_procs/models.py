@@ -19,7 +19,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from deploy import kernels
 
 # Absolute import: Lava loads this file by path as a top-level module when searching for models.
-from deploy.lava_procs.process import ALIF, BatchDense, DecisionReadout, FrameSource, IRNeuron
+from deploy.lava_procs.process import ALIF, BatchDense, DecisionReadout, FrameSource, IRNeuron, LeakyNeuron
 
 FLOAT = float
 INT = np.int64
@@ -203,6 +203,26 @@ class PyIRNeuronFloat(AbstractLayerModel):
             ff, rec, kernels.IRLayerState(self.h, self.a, self.s), self.bias, float(self.value_range[0]),
             float(self.lower[0]), float(self.delta[0]), float(self.dead_zone[0]),
         )
+
+
+@implements(proc=LeakyNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyLeakyNeuronFloat(AbstractLayerModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
+    r_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
+    mem: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    s: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    bias: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    beta: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    threshold: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    reset: np.ndarray = LavaPyType(np.ndarray, INT)
+    history: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+
+    def advance(self, ff: np.ndarray, rec: np.ndarray) -> None:
+        self.mem, self.s = kernels.lif_step(ff, rec, kernels.LIFLayerState(self.mem, self.s), self.bias, self.beta,
+                                            self.threshold, int(self.reset[0]))
 
 
 # ---------------------------------------------------------------- readout

@@ -151,3 +151,28 @@ class DecisionReadout(AbstractProcess):
         self.decision_step = Var(shape=(batch,), init=np.full(batch, -1, dtype=np.int64))
         self.prediction = Var(shape=(batch,), init=np.full(batch, -1, dtype=np.int64))
         self.lava_steps = Var(shape=(1,), init=np.zeros(1, dtype=np.int64))
+
+
+class LeakyNeuron(AbstractProcess):
+    """snnTorch's leaky neurons (``Leaky``, ``RLeaky``; equations in ``deploy.kernels``), B samples side by side.
+
+    Ports and spike counting as :class:`ALIF`'s; ``reset`` indexes ``deploy.ir_layers.LIF_RESETS``.
+    """
+
+    def __init__(self, *, batch: int, bias, beta, threshold, reset: int, depth: int, count_lag: int,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        bias = _vector(bias)
+        n_neurons = bias.shape[0]
+        shape = (batch, n_neurons)
+        self.a_in = InPort(shape=shape)
+        self.r_in = InPort(shape=shape)
+        self.count_in = InPort(shape=(batch,))
+        self.s_out = OutPort(shape=shape)
+        self.mem = Var(shape=shape, init=np.zeros(shape))
+        self.s = Var(shape=shape, init=np.zeros(shape))
+        self.bias = Var(shape=(n_neurons,), init=bias)
+        self.beta = Var(shape=(n_neurons,), init=_vector(beta))
+        self.threshold = Var(shape=(n_neurons,), init=_vector(threshold))
+        self.reset = Var(shape=(1,), init=np.array([reset]))
+        _counting_vars(self, shape, depth, count_lag)
