@@ -139,17 +139,16 @@ def test_the_runner_stops_at_the_last_decision_with_the_full_runs_gradients():
         net[2].weight.mul_(3)
     x, y = toy_task(batch=6, steps=40)
     x = x.double()
-    step = lambda x_t: net(x_t)[1]  # noqa: E731  (the output layer's membrane)
     loss_fn = ce_rank_loss(0.45)
 
-    run = run_until_decision(step, x, 0.45, reset=lambda: utils.reset(net))
+    run = run_until_decision(net, x, 0.45)  # resets net; reads the output's membrane, (spk, mem)[-1]
     assert run.outputs.shape[0] == int(run.decision.steps.max()) + 1 < 40
     loss_fn(run.outputs, y).backward()
     truncated = [p.grad.clone() for p in net.parameters()]
 
     net.zero_grad()
     utils.reset(net)
-    full = torch.stack([step(x_t) for x_t in x])
+    full = torch.stack([net(x_t)[1] for x_t in x])
     full_decision = select_decision(full.detach(), 0.45)
     assert torch.equal(full_decision.steps, run.decision.steps)
     loss_fn(full, y).backward()

@@ -19,7 +19,6 @@ the reset rule and the recurrent weights' meaning; this file keeps both.
 
 from __future__ import annotations
 
-import copy
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -132,12 +131,12 @@ def record_snntorch(net: nn.Sequential, x_seq: Tensor) -> Tuple[Tensor, List[Ten
     """Step an exportable snnTorch ``nn.Sequential`` over ``x_seq [T, B, F]`` from a reset state; returns
     the output neuron's membrane ``[T, B, C]`` and each hidden layer's spikes ``[T, B, H]``.
 
-    Spikes are read from the hidden neurons' outputs with forward hooks (observed, not changed)
-    on a deep copy, so ``net`` keeps its own state.
+    Resets ``net`` first (``snntorch.utils.reset``, as a training loop does) and leaves it in the
+    state of the last step. Spikes are read from the hidden neurons' outputs with forward hooks
+    (observed, not changed), removed on return.
     """
     from snntorch import utils
 
-    net = copy.deepcopy(net)
     neurons = [module for module in list(net)[1:-2:2]]
     spikes: List[List[Tensor]] = [[] for _ in neurons]
     handles = [neuron.register_forward_hook(

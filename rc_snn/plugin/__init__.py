@@ -8,7 +8,7 @@
 * :func:`run_until_decision` (:mod:`.runner`): steps any network (a callable, for example an
   ``init_hidden=True`` ``nn.Sequential``) until the batch's last decision.
 
-The snnTorch networks' path to Lava is :func:`rc_snn.pipeline.snntorch_export.export_snntorch`.
+snnTorch networks go to Lava through :func:`rc_snn.pipeline.snntorch_export.export_snntorch`.
 """
 
 from .functional import accuracy_rank, ce_rank_loss

@@ -1,8 +1,9 @@
 """Run any step-by-step network until the batch's last decision (rank coding's early exit).
 
-``step`` is any callable from one time step's input ``[batch, features]`` to that step's outputs
-``[batch, classes]``, for example an snnTorch ``nn.Sequential`` of ``init_hidden=True`` neurons
-(wrap it when it returns more: ``lambda x: net(x)[1]`` for ``output=True``'s ``(spk, mem)``)::
+``net`` is any callable from one time step's input ``[batch, features]`` to that step's outputs,
+for example an snnTorch ``nn.Sequential`` of ``init_hidden=True`` neurons; the class scores are
+its return value, or the last element of a tuple (``output=True``'s ``(spk, mem)``: the
+membrane), or what ``scores`` picks::
 
     run = run_until_decision(net, data, decision_threshold=0.9)   # resets net (snntorch.utils.reset)
     loss = ce_rank_loss(0.9)(run.outputs, targets)                 # the loss at each sample's t*
@@ -36,32 +37,35 @@ class RankCodedRun(NamedTuple):
     decision: Decision
 
 
-def run_until_decision(step: Callable[[Tensor], Tensor], data: Tensor, decision_threshold: float = 0.9, *,
-                       accumulate: bool = False, reset: Optional[Callable[[], None]] = None) -> RankCodedRun:
-    """Step ``step`` over ``data`` ``[time, batch, features]`` until every sample has decided.
+def run_until_decision(net: Callable, data: Tensor, decision_threshold: float = 0.9, *,
+                       scores: Optional[Callable] = None, accumulate: bool = False,
+                       reset: Optional[Callable[[], None]] = None) -> RankCodedRun:
+    """Step ``net`` over ``data`` ``[time, batch, features]`` until every sample has decided.
 
     Args:
-        accumulate: the outputs are spikes (the decision reads their running count).
-        reset: called once before the first step; by default ``snntorch.utils.reset(step)`` when
-            ``step`` is an ``nn.Module`` (clears its ``init_hidden`` state), else nothing.
+        scores: maps ``net``'s return value to ``[batch, classes]`` (default: module docstring).
+        accumulate: the scores are spikes (the decision reads their running count).
+        reset: called once before the first step; by default ``snntorch.utils.reset(net)`` when
+            ``net`` is an ``nn.Module`` (clears its ``init_hidden`` state), else nothing.
     """
     threshold = check_decision_threshold(decision_threshold)
     if not isinstance(data, Tensor) or data.dim() < 3:
         raise ValueError(f"expected data of shape [time, batch, ...]; got "
                          f"{tuple(data.shape) if isinstance(data, Tensor) else type(data).__name__}")
-    if reset is None and isinstance(step, nn.Module):
+    if reset is None and isinstance(net, nn.Module):
         from snntorch import utils
 
-        utils.reset(step)
+        utils.reset(net)
     elif reset is not None:
         reset()
     outputs, decided, running = [], None, None
     for x_t in data:
-        output = step(x_t)
+        output = net(x_t)
+        output = scores(output) if scores is not None else output[-1] if isinstance(output, tuple) else output
         if not isinstance(output, Tensor) or output.dim() != 2 or output.shape[0] != data.shape[1]:
-            raise ValueError(f"expected step to return [batch={data.shape[1]}, classes] outputs; got "
+            raise ValueError(f"expected class scores [batch={data.shape[1]}, classes] at each step; got "
                              f"{tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__} "
-                             "(wrap a network that returns a tuple: lambda x: net(x)[1])")
+                             "(pass scores= to pick them from the network's return value)")
         outputs.append(output)
         running = output.detach() if running is None or not accumulate else running + output.detach()
         crossed = crossed_threshold(running, threshold)
