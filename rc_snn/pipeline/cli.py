@@ -12,6 +12,7 @@ from typing import Optional, Sequence
 from deploy.files import check_writable, write_json
 
 from .. import __version__
+from ..training.distributed import WorkerFailed
 from ..training.loop import Terminated
 from ..training.config import (BACKWARDS, DEVICES, FULL_READOUTS, LOSSES, LR_SCHEDULES, MODELS, SPIKING_MODELS,
                                WINDOWS, TrainConfig)
@@ -96,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         base = TrainConfig()
     config = base.replace(**overrides)
-    train(config, run_dir, resume=args.resume, progress=args.progress)
+    train(config, run_dir, resume=args.resume, progress=args.progress, nproc=args.nproc)
     print(f"run folder: {run_dir}")
     return 0
 
@@ -220,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="continue the run in --out if it has a checkpoint")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="training processes on this machine, data parallel (gloo on CPU, one GPU each with NCCL); "
+                        "under torchrun leave it at 1")
     add_dataclass_arguments(p, TrainConfig, "training config (defaults: rc_snn.training.config.TrainConfig)",
                             overrides_only=True)
     p.set_defaults(func=cmd_train)
@@ -254,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("export", help="write a trained ALIF run to the plain-data network file deploy/ reads")
+    p = sub.add_parser("export", help="write a trained spiking network (ALIF, IR-SNN) to the network file deploy/ reads")
     p.add_argument("run_dir")
     p.add_argument("--out", help="network file (default: RUN_DIR/network.npz)")
     p.set_defaults(func=cmd_export)
@@ -279,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command; a user error (bad value, bad file, filesystem, network, memory) prints one
-    line and returns 2; Ctrl-C returns 130 and SIGTERM 143 (training saves a checkpoint first).
+    line and returns 2; a training process that died prints one line and returns 1; Ctrl-C returns
+    130 and SIGTERM 143 (training saves a checkpoint first).
     ``--debug`` or ``RC_SNN_DEBUG=1`` lets the traceback through instead."""
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get("RC_SNN_DEBUG", "") not in ("", "0")
@@ -289,6 +294,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 143
     except KeyboardInterrupt:
         return 130
+    except WorkerFailed as error:  # not the user's input: a process died; the message says what to do
+        if debug:
+            raise
+        print(f"rc-snn {args.command}: error: {describe(error)}", file=sys.stderr)
+        return 1
     except (ValueError, OSError, MemoryError) as error:  # OSError: files, permissions, disk full, network
         if debug:
             raise

@@ -3,7 +3,8 @@
 :func:`train` fills a run folder (:mod:`rc_snn.training.run`): ``checkpoint.pt`` is written
 atomically every epoch, every ``checkpoint_every_s`` seconds and on Ctrl-C. Resuming continues
 from the saved batch of the interrupted epoch: each epoch's sample order is a function of
-(seed, epoch), so the rest of the epoch is the same as it would have been.
+(seed, epoch), so the rest of the epoch is the same as it would have been. With ``nproc > 1`` (or
+under ``torchrun``) the batches are shared out over processes (:mod:`rc_snn.training.distributed`).
 """
 
 from __future__ import annotations
@@ -19,19 +20,24 @@ from typing import NamedTuple, Optional
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 from tqdm.auto import tqdm
 
 from ..data.augment import augment_batch
 from ..models import ALIFRSNN
 from .bptt import compiled_applies, run_alif
 from .config import TrainConfig
+from .distributed import World, launch, world_from_environment
 from .early_exit import (Decision, check_decision_threshold, mean_entropy_until, read_last_step, run_until_decision,
                          select_decision)
 from .losses import full_sequence_loss, rank_coded_loss
 from .optim import build_optimizer, build_schedule
-from .run import (CHECKPOINT_FILE, CHECKPOINT_FORMAT, TrainedRun, build_model, load_checkpoint, load_split, load_state,
-                  resolve_device, save_run_state)
+from .run import (CHECKPOINT_FILE, CHECKPOINT_FORMAT, TrainedRun, build_model, load_checkpoint, load_run, load_split,
+                  load_state, resolve_device, save_run_state)
+
+#: The training metrics summed over processes at the end of an epoch (and in a checkpoint).
+SUMMED_METRICS = ("loss", "correct", "samples", "decision_steps", "steps_simulated", "batches", "sample_steps",
+                  "full_sample_steps")
 
 
 class StepResult(NamedTuple):
@@ -154,7 +160,7 @@ def sigterm_as_interrupt():
 
 def train(
     config: TrainConfig, run_dir, *, resume: bool = True, progress: bool = True,
-    checkpoint_every_s: float = 60.0, log=print,
+    checkpoint_every_s: float = 60.0, log=print, nproc: int = 1, world: Optional[World] = None,
 ) -> TrainedRun:
     """Train ``config`` in ``run_dir``; returns the trained run (model in eval mode, per-epoch
     metrics, also in ``metrics.json``). A finished run is loaded, an interrupted one resumes.
@@ -162,7 +168,23 @@ def train(
     The folder changes only through :func:`~rc_snn.training.run.save_run_state`. Ctrl-C or SIGTERM,
     during training or validation, saves a checkpoint and re-raises (:class:`Terminated` for SIGTERM).
     With ``resume=False`` the old run stays whole until the new one's first checkpoint replaces it.
+
+    ``nproc > 1`` trains in that many processes on this machine (data parallel,
+    :mod:`rc_snn.training.distributed`; the data is loaded here first, so its errors come as here);
+    under ``torchrun`` each process joins the others from the environment. ``world`` is for the
+    workers themselves.
     """
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
+        raise ValueError(f"expected nproc as a positive integer; got {nproc!r}")
+    if nproc > 1 and world is None:
+        load_split(config, "train", config.limit_train)  # user errors here, caches filled once
+        load_split(config, "val", config.limit_val)
+        launch(nproc, train, config, run_dir, resume=resume, progress=progress,
+               checkpoint_every_s=checkpoint_every_s)
+        return load_run(run_dir)
+    world = world or world_from_environment() or World()
+    if not world.is_main:
+        progress, log = False, lambda *args, **kwargs: None
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"expected a run folder at {run_dir}; found a file")
@@ -170,7 +192,7 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
         with sigterm_as_interrupt():
-            return _train(config, run_dir, resume, progress, checkpoint_every_s, log)
+            return _train(config, run_dir, resume, progress, checkpoint_every_s, log, world)
     except BaseException:
         if created and not any(run_dir.iterdir()):  # failed before writing anything: leave no empty folder
             run_dir.rmdir()
@@ -178,9 +200,9 @@ def train(
 
 
 def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, checkpoint_every_s: float,
-           log) -> TrainedRun:
+           log, world: World) -> TrainedRun:
     checkpoint_path = run_dir / CHECKPOINT_FILE
-    device = resolve_device(config.device)
+    device = world.device(resolve_device(config.device))
     train_set, info = load_split(config, "train", config.limit_train)
     val_set, _ = load_split(config, "val", config.limit_val)
     model = build_model(config, info).to(device)
@@ -196,6 +218,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"checkpoint {checkpoint_path} has an optimiser state that does not fit: {error}") from None
         history, epoch, batch_index, partial = payload["history"], payload["epoch"], payload["batch"], payload["partial"]
+        partial = partial if world.is_main else None  # the saved sums are over all processes: counted once
         if "schedule" in payload:
             schedule.load_state_dict(payload["schedule"])
         else:  # written before the schedule was saved: the exponential one, a function of the epoch
@@ -203,8 +226,11 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
                 group["lr"] = config.lr * config.lr_decay ** epoch
             schedule.last_epoch = epoch
         log(f"resuming {run_dir} at epoch {epoch + 1}, batch {batch_index}")
+    world.broadcast_parameters(model)
 
     def checkpoint(epoch_done: int, batch_done: int, sums) -> None:
+        if not world.is_main:
+            return
         save_run_state(run_dir, config, {
             "format": CHECKPOINT_FORMAT, "model_kind": config.model, "dataset_info": info.__dict__,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
@@ -216,21 +242,28 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
         sums = {"loss": 0.0, "correct": 0, "samples": 0, "decision_steps": 0, "steps_simulated": 0, "batches": 0,
                 "sample_steps": 0, "full_sample_steps": 0, "seconds": 0.0, **(partial or {})}
         partial, last_save = None, time.monotonic()
-        loader = zip(batches[batch_index:], DataLoader(train_set, batch_sampler=batches[batch_index:]))
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs} [{config.model}/{config.loss}]",
+        bar = tqdm(batches[batch_index:], desc=f"epoch {epoch + 1}/{config.epochs} [{config.model}/{config.loss}]",
                    total=len(batches), initial=batch_index, disable=not progress)
         try:
-            for indices, (x, y) in bar:
+            for batch in bar:
                 started = time.perf_counter()
-                x = augment_batch(x, indices, seed=config.seed, epoch=epoch, shift_px=config.shift_px,
-                                  rotate_deg=config.rotate_deg, zoom=config.zoom, drop_events=config.drop_events,
-                                  sensor=info.sensor)
-                x, y = time_first(x, device), y.to(device)
-                loss, decision = training_step(model, x, y, config)
+                indices = world.share(batch)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                if indices:  # a share can be empty (a last batch smaller than the number of processes)
+                    x, y = default_collate([train_set[index] for index in indices])
+                    x = augment_batch(x, indices, seed=config.seed, epoch=epoch, shift_px=config.shift_px,
+                                      rotate_deg=config.rotate_deg, zoom=config.zoom,
+                                      drop_events=config.drop_events, sensor=info.sensor)
+                    x, y = time_first(x, device), y.to(device)
+                    loss, decision = training_step(model, x, y, config)
+                    # this share's part of the batch's mean loss: summed over processes, the batch's
+                    (loss * (len(indices) / len(batch))).backward()
+                world.sum_gradients(model)
                 optimizer.step()
                 sums["seconds"] += time.perf_counter() - started
+                batch_index += 1
+                if not indices:
+                    continue
                 sums["loss"] += float(loss.detach()) * y.numel()
                 sums["correct"] += int((decision.predictions == y).sum())
                 sums["samples"] += y.numel()
@@ -239,26 +272,33 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
                 sums["batches"] += 1
                 sums["sample_steps"] += decision.sample_steps
                 sums["full_sample_steps"] += x.shape[0] * x.shape[1]
-                batch_index += 1
                 bar.set_postfix(loss=f"{sums['loss'] / sums['samples']:.3f}",
                                 acc=f"{sums['correct'] / sums['samples']:.3f}",
                                 t=f"{sums['decision_steps'] / sums['samples']:.1f}")
-                if time.monotonic() - last_save > checkpoint_every_s:
-                    checkpoint(epoch, batch_index, sums)
+                if world.agree(time.monotonic() - last_save > checkpoint_every_s):
+                    checkpoint(epoch, batch_index, world.sum_metrics(sums, SUMMED_METRICS))
                     last_save = time.monotonic()
             bar.close()
+            sums = world.sum_metrics(sums, SUMMED_METRICS)
             val = evaluate_model(model, val_set, config.decision_threshold, device=device, dt_ms=info.dt_ms,
-                                 progress=progress, desc="validate")
+                                 progress=progress, desc="validate") if world.is_main else None
         except KeyboardInterrupt as interrupt:  # also Terminated (SIGTERM); resuming re-runs what was cut short
-            checkpoint(epoch, batch_index, sums)
+            # Several processes cannot sum their metrics now: the epoch's resumed part is reported alone.
+            checkpoint(epoch, batch_index, None if world.distributed else sums)
             cause = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
             log(f"\n{cause}: checkpoint saved at epoch {epoch + 1}, batch {batch_index}; run again to resume")
             raise
         finally:
             bar.close()
+        epoch, batch_index = epoch + 1, 0
+        with warnings.catch_warnings():  # a run resumed after its epoch's last batch steps no optimiser first
+            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
+            schedule.step()
+        if not world.is_main:
+            continue
         n = sums["samples"]
         history.append({
-            "epoch": epoch + 1,
+            "epoch": epoch,
             "train_loss": sums["loss"] / n,
             "train_accuracy": sums["correct"] / n,
             "train_mean_decision_step": sums["decision_steps"] / n,
@@ -272,10 +312,6 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
             "val_mean_decision_step": val["mean_decision_step"],
             "val_fraction_crossed": val["fraction_crossed"],
         })
-        epoch, batch_index = epoch + 1, 0
-        with warnings.catch_warnings():  # a run resumed after its epoch's last batch steps no optimiser first
-            warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step", UserWarning)
-            schedule.step()
         checkpoint(epoch, 0, None)
         entry = history[-1]
         log(f"epoch {epoch}: train acc {entry['train_accuracy']:.3f}, val acc {entry['val_accuracy']:.3f} "
