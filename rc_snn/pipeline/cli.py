@@ -98,7 +98,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         base = TrainConfig()
     config = base.replace(**overrides)
     train(config, run_dir, resume=args.resume, progress=args.progress, nproc=args.nproc)
-    print(f"run folder: {run_dir}")
+    if int(os.environ.get("RANK", 0)) == 0:  # under torchrun, one process says it
+        print(f"run folder: {run_dir}")
     return 0
 
 
