@@ -55,6 +55,21 @@ def _finite_float(value, name: str) -> float:
     return number
 
 
+def _synapses(layer, rows_per_neuron: int = 1) -> int:
+    """Check and freeze ``layer``'s ``w_in [R, F]``, ``bias [R]`` and ``w_rec [R, H]`` (``R =
+    rows_per_neuron * H``: one row per neuron, two for the IR-SNN's gates); returns ``H``."""
+    w_in = _frozen_array(layer.w_in, "w_in", ndim=2)
+    rows = w_in.shape[0]
+    if rows < rows_per_neuron or rows % rows_per_neuron or w_in.shape[1] < 1:
+        raise ValueError(f"expected a nonempty w_in [{rows_per_neuron} x neurons, inputs] for a "
+                         f"{type(layer).__name__}; got shape {w_in.shape}")
+    n_neurons = rows // rows_per_neuron
+    object.__setattr__(layer, "w_in", w_in)
+    object.__setattr__(layer, "bias", _frozen_array(layer.bias, "bias", shape=(rows,)))
+    object.__setattr__(layer, "w_rec", _frozen_array(layer.w_rec, "w_rec", shape=(rows, n_neurons)))
+    return n_neurons
+
+
 @dataclass(frozen=True, eq=False)
 class ALIFLayerIR:
     """One recurrent ALIF layer: ``w_in [H, F]``, ``bias [H]``, ``w_rec [H, H]``, per-neuron decays
@@ -69,13 +84,7 @@ class ALIFLayerIR:
     beta: float
 
     def __post_init__(self) -> None:
-        w_in = _frozen_array(self.w_in, "w_in", ndim=2)
-        n_neurons = w_in.shape[0]
-        if n_neurons < 1 or w_in.shape[1] < 1:
-            raise ValueError(f"expected a nonempty w_in [neurons, inputs]; got shape {w_in.shape}")
-        object.__setattr__(self, "w_in", w_in)
-        object.__setattr__(self, "bias", _frozen_array(self.bias, "bias", shape=(n_neurons,)))
-        object.__setattr__(self, "w_rec", _frozen_array(self.w_rec, "w_rec", shape=(n_neurons, n_neurons)))
+        n_neurons = _synapses(self)
         object.__setattr__(self, "alpha", _decay_vector(self.alpha, "alpha", n_neurons))
         object.__setattr__(self, "rho", _decay_vector(self.rho, "rho", n_neurons))
         object.__setattr__(self, "b0", _finite_float(self.b0, "b0"))
@@ -112,13 +121,7 @@ class IRLayerIR:
     dead_zone: int
 
     def __post_init__(self) -> None:
-        w_in = _frozen_array(self.w_in, "w_in", ndim=2)
-        rows = w_in.shape[0]
-        if rows < 2 or rows % 2 or w_in.shape[1] < 1:
-            raise ValueError(f"expected a nonempty w_in [2 * neurons, inputs] of an IR-SNN layer; got shape {w_in.shape}")
-        object.__setattr__(self, "w_in", w_in)
-        object.__setattr__(self, "bias", _frozen_array(self.bias, "bias", shape=(rows,)))
-        object.__setattr__(self, "w_rec", _frozen_array(self.w_rec, "w_rec", shape=(rows, rows // 2)))
+        _synapses(self, rows_per_neuron=2)
         for name in ("value_range", "delta"):
             value = _finite_float(getattr(self, name), name)
             if value <= 0:
@@ -167,13 +170,7 @@ class LIFLayerIR:
     reset: int
 
     def __post_init__(self) -> None:
-        w_in = _frozen_array(self.w_in, "w_in", ndim=2)
-        n_neurons = w_in.shape[0]
-        if n_neurons < 1 or w_in.shape[1] < 1:
-            raise ValueError(f"expected a nonempty w_in [neurons, inputs]; got shape {w_in.shape}")
-        object.__setattr__(self, "w_in", w_in)
-        object.__setattr__(self, "bias", _frozen_array(self.bias, "bias", shape=(n_neurons,)))
-        object.__setattr__(self, "w_rec", _frozen_array(self.w_rec, "w_rec", shape=(n_neurons, n_neurons)))
+        n_neurons = _synapses(self)
         beta = _frozen_array(self.beta, "beta", shape=(n_neurons,))
         if beta.size and not (beta.min() >= 0.0 and beta.max() <= 1.0):
             raise ValueError(f"expected beta in [0, 1] (snnTorch clamps it there); got [{beta.min()}, {beta.max()}]")

@@ -129,7 +129,7 @@ class IRSNN(nn.Module):
         fan_in = [n_inputs] + sizes[:-1]
         self.layers = nn.ModuleList(IRLayer(n_in, n, params) for n_in, n in zip(fan_in, sizes))
         self.readout = LeakyReadout(sizes[-1], n_outputs, tau=tau_out)
-        self.n_inputs, self.n_outputs, self.params = n_inputs, n_outputs, params
+        self.n_inputs, self.n_outputs = n_inputs, n_outputs
 
     def initial_state(self, batch_size: int, *, device=None, dtype=None) -> IRSNNState:
         layers = tuple(layer.initial_state(batch_size, device=device, dtype=dtype) for layer in self.layers)
@@ -191,7 +191,6 @@ class RecurrentBaseline(nn.Module):
 
     rnn_class: type = nn.RNNBase
     rnn_name = "rnn"  # the module's attribute name, hence its checkpoint keys ("lstm.weight_ih_l0")
-    gates: int = 1
 
     def __init__(self, n_inputs: int, n_hidden: int, n_outputs: int, *, n_layers: int = 1) -> None:
         super().__init__()
@@ -243,7 +242,7 @@ class LSTMBaseline(RecurrentBaseline):
         c = sigmoid(f) * c + sigmoid(i) * tanh(g);   h = sigmoid(o) * tanh(c)
     """
 
-    rnn_class, rnn_name, gates = nn.LSTM, "lstm", 4
+    rnn_class, rnn_name = nn.LSTM, "lstm"
 
     @staticmethod
     def hidden(layer_state: LSTMCellState) -> Tensor:
@@ -279,7 +278,7 @@ class GRUBaseline(RecurrentBaseline):
     with ``[i_r, i_z, i_n] = W_ih x + b_ih`` and ``[h_r, h_z, h_n] = W_hh h[t-1] + b_hh``.
     """
 
-    rnn_class, rnn_name, gates = nn.GRU, "gru", 3
+    rnn_class, rnn_name = nn.GRU, "gru"
 
     @staticmethod
     def hidden(layer_state: Tensor) -> Tensor:

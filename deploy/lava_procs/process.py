@@ -74,22 +74,23 @@ class ALIF(AbstractProcess):
         super().__init__(**kwargs)
         bias = _vector(bias)
         n_neurons = bias.shape[0]
-        shape = (batch, n_neurons)
-        self.a_in = InPort(shape=shape)
-        self.r_in = InPort(shape=shape)
-        self.count_in = InPort(shape=(batch,))
-        self.s_out = OutPort(shape=shape)
-        self.u = Var(shape=shape, init=np.zeros(shape))
-        self.b = Var(shape=shape, init=np.zeros(shape))
-        self.s = Var(shape=shape, init=np.zeros(shape))
+        _layer_interface(self, batch, n_neurons, n_neurons, ("u", "b", "s"), depth, count_lag)
         for name, value in (("bias", bias), ("alpha", alpha), ("rho", rho), ("b0", b0), ("beta", beta)):
             value = np.broadcast_to(np.asarray(value), (n_neurons,)).copy()
             setattr(self, name, Var(shape=(n_neurons,), init=value))
-        _counting_vars(self, shape, depth, count_lag)
 
 
-def _counting_vars(process: AbstractProcess, shape: tuple, depth: int, count_lag: int) -> None:
-    """The Vars with which a layer counts its spikes up to each sample's decision (see ``ALIF``)."""
+def _layer_interface(process: AbstractProcess, batch: int, n_neurons: int, input_rows: int, states: tuple,
+                     depth: int, count_lag: int) -> None:
+    """A layer's ports (``a_in``, ``r_in`` of ``input_rows``; ``count_in``; ``s_out``), its state
+    Vars at rest, and the Vars with which it counts its spikes up to each decision (see ``ALIF``)."""
+    shape = (batch, n_neurons)
+    process.a_in = InPort(shape=(batch, input_rows))
+    process.r_in = InPort(shape=(batch, input_rows))
+    process.count_in = InPort(shape=(batch,))
+    process.s_out = OutPort(shape=shape)
+    for name in states:
+        setattr(process, name, Var(shape=shape, init=np.zeros(shape)))
     process.depth = Var(shape=(1,), init=np.array([depth]))
     process.count_lag = Var(shape=(1,), init=np.array([count_lag]))
     process.history = Var(shape=(count_lag + 1,) + shape, init=np.zeros((count_lag + 1,) + shape))
@@ -109,19 +110,11 @@ class IRNeuron(AbstractProcess):
         super().__init__(**kwargs)
         bias = _vector(bias)
         n_neurons = bias.shape[0] // 2
-        shape = (batch, n_neurons)
-        self.a_in = InPort(shape=(batch, 2 * n_neurons))
-        self.r_in = InPort(shape=(batch, 2 * n_neurons))
-        self.count_in = InPort(shape=(batch,))
-        self.s_out = OutPort(shape=shape)
-        self.h = Var(shape=shape, init=np.zeros(shape))
-        self.a = Var(shape=shape, init=np.zeros(shape))
-        self.s = Var(shape=shape, init=np.zeros(shape))
+        _layer_interface(self, batch, n_neurons, 2 * n_neurons, ("h", "a", "s"), depth, count_lag)
         self.bias = Var(shape=bias.shape, init=bias)
         for name, value in (("value_range", value_range), ("lower", lower), ("delta", delta),
                             ("dead_zone", dead_zone)):
             setattr(self, name, Var(shape=(1,), init=np.array([value], dtype=float)))
-        _counting_vars(self, shape, depth, count_lag)
 
 
 class DecisionReadout(AbstractProcess):
@@ -164,15 +157,8 @@ class LeakyNeuron(AbstractProcess):
         super().__init__(**kwargs)
         bias = _vector(bias)
         n_neurons = bias.shape[0]
-        shape = (batch, n_neurons)
-        self.a_in = InPort(shape=shape)
-        self.r_in = InPort(shape=shape)
-        self.count_in = InPort(shape=(batch,))
-        self.s_out = OutPort(shape=shape)
-        self.mem = Var(shape=shape, init=np.zeros(shape))
-        self.s = Var(shape=shape, init=np.zeros(shape))
+        _layer_interface(self, batch, n_neurons, n_neurons, ("mem", "s"), depth, count_lag)
         self.bias = Var(shape=(n_neurons,), init=bias)
         self.beta = Var(shape=(n_neurons,), init=_vector(beta))
         self.threshold = Var(shape=(n_neurons,), init=_vector(threshold))
         self.reset = Var(shape=(1,), init=np.array([reset]))
-        _counting_vars(self, shape, depth, count_lag)
