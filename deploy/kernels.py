@@ -149,8 +149,8 @@ class LIFLayerState(NamedTuple):
     s: np.ndarray
 
 
-def lif_rest(batch: int, n_neurons: int) -> LIFLayerState:
-    zeros = np.zeros((batch, n_neurons))
+def lif_rest(batch: int, n_neurons: int, fixed_point: bool = False) -> LIFLayerState:
+    zeros = np.zeros((batch, n_neurons), dtype=np.int64 if fixed_point else np.float64)
     return LIFLayerState(zeros, zeros.copy())
 
 
@@ -193,6 +193,28 @@ def alif_step_fixed(ff, rec, state: ALIFLayerState, bias, alpha, rho, b0, beta) 
     )
     s = (u > adaptive_threshold).astype(np.int64)
     return ALIFLayerState(u, b, s)
+
+
+def lif_step_fixed(ff, rec, state: LIFLayerState, bias, beta, threshold, reset) -> LIFLayerState:
+    """Fixed-point snnTorch leaky step: ``lif_step`` in device integers (``deploy.quantize``)::
+
+        I = ((ff + rec) << 6) + bias
+        subtract: mem = sat24(decay(mem, beta) + I - threshold*s_prev)
+        zero:     mem = sat24(decay((1 - s_prev)*mem, beta) + I)
+        zero-step: mem = sat24((1 - s_prev) * (decay(mem, beta) + I))
+        s = mem > threshold
+    """
+    mem_prev, s_prev = state
+    ff, rec, s_prev = (np.asarray(v, dtype=np.int64) for v in (ff, rec, s_prev))
+    current = np.left_shift(ff + rec, ACTIVATION_SHIFT) + bias
+    if reset == 1:
+        mem = decay_fixed((1 - s_prev) * mem_prev, beta) + current
+    elif reset == 2:
+        mem = (1 - s_prev) * (decay_fixed(mem_prev, beta) + current)
+    else:
+        mem = decay_fixed(mem_prev, beta) + current - threshold * s_prev
+    mem = saturate(mem)
+    return LIFLayerState(mem, (mem > threshold).astype(np.int64))
 
 
 def readout_step(ff, m_prev, bias, alpha) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Loihi-style fixed point for the ALIF network: bit widths, scaling, float <-> device integers.
+"""Loihi-style fixed point for ALIF and snnTorch leaky layers: bit widths, scaling, float <-> device integers.
 
 One pair of named functions translates between the float network file and device integers:
 :func:`to_device` (``NetworkIR -> FixedNetwork``) and :func:`from_device` (``FixedNetwork ->
@@ -41,6 +41,11 @@ network in 4.6% of spikes when measured on this project's development machine):
   choice of this simulation: Lava's Dense has one ``weight_exp`` per matrix; on chip it would be
   one synapse format per group of rows.)
 
+An snnTorch leaky layer (``deploy.ir.LIFLayerIR``) is scaled the same way with gain 1 (its
+input enters unscaled, ``mem = beta*mem + I``), its scale set by ``u_headroom * max|threshold|``,
+and ``beta`` a 12-bit decay that may be 0 or 4096 (snnTorch allows ``beta`` 0 and 1). An IR-SNN
+layer has no fixed-point form here (its sigmoid leak would need a lookup table): it is refused.
+
 The decision rule needs ``softmax(m)``, which Loihi's neuron cores do not compute: the fixed-point
 readout converts ``m`` to float with its scale (as an embedded x86 core or the host would) and
 applies the same rule as the float one.
@@ -53,7 +58,7 @@ from typing import Tuple
 
 import numpy as np
 
-from .ir import ALIFLayerIR, NetworkIR, ReadoutIR
+from .ir import ALIFLayerIR, LIFLayerIR, NetworkIR, ReadoutIR
 
 STATE_BITS = 24
 STATE_MAX = 2 ** (STATE_BITS - 1) - 1
@@ -109,6 +114,31 @@ class FixedALIFLayer:
 
 
 @dataclass(frozen=True, eq=False)
+class FixedLIFLayer:
+    """One snnTorch leaky layer in device integers (``mem`` units: ``scale`` per float unit):
+    weights ``W * scale / 2**6`` as mantissa and exponent, ``bias`` and ``threshold`` in ``mem``
+    units, ``beta`` a 12-bit decay in ``[0, 4096]``, ``reset`` as in ``deploy.ir.LIFLayerIR``."""
+
+    w_in_mant: np.ndarray
+    w_in_exp: np.ndarray
+    w_rec_mant: np.ndarray
+    w_rec_exp: np.ndarray
+    bias: np.ndarray
+    beta: np.ndarray
+    threshold: np.ndarray
+    reset: int
+    scale: float
+
+    def __post_init__(self) -> None:
+        for name in ("w_in_mant", "w_in_exp", "w_rec_mant", "w_rec_exp", "bias", "beta", "threshold"):
+            object.__setattr__(self, name, _frozen_int(getattr(self, name)))
+
+    @property
+    def n_neurons(self) -> int:
+        return self.w_in_mant.shape[0]
+
+
+@dataclass(frozen=True, eq=False)
 class FixedReadout:
     """Leaky readout in device integers; ``m`` in units of ``scale [C]`` per float unit."""
 
@@ -128,7 +158,7 @@ class FixedReadout:
 
 @dataclass(frozen=True, eq=False)
 class FixedNetwork:
-    layers: Tuple[FixedALIFLayer, ...]
+    layers: Tuple[FixedALIFLayer | FixedLIFLayer, ...]
     readout: FixedReadout
     decision_threshold: float
     dt_ms: float | None = None
@@ -185,11 +215,14 @@ def to_device(ir: NetworkIR, *, u_headroom: float = U_HEADROOM) -> FixedNetwork:
     if not u_headroom > 0:
         raise ValueError(f"expected u_headroom > 0; got {u_headroom}")
     for index, layer in enumerate(ir.layers):
-        if not isinstance(layer, ALIFLayerIR):
-            raise ValueError(f"fixed point runs ALIF layers only; layer {index} is {type(layer).__name__} "
-                             "(run it in floating point)")
+        if not isinstance(layer, (ALIFLayerIR, LIFLayerIR)):
+            raise ValueError(f"fixed point runs ALIF and snnTorch leaky layers only; layer {index} is "
+                             f"{type(layer).__name__} (run it in floating point)")
     layers = []
     for layer in ir.layers:
+        if isinstance(layer, LIFLayerIR):
+            layers.append(_fixed_lif(layer, u_headroom))
+            continue
         alpha = quantize_decay(layer.alpha)
         gain = 1.0 - alpha / DECAY_UNITY
         scale = float(_power_of_two_scale(u_headroom * (abs(layer.b0) + abs(layer.beta))))
@@ -225,6 +258,19 @@ def to_device(ir: NetworkIR, *, u_headroom: float = U_HEADROOM) -> FixedNetwork:
     return FixedNetwork(tuple(layers), fixed_readout, ir.decision_threshold, ir.dt_ms)
 
 
+def _fixed_lif(layer: LIFLayerIR, u_headroom: float) -> FixedLIFLayer:
+    scale = float(_power_of_two_scale(u_headroom * max(float(np.abs(layer.threshold).max()), 1e-12)))
+    gain = np.ones(layer.n_neurons)
+    w_in_mant, w_in_exp = _device_weights(layer.w_in, gain, scale)
+    w_rec_mant, w_rec_exp = _device_weights(layer.w_rec, gain, scale)
+    return FixedLIFLayer(
+        w_in_mant=w_in_mant, w_in_exp=w_in_exp, w_rec_mant=w_rec_mant, w_rec_exp=w_rec_exp,
+        bias=quantize_bias(layer.bias * scale),
+        beta=np.clip(np.rint(layer.beta * DECAY_UNITY), 0, DECAY_UNITY),
+        threshold=np.rint(layer.threshold * scale), reset=layer.reset, scale=scale,
+    )
+
+
 def _float_weights(mant: np.ndarray, exps: np.ndarray, gain: np.ndarray, scale) -> np.ndarray:
     effective = mant * np.exp2(exps + ACTIVATION_SHIFT)[:, None]
     return effective / (gain * np.broadcast_to(scale, gain.shape))[:, None]
@@ -235,6 +281,15 @@ def from_device(fixed: FixedNetwork) -> NetworkIR:
     bias exactly as quantised; used to measure what quantisation changed)."""
     layers = []
     for layer in fixed.layers:
+        if isinstance(layer, FixedLIFLayer):
+            ones = np.ones(layer.n_neurons)
+            layers.append(LIFLayerIR(
+                w_in=_float_weights(layer.w_in_mant, layer.w_in_exp, ones, layer.scale),
+                bias=layer.bias / layer.scale,
+                w_rec=_float_weights(layer.w_rec_mant, layer.w_rec_exp, ones, layer.scale),
+                beta=layer.beta / DECAY_UNITY, threshold=layer.threshold / layer.scale, reset=layer.reset,
+            ))
+            continue
         alpha = layer.alpha / DECAY_UNITY
         gain = 1.0 - alpha
         layers.append(

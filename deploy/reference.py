@@ -1,7 +1,7 @@
 """Numpy simulation of a network file in PyTorch's step order: the parity oracle for Lava.
 
 Every layer kind of ``deploy.ir`` (ALIF, IR-SNN, snnTorch's leaky) runs in floating point; fixed
-point is ALIF only.
+point runs ALIF and snnTorch leaky layers.
 
 For every step ``t`` and layer ``l`` (layer ``l > 0`` reads layer ``l-1``'s spikes of the same step,
 as ``rc_snn.models.ALIFRSNN`` does), then the readout, using the step functions of
@@ -22,7 +22,7 @@ import numpy as np
 from . import kernels
 from .activity import Activity, activity_from_counts, check_frames
 from .ir import ALIFLayerIR, IRLayerIR, NetworkIR
-from .quantize import STATE_MAX, STATE_MIN, FixedNetwork, to_device
+from .quantize import STATE_MAX, STATE_MIN, FixedALIFLayer, FixedNetwork, to_device
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,31 +112,37 @@ def float_step(layer):
                                                    layer.reset)
 
 
+def fixed_step(layer):
+    """``(ff, rec, state) -> state``: the fixed-point step function for a layer of ``deploy.quantize``."""
+    if isinstance(layer, FixedALIFLayer):
+        return lambda ff, rec, state: kernels.alif_step_fixed(ff, rec, state, layer.bias, layer.alpha, layer.rho,
+                                                              layer.b0, layer.beta)
+    return lambda ff, rec, state: kernels.lif_step_fixed(ff, rec, state, layer.bias, layer.beta, layer.threshold,
+                                                         layer.reset)
+
+
 def _simulate_fixed(fixed: FixedNetwork, frames: np.ndarray) -> ReferenceRun:
     n_samples, n_time, _ = frames.shape
     counts = frames.astype(np.int64)
-    params = [
-        (
-            layer.w_in_mant.T.copy(), layer.w_in_exp, layer.w_rec_mant.T.copy(), layer.w_rec_exp,
-            layer.bias, layer.alpha, layer.rho, layer.b0, layer.beta,
-        )
-        for layer in fixed.layers
-    ]
+    params = [(layer.w_in_mant.T.copy(), layer.w_in_exp, layer.w_rec_mant.T.copy(), layer.w_rec_exp,
+               fixed_step(layer)) for layer in fixed.layers]
     readout = fixed.readout
     readout_t = readout.weight_mant.T.copy()
     n_outputs = readout_t.shape[1]
-    states = [kernels.alif_rest(n_samples, layer.n_neurons, fixed_point=True) for layer in fixed.layers]
+    states = [(kernels.alif_rest if isinstance(layer, FixedALIFLayer) else kernels.lif_rest)(
+        n_samples, layer.n_neurons, fixed_point=True) for layer in fixed.layers]
     spikes = [np.zeros((n_samples, n_time, layer.n_neurons), dtype=bool) for layer in fixed.layers]
     outputs = np.zeros((n_samples, n_time, n_outputs))
     m = np.zeros((n_samples, n_outputs), dtype=np.int64)
     saturated = 0
     for t in range(n_time):
         x = counts[:, t]
-        for index, (w_in_t, w_in_exp, w_rec_t, w_rec_exp, bias, alpha, rho, b0, beta) in enumerate(params):
+        for index, (w_in_t, w_in_exp, w_rec_t, w_rec_exp, step) in enumerate(params):
             ff = kernels.synaptic_input_fixed(w_in_t, w_in_exp, x)
             rec = kernels.synaptic_input_fixed(w_rec_t, w_rec_exp, states[index].s)
-            states[index] = kernels.alif_step_fixed(ff, rec, states[index], bias, alpha, rho, b0, beta)
-            saturated += int(np.count_nonzero((states[index].u == STATE_MAX) | (states[index].u == STATE_MIN)))
+            states[index] = step(ff, rec, states[index])
+            potential = states[index][0]  # u (ALIF) or mem (leaky)
+            saturated += int(np.count_nonzero((potential == STATE_MAX) | (potential == STATE_MIN)))
             x = states[index].s
             spikes[index][:, t] = x > 0
         ff = kernels.synaptic_input_fixed(readout_t, readout.weight_exp, x)

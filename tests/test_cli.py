@@ -79,7 +79,7 @@ def test_irsnn_and_gru_through_every_command(tmp_path, capsys):
     assert json.loads((irsnn / "lava-float-val.json").read_text())["agreement_with_pytorch"] == 1.0
     capsys.readouterr()
     assert main(["lava", str(irsnn), "--split", "val", "--samples", "5", "--fixed-point", "--no-progress"]) == 2
-    assert "fixed point runs ALIF layers only" in capsys.readouterr().err
+    assert "fixed point runs ALIF and snnTorch leaky layers only" in capsys.readouterr().err
     assert main(["export", str(gru)]) == 2
     assert "only spiking networks" in capsys.readouterr().err
     assert main(["compare", str(irsnn), str(gru), "--split", "val", "--limit", "16",

@@ -85,7 +85,7 @@ def test_network_file_round_trip_keeps_the_kind(tmp_path):
         IRLayerIR(np.ones((4, 3)), np.zeros(4), np.ones((4, 4)), 1.0, 0.5, 2, 0)
     with pytest.raises(ValueError, match="bits"):
         IRLayerIR(np.ones((4, 3)), np.zeros(4), np.ones((4, 2)), 1.0, 0.5, 0, 0)
-    with pytest.raises(ValueError, match="fixed point runs ALIF layers only; layer 0 is IRLayerIR"):
+    with pytest.raises(ValueError, match="fixed point runs ALIF and snnTorch leaky layers only; layer 0 is IRLayerIR"):
         quantize.to_device(net)
 
 

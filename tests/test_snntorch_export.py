@@ -118,3 +118,26 @@ def test_real_nmnist_rleaky_in_lava_equals_snntorch_with_the_same_counts(nmnist_
     assert_same_activity(evaluation.activities, ref.activities(frames))
     recorded = activities_from_batch(frames.transpose(1, 0, 2), [s.numpy() for s in spikes], decision.steps.numpy())
     assert evaluation.counts == counting.count_snn(ir, recorded)
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(LAVA_TIMEOUT)
+@pytest.mark.parametrize("kind", ["rleaky", "leaky-zero", "rleaky-zero"])
+def test_fixed_point_lava_equals_the_fixed_reference_and_stays_near_float(kind):
+    from deploy import quantize
+
+    net = snntorch_network(kind, seed=5)
+    ir = export_snntorch(net, decision_threshold=0.5)
+    frames = random_frames(6, 40, 30, rate=0.2, seed=5, graded=True)
+    fixed = quantize.to_device(ir)
+    ref = reference.simulate(ir, frames, fixed_point=True, fixed=fixed)
+    result = simulate.run_batch(ir, frames, fixed=fixed, record=True)
+    np.testing.assert_array_equal(result.decision_steps, ref.decision_steps)
+    np.testing.assert_array_equal(result.predictions, ref.predictions)
+    assert_same_trains(result, ref, 1)
+    float_run = reference.simulate(ir, frames)
+    assert np.mean(ref.spikes[0] == float_run.spikes[0]) > 0.98  # 8-bit weights: a few spikes move
+    assert np.mean(ref.predictions == float_run.predictions) >= 5 / 6
+    # from_device is the float network the integers stand for: its float run is the fixed run
+    np.testing.assert_allclose(reference.simulate(quantize.from_device(fixed), frames).outputs[:, :5],
+                               ref.outputs[:, :5], rtol=0.02, atol=0.02)

@@ -205,10 +205,19 @@ class PyIRNeuronFloat(AbstractLayerModel):
         )
 
 
+class AbstractLeakyNeuronModel(AbstractLayerModel):
+    step_function = None
+
+    def advance(self, ff: np.ndarray, rec: np.ndarray) -> None:
+        state = type(self).step_function(ff, rec, kernels.LIFLayerState(self.mem, self.s), self.bias, self.beta,
+                                         self.threshold, int(self.reset[0]))
+        self.mem, self.s = (np.asarray(v, dtype=self.mem.dtype) for v in state)
+
+
 @implements(proc=LeakyNeuron, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("floating_pt")
-class PyLeakyNeuronFloat(AbstractLayerModel):
+class PyLeakyNeuronFloat(AbstractLeakyNeuronModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
     r_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
@@ -220,9 +229,24 @@ class PyLeakyNeuronFloat(AbstractLayerModel):
     reset: np.ndarray = LavaPyType(np.ndarray, INT)
     history: np.ndarray = LavaPyType(np.ndarray, FLOAT)
 
-    def advance(self, ff: np.ndarray, rec: np.ndarray) -> None:
-        self.mem, self.s = kernels.lif_step(ff, rec, kernels.LIFLayerState(self.mem, self.s), self.bias, self.beta,
-                                            self.threshold, int(self.reset[0]))
+    step_function = kernels.lif_step
+
+
+@implements(proc=LeakyNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyLeakyNeuronFixed(AbstractLeakyNeuronModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, PORT_INT, precision=24)
+    r_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, PORT_INT, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, PORT_INT, precision=1)
+    mem: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    s: np.ndarray = LavaPyType(np.ndarray, INT, precision=1)
+    bias: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    beta: np.ndarray = LavaPyType(np.ndarray, INT, precision=13)
+    threshold: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    reset: np.ndarray = LavaPyType(np.ndarray, INT)
+    history: np.ndarray = LavaPyType(np.ndarray, INT)
+    step_function = kernels.lif_step_fixed
 
 
 # ---------------------------------------------------------------- readout
