@@ -47,9 +47,9 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from .files import write_atomic
-from .ir_layers import LAYER_KINDS, ALIFLayerIR, IRLayerIR, LIFLayerIR, ReadoutIR, _finite_float, layer_kind
+from .ir_layers import LAYER_KINDS, ALIFLayerIR, IRLayerIR, LIFLayerIR, ReadoutIR, _finite_float, layer_kind, max_level
 
-__all__ = ["NetworkIR", "ALIFLayerIR", "IRLayerIR", "LIFLayerIR", "ReadoutIR", "LAYER_KINDS", "layer_kind",
+__all__ = ["NetworkIR", "ALIFLayerIR", "IRLayerIR", "LIFLayerIR", "ReadoutIR", "LAYER_KINDS", "layer_kind", "max_level",
            "save_network", "load_network", "networks_equal", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "rc-snn-network"

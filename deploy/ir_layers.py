@@ -106,6 +106,11 @@ def _whole_number(value, name: str, low: int, high: int) -> int:
     return int(number)
 
 
+def max_level(bits: int) -> int:
+    """``L``, the largest level ``|q|`` an IR-SNN layer of ``bits`` bits sends (1 bit: a binary spike)."""
+    return 1 if bits == 1 else 2 ** (bits - 1) - 1
+
+
 @dataclass(frozen=True, eq=False)
 class IRLayerIR:
     """One IR-SNN layer (module docstring): ``w_in [2H, F]``, ``bias [2H]``, ``w_rec [2H, H]`` (the

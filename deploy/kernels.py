@@ -15,12 +15,12 @@ Float (``floating_pt``)::
     u[t]   = alpha*u[t-1] + (1-alpha)*I[t] - B[t]*s[t-1];   s[t] = u[t] > B[t]
     m[t]   = alpha_o*m[t-1] + (1-alpha_o)*(W_o s[t] + b_o)
 
-IR-SNN layer (float only; the layer's output ``s`` is the level ``q``, see ``deploy.ir``)::
+IR-SNN layer (the layer's output ``s`` is the level ``q``, see ``deploy.ir``; fixed point: ``ir_step_fixed``)::
 
     g[t] = (ff[t] + rec[t]) + bias;   z = sigmoid(g[:, :H]);   h[t] = (1-z)*relu(g[:, H:]) + z*h[t-1]
     v = a[t-1] + h[t];   q[t] = trunc(clip(v, lo, r) / delta), 0 where |q| <= dead_zone;   a[t] = v - q[t]*delta
 
-snnTorch leaky layer (float only; ``reset`` indexes ``deploy.ir_layers.LIF_RESETS``)::
+snnTorch leaky layer (``reset`` indexes ``deploy.ir_layers.LIF_RESETS``; fixed point: ``lif_step_fixed``)::
 
     I[t] = (ff[t] + rec[t]) + bias
     mem[t] = beta*mem[t-1] + I[t] - threshold*s[t-1]         (0, subtract)
@@ -51,6 +51,8 @@ from .quantize import (
     B_FRAC_BITS,
     DECAY_BITS,
     DECAY_UNITY,
+    SIGMOID_INDEX_SHIFT,
+    SIGMOID_TABLE,
     STATE_MAX,
     STATE_MIN,
 )
@@ -124,8 +126,8 @@ class IRLayerState(NamedTuple):
     s: np.ndarray
 
 
-def ir_rest(batch: int, n_neurons: int) -> IRLayerState:
-    zeros = np.zeros((batch, n_neurons))
+def ir_rest(batch: int, n_neurons: int, fixed_point: bool = False) -> IRLayerState:
+    zeros = np.zeros((batch, n_neurons), dtype=np.int64 if fixed_point else np.float64)
     return IRLayerState(zeros, zeros.copy(), zeros.copy())
 
 
@@ -215,6 +217,28 @@ def lif_step_fixed(ff, rec, state: LIFLayerState, bias, beta, threshold, reset) 
         mem = decay_fixed(mem_prev, beta) + current - threshold * s_prev
     mem = saturate(mem)
     return LIFLayerState(mem, (mem > threshold).astype(np.int64))
+
+
+def ir_step_fixed(ff, rec, state: IRLayerState, bias, value_range, lower, delta, dead_zone) -> IRLayerState:
+    """Fixed-point IR-SNN step (``deploy.quantize``): ``ir_step`` in device integers, ``delta`` the
+    units per level (``IR_STEP_UNITS``)::
+
+        g = ((ff + rec) << 6) + bias;   z = SIGMOID_TABLE[clip(g_z >> 6, -512, 511) + 512];   c = max(g_c, 0)
+        h = sat24(((4096 - z) c + z h_prev) >> 12);   v = sat24(a + h)
+        q = trunc(clip(v, lo, r) / delta), 0 where |q| <= dead_zone;   a = v - q delta
+    """
+    h_prev, a_prev, _ = state
+    n_neurons = h_prev.shape[1]
+    gates = np.left_shift(np.asarray(ff, dtype=np.int64) + np.asarray(rec, dtype=np.int64), ACTIVATION_SHIFT) + bias
+    index = np.clip(np.right_shift(gates[:, :n_neurons], SIGMOID_INDEX_SHIFT), -512, 511) + 512
+    z = SIGMOID_TABLE[index]
+    c = np.maximum(gates[:, n_neurons:], 0)
+    h = saturate(np.right_shift((DECAY_UNITY - z) * c + z * h_prev, DECAY_BITS))
+    v = saturate(a_prev + h)
+    clipped = np.clip(v, int(lower), int(value_range))
+    q = np.sign(clipped) * (np.abs(clipped) // int(delta))
+    q[np.abs(q) <= dead_zone] = 0
+    return IRLayerState(h, v - q * int(delta), q)
 
 
 def readout_step(ff, m_prev, bias, alpha) -> np.ndarray:

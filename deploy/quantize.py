@@ -1,4 +1,4 @@
-"""Loihi-style fixed point for ALIF and snnTorch leaky layers: bit widths, scaling, float <-> device integers.
+"""Loihi-style fixed point for every layer kind: bit widths, scaling, float <-> device integers.
 
 One pair of named functions translates between the float network file and device integers:
 :func:`to_device` (``NetworkIR -> FixedNetwork``) and :func:`from_device` (``FixedNetwork ->
@@ -43,8 +43,17 @@ network in 4.6% of spikes when measured on this project's development machine):
 
 An snnTorch leaky layer (``deploy.ir.LIFLayerIR``) is scaled the same way with gain 1 (its
 input enters unscaled, ``mem = beta*mem + I``), its scale set by ``u_headroom * max|threshold|``,
-and ``beta`` a 12-bit decay that may be 0 or 4096 (snnTorch allows ``beta`` 0 and 1). An IR-SNN
-layer has no fixed-point form here (its sigmoid leak would need a lookup table): it is refused.
+and ``beta`` a 12-bit decay that may be 0 or 4096 (snnTorch allows ``beta`` 0 and 1).
+
+An IR-SNN layer (``deploy.ir.IRLayerIR``) keeps ``h``, ``a`` and ``v`` in units of
+``delta / IR_STEP_UNITS`` (4096 units per quantisation step, so ``q = trunc(v / 4096)`` and the
+range is ``floor(r / delta * 4096)``); its gate rows are scaled apart: the ``c`` rows into those
+same units (``relu`` then needs no conversion), the ``z`` rows into ``SIGMOID_SCALE`` units per
+float unit, where ``z = SIGMOID_TABLE[g_z >> 6]`` reads a 1,024-entry table of 12-bit sigmoid
+values over [-8, 8) (a lookup, as a programmable neuron core would do it); the leak is then
+``h = ((4096 - z) c + z h_prev) >> 12``. The levels ``q`` it sends are small integers, which the
+receiving Dense multiplies (graded spikes). A readout fed by levels up to ``L`` bounds ``|m|`` by
+``L sum |W| + |b|``.
 
 The decision rule needs ``softmax(m)``, which Loihi's neuron cores do not compute: the fixed-point
 readout converts ``m`` to float with its scale (as an embedded x86 core or the host would) and
@@ -58,7 +67,7 @@ from typing import Tuple
 
 import numpy as np
 
-from .ir import ALIFLayerIR, LIFLayerIR, NetworkIR, ReadoutIR
+from .ir import ALIFLayerIR, IRLayerIR, LIFLayerIR, NetworkIR, ReadoutIR, max_level
 
 STATE_BITS = 24
 STATE_MAX = 2 ** (STATE_BITS - 1) - 1
@@ -76,6 +85,13 @@ B_FRAC_BITS = 20
 
 #: Float range of the ALIF state kept inside 24 bits, in units of the largest threshold b0 + beta.
 U_HEADROOM = 16.0
+#: IR-SNN: integer units per quantisation step delta of h, a and v.
+IR_STEP_UNITS = 2**12
+#: IR-SNN: integer units per float unit of the z gate's pre-activation, and its sigmoid table.
+SIGMOID_SCALE = 2**12
+SIGMOID_INDEX_SHIFT = 6  # g_z >> 6: 64 table entries per float unit
+SIGMOID_TABLE = np.rint(DECAY_UNITY / (1.0 + np.exp(-np.arange(-512, 512) / 64.0))).astype(np.int64)
+SIGMOID_TABLE.flags.writeable = False
 
 
 def _frozen_int(array) -> np.ndarray:
@@ -139,6 +155,34 @@ class FixedLIFLayer:
 
 
 @dataclass(frozen=True, eq=False)
+class FixedIRLayer:
+    """One IR-SNN layer in device integers (module docstring): weights and ``bias`` per gate row
+    (``row_scale [2H]``: ``SIGMOID_SCALE`` for the z rows, ``IR_STEP_UNITS / delta`` for the c rows),
+    the clip ``lower``/``value_range`` and ``delta`` (= ``IR_STEP_UNITS``) in ``h`` units."""
+
+    w_in_mant: np.ndarray
+    w_in_exp: np.ndarray
+    w_rec_mant: np.ndarray
+    w_rec_exp: np.ndarray
+    bias: np.ndarray
+    row_scale: np.ndarray
+    value_range: int
+    lower: int
+    delta: int
+    dead_zone: int
+    bits: int
+    float_delta: float
+
+    def __post_init__(self) -> None:
+        for name in ("w_in_mant", "w_in_exp", "w_rec_mant", "w_rec_exp", "bias"):
+            object.__setattr__(self, name, _frozen_int(getattr(self, name)))
+
+    @property
+    def n_neurons(self) -> int:
+        return self.w_in_mant.shape[0] // 2
+
+
+@dataclass(frozen=True, eq=False)
 class FixedReadout:
     """Leaky readout in device integers; ``m`` in units of ``scale [C]`` per float unit."""
 
@@ -158,7 +202,7 @@ class FixedReadout:
 
 @dataclass(frozen=True, eq=False)
 class FixedNetwork:
-    layers: Tuple[FixedALIFLayer | FixedLIFLayer, ...]
+    layers: Tuple[FixedALIFLayer | FixedLIFLayer | FixedIRLayer, ...]
     readout: FixedReadout
     decision_threshold: float
     dt_ms: float | None = None
@@ -214,14 +258,13 @@ def to_device(ir: NetworkIR, *, u_headroom: float = U_HEADROOM) -> FixedNetwork:
         raise ValueError(f"expected a NetworkIR; got {type(ir).__name__}")
     if not u_headroom > 0:
         raise ValueError(f"expected u_headroom > 0; got {u_headroom}")
-    for index, layer in enumerate(ir.layers):
-        if not isinstance(layer, (ALIFLayerIR, LIFLayerIR)):
-            raise ValueError(f"fixed point runs ALIF and snnTorch leaky layers only; layer {index} is "
-                             f"{type(layer).__name__} (run it in floating point)")
     layers = []
     for layer in ir.layers:
         if isinstance(layer, LIFLayerIR):
             layers.append(_fixed_lif(layer, u_headroom))
+            continue
+        if isinstance(layer, IRLayerIR):
+            layers.append(_fixed_ir(layer))
             continue
         alpha = quantize_decay(layer.alpha)
         gain = 1.0 - alpha / DECAY_UNITY
@@ -246,7 +289,9 @@ def to_device(ir: NetworkIR, *, u_headroom: float = U_HEADROOM) -> FixedNetwork:
     readout = ir.readout
     alpha = quantize_decay(readout.alpha)
     gain = 1.0 - alpha / DECAY_UNITY
-    scale = _power_of_two_scale(np.abs(readout.weight).sum(axis=1) + np.abs(readout.bias))
+    last = ir.layers[-1]
+    largest_input = max_level(last.bits) if isinstance(last, IRLayerIR) else 1  # levels, or spikes
+    scale = _power_of_two_scale(largest_input * np.abs(readout.weight).sum(axis=1) + np.abs(readout.bias))
     weight_mant, weight_exp = _device_weights(readout.weight, gain, scale)
     fixed_readout = FixedReadout(
         weight_mant=weight_mant,
@@ -271,6 +316,21 @@ def _fixed_lif(layer: LIFLayerIR, u_headroom: float) -> FixedLIFLayer:
     )
 
 
+def _fixed_ir(layer: IRLayerIR) -> FixedIRLayer:
+    n = layer.n_neurons
+    row_scale = np.concatenate([np.full(n, float(SIGMOID_SCALE)), np.full(n, IR_STEP_UNITS / layer.delta)])
+    ones = np.ones(2 * n)
+    w_in_mant, w_in_exp = _device_weights(layer.w_in, ones, row_scale)
+    w_rec_mant, w_rec_exp = _device_weights(layer.w_rec, ones, row_scale)
+    value_range = int(np.floor(layer.value_range / layer.delta * IR_STEP_UNITS))
+    return FixedIRLayer(
+        w_in_mant=w_in_mant, w_in_exp=w_in_exp, w_rec_mant=w_rec_mant, w_rec_exp=w_rec_exp,
+        bias=quantize_bias(layer.bias * row_scale), row_scale=row_scale, value_range=value_range,
+        lower=0 if layer.bits == 1 else -value_range, delta=IR_STEP_UNITS, dead_zone=layer.dead_zone,
+        bits=layer.bits, float_delta=layer.delta,
+    )
+
+
 def _float_weights(mant: np.ndarray, exps: np.ndarray, gain: np.ndarray, scale) -> np.ndarray:
     effective = mant * np.exp2(exps + ACTIVATION_SHIFT)[:, None]
     return effective / (gain * np.broadcast_to(scale, gain.shape))[:, None]
@@ -281,6 +341,16 @@ def from_device(fixed: FixedNetwork) -> NetworkIR:
     bias exactly as quantised; used to measure what quantisation changed)."""
     layers = []
     for layer in fixed.layers:
+        if isinstance(layer, FixedIRLayer):  # the sigmoid table is not a float layer: the nearest float one
+            layers.append(IRLayerIR(
+                w_in=_float_weights(layer.w_in_mant, layer.w_in_exp, np.ones(2 * layer.n_neurons), layer.row_scale),
+                bias=layer.bias / layer.row_scale,
+                w_rec=_float_weights(layer.w_rec_mant, layer.w_rec_exp, np.ones(2 * layer.n_neurons),
+                                     layer.row_scale),
+                value_range=layer.value_range * layer.float_delta / IR_STEP_UNITS, delta=layer.float_delta,
+                bits=layer.bits, dead_zone=layer.dead_zone,
+            ))
+            continue
         if isinstance(layer, FixedLIFLayer):
             ones = np.ones(layer.n_neurons)
             layers.append(LIFLayerIR(

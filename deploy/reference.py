@@ -1,7 +1,7 @@
 """Numpy simulation of a network file in PyTorch's step order: the parity oracle for Lava.
 
 Every layer kind of ``deploy.ir`` (ALIF, IR-SNN, snnTorch's leaky) runs in floating point; fixed
-point runs ALIF and snnTorch leaky layers.
+point runs every kind too (``deploy.quantize``).
 
 For every step ``t`` and layer ``l`` (layer ``l > 0`` reads layer ``l-1``'s spikes of the same step,
 as ``rc_snn.models.ALIFRSNN`` does), then the readout, using the step functions of
@@ -22,7 +22,7 @@ import numpy as np
 from . import kernels
 from .activity import Activity, activity_from_counts, check_frames
 from .ir import ALIFLayerIR, IRLayerIR, NetworkIR
-from .quantize import STATE_MAX, STATE_MIN, FixedALIFLayer, FixedNetwork, to_device
+from .quantize import STATE_MAX, STATE_MIN, FixedALIFLayer, FixedIRLayer, FixedNetwork, to_device
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,6 +117,9 @@ def fixed_step(layer):
     if isinstance(layer, FixedALIFLayer):
         return lambda ff, rec, state: kernels.alif_step_fixed(ff, rec, state, layer.bias, layer.alpha, layer.rho,
                                                               layer.b0, layer.beta)
+    if isinstance(layer, FixedIRLayer):
+        return lambda ff, rec, state: kernels.ir_step_fixed(ff, rec, state, layer.bias, layer.value_range,
+                                                            layer.lower, layer.delta, layer.dead_zone)
     return lambda ff, rec, state: kernels.lif_step_fixed(ff, rec, state, layer.bias, layer.beta, layer.threshold,
                                                          layer.reset)
 
@@ -129,9 +132,10 @@ def _simulate_fixed(fixed: FixedNetwork, frames: np.ndarray) -> ReferenceRun:
     readout = fixed.readout
     readout_t = readout.weight_mant.T.copy()
     n_outputs = readout_t.shape[1]
-    states = [(kernels.alif_rest if isinstance(layer, FixedALIFLayer) else kernels.lif_rest)(
-        n_samples, layer.n_neurons, fixed_point=True) for layer in fixed.layers]
-    spikes = [np.zeros((n_samples, n_time, layer.n_neurons), dtype=bool) for layer in fixed.layers]
+    rests = {FixedALIFLayer: kernels.alif_rest, FixedIRLayer: kernels.ir_rest}
+    states = [rests.get(type(layer), kernels.lif_rest)(n_samples, layer.n_neurons, fixed_point=True)
+              for layer in fixed.layers]
+    spikes = [np.zeros((n_samples, n_time, layer.n_neurons)) for layer in fixed.layers]
     outputs = np.zeros((n_samples, n_time, n_outputs))
     m = np.zeros((n_samples, n_outputs), dtype=np.int64)
     saturated = 0
@@ -141,10 +145,10 @@ def _simulate_fixed(fixed: FixedNetwork, frames: np.ndarray) -> ReferenceRun:
             ff = kernels.synaptic_input_fixed(w_in_t, w_in_exp, x)
             rec = kernels.synaptic_input_fixed(w_rec_t, w_rec_exp, states[index].s)
             states[index] = step(ff, rec, states[index])
-            potential = states[index][0]  # u (ALIF) or mem (leaky)
+            potential = states[index][1 if isinstance(fixed.layers[index], FixedIRLayer) else 0]  # u, mem or a
             saturated += int(np.count_nonzero((potential == STATE_MAX) | (potential == STATE_MIN)))
             x = states[index].s
-            spikes[index][:, t] = x > 0
+            spikes[index][:, t] = x
         ff = kernels.synaptic_input_fixed(readout_t, readout.weight_exp, x)
         m = kernels.readout_step_fixed(ff, m, readout.bias, readout.alpha)
         saturated += int(np.count_nonzero((m == STATE_MAX) | (m == STATE_MIN)))

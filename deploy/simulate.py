@@ -32,7 +32,7 @@ import numpy as np
 
 from .counting import EMPTY_COUNTS, OpCounts, count_snn
 from .ir import ALIFLayerIR, IRLayerIR, NetworkIR
-from .quantize import FixedALIFLayer, FixedNetwork, to_device
+from .quantize import FixedALIFLayer, FixedIRLayer, FixedNetwork, to_device
 from .activity import Activity, activity_from_counts, check_frames
 
 DEFAULT_BATCH_SIZE = 100
@@ -87,6 +87,10 @@ def _layer_parameters(ir: NetworkIR, fixed: Optional[FixedNetwork]):
             dict(w_in=(layer.w_in_mant.T, layer.w_in_exp), w_rec=(layer.w_rec_mant.T, layer.w_rec_exp), kind="alif",
                  neuron=dict(bias=layer.bias, alpha=layer.alpha, rho=layer.rho, b0=layer.b0, beta=layer.beta))
             if isinstance(layer, FixedALIFLayer) else
+            dict(w_in=(layer.w_in_mant.T, layer.w_in_exp), w_rec=(layer.w_rec_mant.T, layer.w_rec_exp), kind="irsnn",
+                 neuron=dict(bias=layer.bias, value_range=layer.value_range, lower=layer.lower, delta=layer.delta,
+                             dead_zone=layer.dead_zone))
+            if isinstance(layer, FixedIRLayer) else
             dict(w_in=(layer.w_in_mant.T, layer.w_in_exp), w_rec=(layer.w_rec_mant.T, layer.w_rec_exp), kind="lif",
                  neuron=dict(bias=layer.bias, beta=layer.beta, threshold=layer.threshold, reset=layer.reset))
             for layer in fixed.layers

@@ -181,10 +181,21 @@ class PyALIFFixed(AbstractALIFModel):
     step_function = kernels.alif_step_fixed
 
 
+class AbstractIRNeuronModel(AbstractLayerModel):
+    step_function = None
+
+    def advance(self, ff: np.ndarray, rec: np.ndarray) -> None:
+        state = type(self).step_function(
+            ff, rec, kernels.IRLayerState(self.h, self.a, self.s), self.bias, self.value_range[0], self.lower[0],
+            self.delta[0], self.dead_zone[0],
+        )
+        self.h, self.a, self.s = (np.asarray(v, dtype=self.h.dtype) for v in state)
+
+
 @implements(proc=IRNeuron, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("floating_pt")
-class PyIRNeuronFloat(AbstractLayerModel):
+class PyIRNeuronFloat(AbstractIRNeuronModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
     r_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
@@ -197,12 +208,26 @@ class PyIRNeuronFloat(AbstractLayerModel):
     delta: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     dead_zone: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     history: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    step_function = kernels.ir_step
 
-    def advance(self, ff: np.ndarray, rec: np.ndarray) -> None:
-        self.h, self.a, self.s = kernels.ir_step(
-            ff, rec, kernels.IRLayerState(self.h, self.a, self.s), self.bias, float(self.value_range[0]),
-            float(self.lower[0]), float(self.delta[0]), float(self.dead_zone[0]),
-        )
+
+@implements(proc=IRNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyIRNeuronFixed(AbstractIRNeuronModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, PORT_INT, precision=24)
+    r_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, PORT_INT, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, PORT_INT, precision=24)  # graded: the level q
+    h: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    a: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    s: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    bias: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    value_range: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    lower: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    delta: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    dead_zone: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    history: np.ndarray = LavaPyType(np.ndarray, INT)
+    step_function = kernels.ir_step_fixed
 
 
 class AbstractLeakyNeuronModel(AbstractLayerModel):

@@ -8,8 +8,7 @@ resuming, never read back to continue. A second run reuses finished training unl
 1. train every model with the rank-coded loss
    (:func:`rc_snn.training.loop.train`; a finished run is loaded, an interrupted one resumes);
 2. export each spiking network to the plain-data network file (:mod:`rc_snn.pipeline.export`);
-3. run test samples through Lava with early exit, floating point (and fixed point for ALIF), and
-   check agreement with PyTorch (:mod:`rc_snn.pipeline.lava_parity`; each result written as
+3. run test samples through Lava with early exit, floating and fixed point, and check agreement with PyTorch (:mod:`rc_snn.pipeline.lava_parity`; each result written as
    ``rc-snn lava`` does);
 4. count operations and energy of every model and write the report (:mod:`rc_snn.pipeline.compare`).
 """
@@ -106,10 +105,10 @@ def main(options: DemoOptions) -> Path:
 
     samples = options.lava_samples if options.limit_test is None else min(options.limit_test, options.lava_samples)
     stage(f"{len(configs) + 2}/{n_stages} running {samples} test samples as Lava processes "
-          "(floating point; fixed point for ALIF)")
+          "(floating and fixed point)")
     lava_summaries = []
     for name, run in spiking.items():
-        for fixed_point in (False, True) if run.config.model == "alif" else (False,):
+        for fixed_point in (False, True):
             summary, _ = lava_versus_pytorch(run, samples=samples, fixed_point=fixed_point,
                                              network=networks[name], progress=options.progress)
             write_json(run.run_dir / f"lava-{'fixed' if fixed_point else 'float'}-test.json", summary)
