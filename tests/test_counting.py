@@ -306,3 +306,20 @@ def test_footprints_count_every_parameter():
     assert snn_footprint_bytes(network) == values * 4
     # torch.nn.LSTM(5, 4, 2) has 4*4*(5+4) + 2*16 + 4*4*(4+4) + 2*16 parameters; Linear(4, 3) 15
     assert recurrent_footprint_bytes(5, 4, 2, 3) == (144 + 32 + 128 + 32 + 15) * 4
+
+
+def test_gru_counts_follow_the_gate_formula():
+    """Three gate rows per unit (r, z, n); r*h_n, (1-z)*n and z*h_prev per unit and step; 3 activations."""
+    n_in, hidden, layers, outputs, steps = 5, 4, 2, 3, 7
+    counts = count_recurrent(n_in, hidden, layers, outputs, steps, input_nonzeros=10, unit="gru")
+    dense_per_step = 3 * (n_in + hidden) * hidden + 3 * (hidden + hidden) * hidden + outputs * hidden
+    assert counts.dense_synaptic_ops == counts.event_driven_macs == dense_per_step * steps
+    hidden_products = (3 * hidden * hidden) * 2 + 3 * hidden * hidden + outputs * hidden
+    assert counts.effective_macs == 10 * 3 * hidden + hidden_products * steps
+    assert counts.neuron_update_macs == 3 * hidden * layers * steps
+    assert counts.activations == 3 * hidden * layers * steps
+    lstm = count_recurrent(n_in, hidden, layers, outputs, steps, input_nonzeros=10)
+    assert counts.dense_synaptic_ops < lstm.dense_synaptic_ops and lstm.activations == 5 * hidden * layers * steps
+    with pytest.raises(ValueError, match="recurrent unit"):
+        count_recurrent(n_in, hidden, layers, outputs, steps, input_nonzeros=10, unit="rnn")
+    assert recurrent_footprint_bytes(5, 4, 2, 3, unit="gru") == (108 + 24 + 96 + 24 + 15) * 4
