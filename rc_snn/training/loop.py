@@ -262,19 +262,19 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
                 optimizer.step()
                 sums["seconds"] += time.perf_counter() - started
                 batch_index += 1
-                if not indices:
-                    continue
-                sums["loss"] += float(loss.detach()) * y.numel()
-                sums["correct"] += int((decision.predictions == y).sum())
-                sums["samples"] += y.numel()
-                sums["decision_steps"] += int(decision.steps.sum())
-                sums["steps_simulated"] += decision.steps_simulated
-                sums["batches"] += 1
-                sums["sample_steps"] += decision.sample_steps
-                sums["full_sample_steps"] += x.shape[0] * x.shape[1]
-                bar.set_postfix(loss=f"{sums['loss'] / sums['samples']:.3f}",
-                                acc=f"{sums['correct'] / sums['samples']:.3f}",
-                                t=f"{sums['decision_steps'] / sums['samples']:.1f}")
+                if indices:  # (process 0 always has a share: it shows the progress)
+                    sums["loss"] += float(loss.detach()) * y.numel()
+                    sums["correct"] += int((decision.predictions == y).sum())
+                    sums["samples"] += y.numel()
+                    sums["decision_steps"] += int(decision.steps.sum())
+                    sums["steps_simulated"] += decision.steps_simulated
+                    sums["batches"] += 1
+                    sums["sample_steps"] += decision.sample_steps
+                    sums["full_sample_steps"] += x.shape[0] * x.shape[1]
+                    bar.set_postfix(loss=f"{sums['loss'] / sums['samples']:.3f}",
+                                    acc=f"{sums['correct'] / sums['samples']:.3f}",
+                                    t=f"{sums['decision_steps'] / sums['samples']:.1f}")
+                # every process takes part in this decision and the sums it may trigger, share or not
                 if world.agree(time.monotonic() - last_save > checkpoint_every_s):
                     checkpoint(epoch, batch_index, world.sum_metrics(sums, SUMMED_METRICS))
                     last_save = time.monotonic()
