@@ -24,6 +24,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 import snntorch as snn
 import torch
+from snntorch import utils
 from torch import Tensor, nn
 
 from deploy.ir import ALIFLayerIR, LIFLayerIR, NetworkIR, ReadoutIR
@@ -135,8 +136,6 @@ def record_snntorch(net: nn.Sequential, x_seq: Tensor) -> Tuple[Tensor, List[Ten
     state of the last step. Spikes are read from the hidden neurons' outputs with forward hooks
     (observed, not changed), removed on return.
     """
-    from snntorch import utils
-
     neurons = [module for module in list(net)[1:-2:2]]
     spikes: List[List[Tensor]] = [[] for _ in neurons]
     handles = [neuron.register_forward_hook(

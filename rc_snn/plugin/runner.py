@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Callable, NamedTuple, Optional
 
 import torch
+from snntorch import utils
 from torch import Tensor, nn
 
 from ..training.early_exit import Decision, check_decision_threshold, crossed_threshold, select_decision
@@ -53,8 +54,6 @@ def run_until_decision(net: Callable, data: Tensor, decision_threshold: float = 
         raise ValueError(f"expected data of shape [time, batch, ...]; got "
                          f"{tuple(data.shape) if isinstance(data, Tensor) else type(data).__name__}")
     if reset is None and isinstance(net, nn.Module):
-        from snntorch import utils
-
         utils.reset(net)
     elif reset is not None:
         reset()
