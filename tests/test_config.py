@@ -70,7 +70,9 @@ def test_shipped_recipes_load_and_share_their_data_settings():
     from pathlib import Path
 
     folder = Path(__file__).resolve().parents[1] / "configs"
-    alif, lstm = (TrainConfig.load(folder / f"nmnist-{model}.json") for model in ("alif", "lstm"))
-    assert (alif.model, lstm.model) == ("alif", "lstm")
-    data = ("dataset", "window", "bin_ms", "shift_px", "rotate_deg", "zoom", "drop_events", "epochs", "batch_size")
-    assert {name: getattr(alif, name) for name in data} == {name: getattr(lstm, name) for name in data}
+    models = ("alif", "irsnn", "lstm", "gru")
+    recipes = [TrainConfig.load(folder / f"nmnist-{model}.json") for model in models]
+    assert tuple(recipe.model for recipe in recipes) == models
+    data = ("dataset", "window", "bin_ms", "shift_px", "rotate_deg", "zoom", "drop_events", "epochs", "batch_size",
+            "decision_threshold")
+    assert len({tuple(getattr(recipe, name) for name in data) for recipe in recipes}) == 1
