@@ -13,7 +13,7 @@ numbers of steps per batch (each stops at its own last decision) and the compile
 gradients come from custom autograd functions; parameters may get no gradient in a step (a share
 where no sample reached a layer's use). DDP's bucketed hooks need every process to produce the
 same gradients in the same order (or ``find_unused_parameters`` and its extra pass); one
-``all_reduce`` of the flattened gradients after ``backward`` is simpler, exact and as fast here.
+``all_reduce`` of the flattened gradients after ``backward`` is simpler and exact.
 
 Process 0 alone shows progress, validates, logs and writes the run folder; the epoch's training
 metrics are summed over processes. Checkpoints hold the global position in the epoch, so a run
