@@ -70,8 +70,20 @@ def _synapses(layer, rows_per_neuron: int = 1) -> int:
     return n_neurons
 
 
+class _Layer:
+    """What every layer kind has: ``w_in [rows, inputs]`` and ``w_rec [rows, neurons]``."""
+
+    @property
+    def n_inputs(self) -> int:
+        return self.w_in.shape[1]
+
+    @property
+    def n_neurons(self) -> int:
+        return self.w_rec.shape[1]
+
+
 @dataclass(frozen=True, eq=False)
-class ALIFLayerIR:
+class ALIFLayerIR(_Layer):
     """One recurrent ALIF layer: ``w_in [H, F]``, ``bias [H]``, ``w_rec [H, H]``, per-neuron decays
     ``alpha = exp(-dt/tau_m)`` and ``rho = exp(-dt/tau_adp)`` ``[H]``, scalars ``b0`` and ``beta``."""
 
@@ -90,14 +102,6 @@ class ALIFLayerIR:
         object.__setattr__(self, "b0", _finite_float(self.b0, "b0"))
         object.__setattr__(self, "beta", _finite_float(self.beta, "beta"))
 
-    @property
-    def n_inputs(self) -> int:
-        return self.w_in.shape[1]
-
-    @property
-    def n_neurons(self) -> int:
-        return self.w_in.shape[0]
-
 
 def _whole_number(value, name: str, low: int, high: int) -> int:
     number = _finite_float(value, name)
@@ -112,7 +116,7 @@ def max_level(bits: int) -> int:
 
 
 @dataclass(frozen=True, eq=False)
-class IRLayerIR:
+class IRLayerIR(_Layer):
     """One IR-SNN layer (module docstring): ``w_in [2H, F]``, ``bias [2H]``, ``w_rec [2H, H]`` (the
     ``z`` rows first), the quantiser's ``value_range`` and step ``delta`` and its ``bits`` and
     ``dead_zone`` (levels ``|q| <= dead_zone`` are not sent)."""
@@ -136,14 +140,6 @@ class IRLayerIR:
         object.__setattr__(self, "dead_zone", _whole_number(self.dead_zone, "dead_zone", 0, 2 ** 23))
 
     @property
-    def n_inputs(self) -> int:
-        return self.w_in.shape[1]
-
-    @property
-    def n_neurons(self) -> int:
-        return self.w_rec.shape[1]
-
-    @property
     def lower(self) -> float:
         """The quantiser's lower clip: 0 at 1 bit (binary spikes), else ``-value_range``."""
         return 0.0 if self.bits == 1 else -self.value_range
@@ -161,7 +157,7 @@ LIF_RESETS = ("subtract", "zero", "zero-step")
 
 
 @dataclass(frozen=True, eq=False)
-class LIFLayerIR:
+class LIFLayerIR(_Layer):
     """One layer of snnTorch's leaky neurons (``snn.Leaky``, or ``snn.RLeaky`` with its all-to-all
     ``recurrent``), snnTorch's equations: ``w_in [H, F]``, ``bias [H]`` (the input Linear's bias plus
     the recurrent Linear's), ``w_rec [H, H]`` (zeros for ``Leaky``), per-neuron ``beta`` in [0, 1]
@@ -182,14 +178,6 @@ class LIFLayerIR:
         object.__setattr__(self, "beta", beta)
         object.__setattr__(self, "threshold", _frozen_array(self.threshold, "threshold", shape=(n_neurons,)))
         object.__setattr__(self, "reset", _whole_number(self.reset, "reset", 0, len(LIF_RESETS) - 1))
-
-    @property
-    def n_inputs(self) -> int:
-        return self.w_in.shape[1]
-
-    @property
-    def n_neurons(self) -> int:
-        return self.w_in.shape[0]
 
 
 LAYER_KINDS = {"alif": ALIFLayerIR, "irsnn": IRLayerIR, "lif": LIFLayerIR}
