@@ -83,3 +83,11 @@ def test_a_killed_worker_is_a_clear_error_not_a_hang():
         launch(2, dying_job)
     with pytest.raises(ValueError, match="nproc"):
         launch(0, dying_job)
+
+
+@pytest.mark.timeout(120)
+def test_a_run_that_does_not_fit_its_checkpoint_is_refused_before_any_worker_starts(tmp_path):
+    config = TrainConfig(dataset="toy", hidden=8, epochs=1, limit_train=32, limit_val=16, batch_size=32)
+    train(config, tmp_path / "run", progress=False, log=lambda *a: None)
+    with pytest.raises(ValueError, match="hidden"):
+        train(config.replace(hidden=16, epochs=2), tmp_path / "run", nproc=2, progress=False)

@@ -179,6 +179,8 @@ def train(
     if nproc > 1 and world is None:
         load_split(config, "train", config.limit_train)  # user errors here, caches filled once
         load_split(config, "val", config.limit_val)
+        if resume and (Path(run_dir) / CHECKPOINT_FILE).exists():
+            load_checkpoint(Path(run_dir) / CHECKPOINT_FILE, config)  # a checkpoint that does not fit: refused here
         launch(nproc, train, config, run_dir, resume=resume, progress=progress,
                checkpoint_every_s=checkpoint_every_s)
         return load_run(run_dir)
