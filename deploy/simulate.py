@@ -31,8 +31,8 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from .counting import EMPTY_COUNTS, OpCounts, count_snn
-from .ir import ALIFLayerIR, IRLayerIR, NetworkIR
-from .quantize import FixedALIFLayer, FixedIRLayer, FixedNetwork, to_device
+from .ir import NetworkIR, layer_kind
+from .quantize import FixedNetwork, to_device
 from .activity import Activity, activity_from_counts, check_frames
 
 DEFAULT_BATCH_SIZE = 100
@@ -64,37 +64,32 @@ def _sparse_frames(frames: np.ndarray, fixed_point: bool):
     return indptr, indices.astype(np.int64), values.astype(np.int64 if fixed_point else np.float64)
 
 
+#: The Vars each layer kind's neuron Process takes from its layer, named alike in a float layer
+#: (``deploy.ir``) and in its fixed-point form (``deploy.quantize``).
+NEURON_VARS = {
+    "alif": ("bias", "alpha", "rho", "b0", "beta"),
+    "irsnn": ("bias", "value_range", "lower", "delta", "dead_zone"),
+    "lif": ("bias", "beta", "threshold", "reset"),
+}
+
+
 def _layer_parameters(ir: NetworkIR, fixed: Optional[FixedNetwork]):
     """Per layer and readout: Dense and neuron parameters in the units of the selected models;
     ``kind`` picks the layer's neuron Process."""
+    layers = []
+    for index, float_layer in enumerate(ir.layers):
+        kind = layer_kind(float_layer)
+        if fixed is None:
+            layer, w_in, w_rec = float_layer, (float_layer.w_in.T, None), (float_layer.w_rec.T, None)
+        else:
+            layer = fixed.layers[index]
+            w_in, w_rec = (layer.w_in_mant.T, layer.w_in_exp), (layer.w_rec_mant.T, layer.w_rec_exp)
+        layers.append(dict(w_in=w_in, w_rec=w_rec, kind=kind,
+                           neuron={name: getattr(layer, name) for name in NEURON_VARS[kind]}))
     if fixed is None:
-        layers = [
-            dict(w_in=(layer.w_in.T, None), w_rec=(layer.w_rec.T, None), kind="alif",
-                 neuron=dict(bias=layer.bias, alpha=layer.alpha, rho=layer.rho, b0=layer.b0, beta=layer.beta))
-            if isinstance(layer, ALIFLayerIR) else
-            dict(w_in=(layer.w_in.T, None), w_rec=(layer.w_rec.T, None), kind="irsnn",
-                 neuron=dict(bias=layer.bias, value_range=layer.value_range, lower=layer.lower, delta=layer.delta,
-                             dead_zone=layer.dead_zone))
-            if isinstance(layer, IRLayerIR) else
-            dict(w_in=(layer.w_in.T, None), w_rec=(layer.w_rec.T, None), kind="lif",
-                 neuron=dict(bias=layer.bias, beta=layer.beta, threshold=layer.threshold, reset=layer.reset))
-            for layer in ir.layers
-        ]
         readout = dict(weights=(ir.readout.weight.T, None),
                        neuron=dict(bias=ir.readout.bias, alpha=ir.readout.alpha, scale=1.0))
     else:
-        layers = [
-            dict(w_in=(layer.w_in_mant.T, layer.w_in_exp), w_rec=(layer.w_rec_mant.T, layer.w_rec_exp), kind="alif",
-                 neuron=dict(bias=layer.bias, alpha=layer.alpha, rho=layer.rho, b0=layer.b0, beta=layer.beta))
-            if isinstance(layer, FixedALIFLayer) else
-            dict(w_in=(layer.w_in_mant.T, layer.w_in_exp), w_rec=(layer.w_rec_mant.T, layer.w_rec_exp), kind="irsnn",
-                 neuron=dict(bias=layer.bias, value_range=layer.value_range, lower=layer.lower, delta=layer.delta,
-                             dead_zone=layer.dead_zone))
-            if isinstance(layer, FixedIRLayer) else
-            dict(w_in=(layer.w_in_mant.T, layer.w_in_exp), w_rec=(layer.w_rec_mant.T, layer.w_rec_exp), kind="lif",
-                 neuron=dict(bias=layer.bias, beta=layer.beta, threshold=layer.threshold, reset=layer.reset))
-            for layer in fixed.layers
-        ]
         readout = dict(weights=(fixed.readout.weight_mant.T, fixed.readout.weight_exp),
                        neuron=dict(bias=fixed.readout.bias, alpha=fixed.readout.alpha, scale=fixed.readout.scale))
     return layers, readout

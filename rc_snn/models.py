@@ -27,12 +27,28 @@ from .neuron.surrogate import SpikeFn, resolve
 from .neuron.validation import check_sequence, check_step
 
 
+class SteppedModel(nn.Module):
+    """The step interface's one shared piece: ``step`` is ``step_encoded`` of ``encode``."""
+
+    def step(self, x_t: Tensor, state):
+        check_step(x_t, self.n_inputs)
+        return self.step_encoded(self.encode(x_t), state)
+
+
+def hidden_sizes(n_hidden: Union[int, Sequence[int]]) -> list:
+    """Layer sizes from one size or a sequence of them (at least one)."""
+    sizes = [n_hidden] if isinstance(n_hidden, int) else list(n_hidden)
+    if not sizes:
+        raise ValueError("expected at least one hidden layer size")
+    return sizes
+
+
 class RSNNState(NamedTuple):
     layers: Tuple[ALIFState, ...]
     readout: Tensor  # m[t], [batch, classes]
 
 
-class ALIFRSNN(nn.Module):
+class ALIFRSNN(SteppedModel):
     """Stacked ALIF recurrent layers and a leaky readout (Yin et al. 2021's SRNN).
 
     Layer ``l+1`` receives layer ``l``'s spikes of the same step; the readout integrates the last
@@ -50,9 +66,7 @@ class ALIFRSNN(nn.Module):
         spike_grad: Optional[SpikeFn] = None,
     ) -> None:
         super().__init__()
-        sizes = [n_hidden] if isinstance(n_hidden, int) else list(n_hidden)
-        if not sizes:
-            raise ValueError("expected at least one hidden layer size")
+        sizes = hidden_sizes(n_hidden)
         spike_fn = resolve(spike_grad)
         fan_in = [n_inputs] + sizes[:-1]
         self.layers = nn.ModuleList(
@@ -82,10 +96,6 @@ class ALIFRSNN(nn.Module):
         m = self.readout.step(new_layers[-1].s, state.readout, readout_alpha)
         return m, RSNNState(tuple(new_layers), m)
 
-    def step(self, x_t: Tensor, state: RSNNState) -> Tuple[Tensor, RSNNState]:
-        check_step(x_t, self.n_inputs)
-        return self.step_encoded(self.encode(x_t), state)
-
     def forward(self, x_seq: Tensor, state: Optional[RSNNState] = None) -> Tuple[Tensor, RSNNState]:
         """Layer by layer over the whole sequence (each input projection is one matmul)."""
         check_sequence(x_seq, self.n_inputs)
@@ -105,7 +115,7 @@ class IRSNNState(NamedTuple):
     readout: Tensor  # m[t], [batch, classes]
 
 
-class IRSNN(nn.Module):
+class IRSNN(SteppedModel):
     """Stacked IR-SNN layers (Ponghiran and Roy 2022; :mod:`rc_snn.neuron.irsnn`) and a leaky readout.
 
     Layer ``l+1`` receives layer ``l``'s outputs ``s`` of the same step. The paper reads each frame
@@ -123,9 +133,7 @@ class IRSNN(nn.Module):
     def __init__(self, n_inputs: int, n_hidden: Union[int, Sequence[int]], n_outputs: int,
                  params: IRParams = IRParams(), *, tau_out: TauInit = ALIFParams.tau_out) -> None:
         super().__init__()
-        sizes = [n_hidden] if isinstance(n_hidden, int) else list(n_hidden)
-        if not sizes:
-            raise ValueError("expected at least one hidden layer size")
+        sizes = hidden_sizes(n_hidden)
         fan_in = [n_inputs] + sizes[:-1]
         self.layers = nn.ModuleList(IRLayer(n_in, n, params) for n_in, n in zip(fan_in, sizes))
         self.readout = LeakyReadout(sizes[-1], n_outputs, tau=tau_out)
@@ -150,10 +158,6 @@ class IRSNN(nn.Module):
             new_layers.append(layer.step_current(current, layer_state))
         m = self.readout.step(new_layers[-1].s, state.readout, params)
         return m, IRSNNState(tuple(new_layers), m)
-
-    def step(self, x_t: Tensor, state: IRSNNState) -> Tuple[Tensor, IRSNNState]:
-        check_step(x_t, self.n_inputs)
-        return self.step_encoded(self.encode(x_t), state)
 
     def forward(self, x_seq: Tensor, state: Optional[IRSNNState] = None) -> Tuple[Tensor, IRSNNState]:
         """Layer by layer over the whole sequence (each layer's ``BN(W x)`` over all steps at once)."""
@@ -181,7 +185,7 @@ class GRUState(NamedTuple):
     layers: Tuple[Tensor, ...]  # h[t] per layer
 
 
-class RecurrentBaseline(nn.Module):
+class RecurrentBaseline(SteppedModel):
     """A ``torch.nn`` recurrent network (``rnn_class``) with a linear readout of the last layer's
     ``h[t]``, usable step by step.
 
@@ -230,10 +234,6 @@ class RecurrentBaseline(nn.Module):
             h = self.hidden(layer_state)
             new_layers.append(self.cell(gates_in, nn.functional.linear(h, w_hh, b_hh), layer_state))
         return self.readout(self.hidden(new_layers[-1])), type(state)(tuple(new_layers))
-
-    def step(self, x_t: Tensor, state):
-        check_step(x_t, self.n_inputs)
-        return self.step_encoded(self.encode(x_t), state)
 
 
 class LSTMBaseline(RecurrentBaseline):
