@@ -27,8 +27,10 @@ $(STAMP): setup.cfg setup.py
 	  exit 1; \
 	fi; \
 	if [ ! -x $(PY) ]; then echo "creating $(VENV) with $$py"; "$$py" -m venv $(VENV); fi
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-cache-dir --upgrade pip
+	@# --no-cache-dir: torch's CUDA build and its nvidia libraries are ~6 GB installed; a wheel
+	@# cache would hold another ~3 GB on disk, which a small CI machine does not have.
+	$(PY) -m pip install --quiet --no-cache-dir -e '.[test]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
