@@ -48,7 +48,7 @@ _HELP = {
     "hidden": "neurons (or LSTM/GRU units) per layer",
     "bits": "IR-SNN: bits of each output (1: binary spikes; the paper's 6)",
     "dead_zone": "IR-SNN: output levels |q| <= this are not sent (the paper's 3; 0 at 1 bit)",
-    "backward": "ALIF gradients, all equal: 'compiled' (numba kernels, one layer on the CPU; else 'manual'),"
+    "backward": "ALIF gradients, all equal: 'compiled' (numba kernels, on the CPU; else 'manual'),"
                 " 'manual' (hand-written BPTT in torch) or 'autograd'",
     "out": "run folder (reused on a second run)",
     "models": "models to train and compare, comma-separated among alif, irsnn, lstm, gru",

@@ -4,7 +4,7 @@
 - :mod:`.early_exit`: the decision rule and the runner that stops each sample at its decision;
 - :mod:`.losses`: rank-coded and full-sequence losses;
 - :mod:`.bptt`: hand-written BPTT of the ALIF network in torch; :mod:`.compiled`: the same in
-  numba kernels (one hidden layer, CPU);
+  numba kernels (any depth, CPU);
 - :mod:`.run`: a run folder (files, checkpoint, :func:`~.run.load_run`);
 - :mod:`.loop`: :func:`~.loop.train` and :func:`~.loop.evaluate_model`.
 """

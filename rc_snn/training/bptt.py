@@ -27,7 +27,7 @@ the gradient of the loss with respect to x, and a term "(t+1)" is carried from t
 The weight gradients are taken once per sequence, as one matmul over every (row, step) computed.
 Tested against autograd through the model's own ``forward`` and
 :func:`rc_snn.training.early_exit.run_until_decision`, in float64, for one and two layers
-(``tests/test_bptt.py``, which also runs every one-layer case through :mod:`.compiled`).
+(``tests/test_bptt.py``, which runs every case through :mod:`.compiled` too).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.nn.functional as nnf
 from torch import Tensor
@@ -273,46 +274,48 @@ class _ALIFSequence(torch.autograd.Function):
 
 
 class _CompiledALIFSequence(torch.autograd.Function):
-    """The same, for one hidden layer on the CPU, through the compiled kernels of :mod:`rc_snn.training.compiled`."""
+    """The same, on the CPU, through the compiled kernels of :mod:`rc_snn.training.compiled`."""
 
     @staticmethod
     def forward(ctx, x_seq: Tensor, spec: _Spec, *params: Tensor):
-        (b0, beta, _), = spec.layers
         x = x_seq.detach().transpose(0, 1).contiguous().numpy()  # batch first: no copy for a transposed batch
-        w_in, bias_in, w_rec, alpha, rho, w_out, bias_out, alpha_out = (p.detach().contiguous().numpy() for p in params)
-        saved = compiled_engine.forward(x, w_in, bias_in, w_rec, alpha, rho, b0, beta, w_out, bias_out, alpha_out,
-                                        spec.decision_threshold)
+        arrays = [p.detach().contiguous().numpy() for p in params]
+        n_layers = len(spec.layers)
+        net = compiled_engine.Network([(*arrays[5 * l:5 * l + 5], b0, beta) for l, (b0, beta, _) in enumerate(spec.layers)],
+                                      *arrays[5 * n_layers:])
+        saved = compiled_engine.forward(x, net, spec.decision_threshold)
         if not saved["finite"].all():
             raise ValueError("expected finite values in x_seq; found NaN or inf")
         decision_steps, crossed = torch.from_numpy(saved["steps"]), torch.from_numpy(saved["crossed"])
         steps_simulated = int(decision_steps.max()) + 1
         m_seq = torch.from_numpy(saved["m"][:, 1:steps_simulated + 1]).transpose(0, 1)
-        ctx.spec, ctx.x, ctx.saved, ctx.weights = spec, x, saved, (w_rec, alpha, rho, w_out, alpha_out)
+        ctx.spec, ctx.x, ctx.saved, ctx.net = spec, x, saved, net
         ctx.mark_non_differentiable(decision_steps, crossed)
         return _hold_decisions(m_seq, decision_steps), decision_steps, crossed
 
     @staticmethod
     def backward(ctx, grad_outputs: Tensor, _grad_steps, _grad_crossed):
-        (b0, beta, spike_fn), = ctx.spec.layers
-        saved, (w_rec, alpha, rho, w_out, alpha_out) = ctx.saved, ctx.weights
+        saved, net = ctx.saved, ctx.net
         decision_steps = torch.from_numpy(saved["steps"])
         steps_simulated = grad_outputs.shape[0]
         g_out = _readout_grad(grad_outputs, decision_steps).transpose(0, 1).contiguous().numpy()
-        # sigma'(u[t] - B[t]) by the spike function's own code, once for every step computed.
+        # sigma'(u[t] - B[t]) by each layer's spike function, once for every step computed.
         computed = torch.arange(steps_simulated)[None, :] <= decision_steps[:, None]
         u, b = (torch.from_numpy(saved[name][:, 1:steps_simulated + 1])[computed] for name in ("u", "b"))
-        v = u - F.adaptive_threshold(b, b0, beta)
-        surrogate = surrogate_derivative(spike_fn, v).contiguous().numpy()
-        grads = compiled_engine.backward(ctx.x, w_rec, w_out, alpha, rho, b0, beta, alpha_out, saved, surrogate, g_out)
-        del ctx.x, ctx.saved
-        order = ("w_in", "bias_in", "w_rec", "alpha", "rho", "w_out", "bias_out", "alpha_out")
-        return (None, None, *(torch.from_numpy(grads[name]) for name in order))
+        surrogate = torch.zeros_like(u)  # [sum(t* + 1), layers, H]; the padding stays 0
+        for l, ((b0, beta, spike_fn), n_h) in enumerate(zip(ctx.spec.layers, net.sizes)):
+            v = u[:, l, :n_h] - F.adaptive_threshold(b[:, l, :n_h], b0, beta)
+            surrogate[:, l, :n_h] = surrogate_derivative(spike_fn, v)
+        grads = compiled_engine.backward(ctx.x, net, saved, surrogate.numpy(), g_out)
+        del ctx.x, ctx.saved, ctx.net
+        flat = [g for layer in grads["layers"] for g in layer] + [grads[n] for n in ("w_out", "bias_out", "alpha_out")]
+        return (None, None, *(torch.from_numpy(np.ascontiguousarray(g)) for g in flat))
 
 
 def compiled_applies(model: ALIFRSNN, x_seq: Tensor) -> bool:
-    """Whether :mod:`rc_snn.training.compiled` runs this model: one hidden layer, CPU tensors, float32 or float64."""
+    """Whether :mod:`rc_snn.training.compiled` runs this model: CPU tensors, float32 or float64, one dtype."""
     tensors = [x_seq, *model.parameters()]
-    return (len(model.layers) == 1 and all(t.device.type == "cpu" for t in tensors)
+    return (all(t.device.type == "cpu" for t in tensors)
             and len({t.dtype for t in tensors}) == 1 and x_seq.dtype in (torch.float32, torch.float64))
 
 
@@ -347,9 +350,8 @@ def run_alif(
     params += [model.readout.linear.weight, model.readout.linear.bias, model.readout.decay()]
     spec = _Spec(tuple((layer.b0, layer.beta, layer.spike_fn) for layer in model.layers), decision_threshold, chunk_size)
     if compiled and not use_kernel:
-        raise ValueError("the compiled ALIF kernels run one hidden layer on the CPU, in float32 or float64, with the"
-                         f" input and parameters of one dtype; got {len(model.layers)} layers, input {x_seq.dtype} on"
-                         f" {x_seq.device.type}")
+        raise ValueError("the compiled ALIF kernels run on the CPU, in float32 or float64, with the input and"
+                         f" parameters of one dtype; got input {x_seq.dtype} on {x_seq.device.type}")
     sequence = _CompiledALIFSequence if use_kernel else _ALIFSequence
     outputs, steps, crossed = sequence.apply(x_seq, spec, *params)
 

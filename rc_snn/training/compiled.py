@@ -1,32 +1,36 @@
-"""Compiled (numba) forward and backward passes of a one-layer ALIF network, sample by sample.
+"""Compiled (numba) forward and backward passes of an ALIF network of any depth, sample by sample.
 
 Why compiled: on a CPU, the torch loop of :mod:`rc_snn.training.bptt` pays a fixed cost per step
-(dispatching a few dozen small tensor operations, ~0.5 ms per step forward + backward whatever the
-number of rows) that does not shrink when samples leave the batch at their decision step, so it
-capped the saving of rank coding. Here nothing is paid per step but arithmetic:
+(dispatching a few dozen small tensor operations per layer, ~0.5 ms per step forward + backward
+whatever the number of rows) that does not shrink when samples leave the batch at their decision
+step, so it capped the saving of rank coding. Here nothing is paid per step but arithmetic:
 
 - samples are independent given the weights (their own state, their own t*), so each sample runs
   its steps 0..t* on its own, in parallel over samples, and its backward pass from t* down to 0;
 - the projections of spikes and input events are accumulates: ``W s`` is the sum of the columns
   of ``W`` where ``s != 0`` (as on neuromorphic hardware), and so are the weight gradients
-  ``g s^T``; only ``g_I W_rec`` and ``g_co W_o`` in the backward pass are dense.
+  ``g s^T``; only ``g_I W_rec``, ``g_I W_in`` (into the layer below) and ``g_co W_o`` in the
+  backward pass are dense.
 
 The equations are those of :func:`rc_snn.neuron.alif.alif_step` and
 :func:`~rc_snn.neuron.alif.readout_step` (forward) and of :mod:`rc_snn.training.bptt`'s docstring
 (backward), written out here per neuron because numba compiles loops, not tensor expressions; the
 decision rule is :func:`rc_snn.training.early_exit.crossed_threshold`'s. ``tests/test_bptt.py``
-runs every one-layer case through these kernels and checks outputs, decisions and every gradient
-against autograd in float64. The surrogate
-derivative is not in here: the caller evaluates it with the spike function's own code, once per
-sequence, and passes it in.
+runs one-, two- and three-layer networks through these kernels and checks outputs, decisions and
+every gradient against autograd in float64. The surrogate derivative is not in here: the caller
+evaluates it with each layer's spike function, once per sequence, and passes it in.
 
-Layout: states are ``[batch, steps + 1, neurons]`` with index 0 the resting state, so step t's
-state is at t + 1 and its predecessor at t; currents are ``[batch, steps, neurons]``.
+Layout: layer l has ``sizes[l]`` neurons; per-layer arrays are padded to the widest layer ``H``
+(the padding is never read). States are ``[batch, steps + 1, layers, H]`` with index 0 the resting
+state, so step t's state is at t + 1 and its predecessor at t; currents are
+``[batch, steps, layers, H]``. The first layer's input weights are apart (``[inputs, sizes[0]]``,
+transposed); the deeper layers' are stacked in ``w_deep [layers - 1, H, H]``.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numba
 import numpy as np
@@ -34,39 +38,49 @@ from numba import njit, prange
 
 
 @njit(parallel=True, cache=True)
-def _forward(x, w_in_t, bias_in, w_rec_t, alpha, rho, b0, beta, w_out_t, bias_out, alpha_out, decision_threshold,
-             u, b, s, current, m, co, steps, crossed, finite):  # pragma: no cover - compiled
+def _forward(x, sizes, w_in_t, w_deep_t, bias_in, w_rec_t, alpha, rho, b0, beta, w_out_t, bias_out, alpha_out,
+             decision_threshold, u, b, s, current, m, co, steps, crossed, finite):  # pragma: no cover - compiled
     batch, n_steps, n_in = x.shape
-    n_hidden, n_out = alpha.shape[0], alpha_out.shape[0]
+    n_layers, n_out = sizes.shape[0], alpha_out.shape[0]
+    top = n_layers - 1
     one = alpha.dtype.type(1.0)
     for r in prange(batch):
         for t in range(n_steps):
-            cur = current[r, t]
-            cur[:] = bias_in
-            for j in range(n_in):  # W_in x[t]: accumulate the rows of W_in^T of the input events
-                xj = x[r, t, j]
-                if xj != 0:
-                    if not math.isfinite(xj):
-                        finite[r] = False
-                    for h in range(n_hidden):
-                        cur[h] += xj * w_in_t[j, h]
-            for k in range(n_hidden):  # + W_rec s[t-1]
-                sk = s[r, t, k]
-                if sk != 0:
-                    for h in range(n_hidden):
-                        cur[h] += sk * w_rec_t[k, h]
-            for h in range(n_hidden):
-                s_prev = s[r, t, h]
-                b_new = rho[h] * b[r, t, h] + (one - rho[h]) * s_prev
-                adaptive_threshold = b0 + beta * b_new
-                u_new = alpha[h] * u[r, t, h] + (one - alpha[h]) * cur[h] - adaptive_threshold * s_prev
-                b[r, t + 1, h] = b_new
-                u[r, t + 1, h] = u_new
-                s[r, t + 1, h] = one if u_new - adaptive_threshold > 0 else 0
+            for l in range(n_layers):
+                n_h = sizes[l]
+                cur = current[r, t, l]
+                cur[:n_h] = bias_in[l, :n_h]
+                if l == 0:
+                    for j in range(n_in):  # W_in x[t]: accumulate the rows of W_in^T of the input events
+                        xj = x[r, t, j]
+                        if xj != 0:
+                            if not math.isfinite(xj):
+                                finite[r] = False
+                            for h in range(n_h):
+                                cur[h] += xj * w_in_t[j, h]
+                else:
+                    for k in range(sizes[l - 1]):  # W_in s_{l-1}[t]: the spikes of the layer below, this step
+                        sk = s[r, t + 1, l - 1, k]
+                        if sk != 0:
+                            for h in range(n_h):
+                                cur[h] += sk * w_deep_t[l - 1, k, h]
+                for k in range(n_h):  # + W_rec s[t-1]
+                    sk = s[r, t, l, k]
+                    if sk != 0:
+                        for h in range(n_h):
+                            cur[h] += sk * w_rec_t[l, k, h]
+                for h in range(n_h):
+                    s_prev = s[r, t, l, h]
+                    b_new = rho[l, h] * b[r, t, l, h] + (one - rho[l, h]) * s_prev
+                    adaptive_threshold = b0[l] + beta[l] * b_new
+                    u_new = alpha[l, h] * u[r, t, l, h] + (one - alpha[l, h]) * cur[h] - adaptive_threshold * s_prev
+                    b[r, t + 1, l, h] = b_new
+                    u[r, t + 1, l, h] = u_new
+                    s[r, t + 1, l, h] = one if u_new - adaptive_threshold > 0 else 0
             out = co[r, t]
             out[:] = bias_out
-            for k in range(n_hidden):  # co[t] = W_o s[t] + bias_o
-                sk = s[r, t + 1, k]
+            for k in range(sizes[top]):  # co[t] = W_o s_top[t] + bias_o
+                sk = s[r, t + 1, top, k]
                 if sk != 0:
                     for c in range(n_out):
                         out[c] += sk * w_out_t[k, c]
@@ -87,15 +101,17 @@ def _forward(x, w_in_t, bias_in, w_rec_t, alpha, rho, b0, beta, w_out_t, bias_ou
 
 
 @njit(parallel=True, cache=True)
-def _backward(x, w_rec, w_out, alpha, rho, b0, beta, alpha_out, u, b, s, current, m, co, surrogate, first, g_out,
-              steps, order, d_w_in_t, d_bias_in, d_w_rec_t, d_alpha, d_rho, d_w_out_t, d_bias_out, d_alpha_out):  # pragma: no cover
-    n_hidden, n_out = alpha.shape[0], alpha_out.shape[0]
-    n_in = x.shape[2]
+def _backward(x, sizes, w_deep, w_rec, w_out, alpha, rho, b0, beta, alpha_out, u, b, s, current, m, co, surrogate,
+              first, g_out, steps, order, d_w_in_t, d_w_deep_t, d_bias_in, d_w_rec_t, d_alpha, d_rho, d_w_out_t,
+              d_bias_out, d_alpha_out):  # pragma: no cover - compiled
+    n_layers, width = alpha.shape
+    n_out, n_in, top = alpha_out.shape[0], x.shape[2], n_layers - 1
     n_parts = d_bias_in.shape[0]  # one set of weight gradients per part, summed by the caller
     one = alpha.dtype.type(1.0)
     for p in prange(n_parts):
-        g_s, g_i = np.empty(n_hidden, u.dtype), np.empty(n_hidden, u.dtype)
-        carry_s, carry_u, carry_b = np.empty(n_hidden, u.dtype), np.empty(n_hidden, u.dtype), np.empty(n_hidden, u.dtype)
+        g_s, g_i, g_below = np.empty(width, u.dtype), np.empty(width, u.dtype), np.empty(width, u.dtype)
+        carry_s, carry_u, carry_b = (np.empty((n_layers, width), u.dtype), np.empty((n_layers, width), u.dtype),
+                                     np.empty((n_layers, width), u.dtype))
         carry_m, g_co = np.empty(n_out, u.dtype), np.empty(n_out, u.dtype)
         for r in order[p::n_parts]:
             carry_s[:], carry_u[:], carry_b[:], carry_m[:] = 0, 0, 0, 0  # nothing after t*
@@ -106,63 +122,111 @@ def _backward(x, w_rec, w_out, alpha, rho, b0, beta, alpha_out, u, b, s, current
                     d_alpha_out[p, c] += g_m * (m[r, t, c] - co[r, t, c])
                     d_bias_out[p, c] += g_co[c]
                     carry_m[c] = alpha_out[c] * g_m
-                g_s[:] = carry_s  # g_s[t] = g_co W_o + (carried from t+1)
+                g_below[:sizes[top]] = 0  # g_co W_o: the gradient from above, into the top layer
                 for c in range(n_out):
-                    for h in range(n_hidden):
-                        g_s[h] += g_co[c] * w_out[c, h]
-                for k in range(n_hidden):  # dW_o^T += s[t] g_co^T
-                    sk = s[r, t + 1, k]
+                    for h in range(sizes[top]):
+                        g_below[h] += g_co[c] * w_out[c, h]
+                for k in range(sizes[top]):  # dW_o^T += s_top[t] g_co^T
+                    sk = s[r, t + 1, top, k]
                     if sk != 0:
                         for c in range(n_out):
                             d_w_out_t[p, k, c] += sk * g_co[c]
-                for h in range(n_hidden):
-                    s_prev = s[r, t, h]
-                    g_v = surrogate[first[r] + t, h] * g_s[h]
-                    g_u = g_v + carry_u[h]
-                    g_b = beta * (-g_v - s_prev * g_u) + carry_b[h]
-                    g_i[h] = (one - alpha[h]) * g_u
-                    d_alpha[p, h] += g_u * (u[r, t, h] - current[r, t, h])
-                    d_rho[p, h] += g_b * (b[r, t, h] - s_prev)
-                    d_bias_in[p, h] += g_i[h]
-                    carry_u[h] = alpha[h] * g_u
-                    carry_b[h] = rho[h] * g_b
-                    carry_s[h] = (one - rho[h]) * g_b - (b0 + beta * b[r, t + 1, h]) * g_u
-                for h in range(n_hidden):  # carry_s += g_I W_rec
-                    for k in range(n_hidden):
-                        carry_s[k] += g_i[h] * w_rec[h, k]
-                for k in range(n_hidden):  # dW_rec^T += s[t-1] g_I^T
-                    sk = s[r, t, k]
-                    if sk != 0:
-                        for h in range(n_hidden):
-                            d_w_rec_t[p, k, h] += sk * g_i[h]
-                for j in range(n_in):  # dW_in^T += x[t] g_I^T
-                    xj = x[r, t, j]
-                    if xj != 0:
-                        for h in range(n_hidden):
-                            d_w_in_t[p, j, h] += xj * g_i[h]
+                for l in range(top, -1, -1):
+                    n_h = sizes[l]
+                    for h in range(n_h):  # g_s[t] = (from above) + (carried from t+1)
+                        g_s[h] = g_below[h] + carry_s[l, h]
+                    for h in range(n_h):
+                        s_prev = s[r, t, l, h]
+                        g_v = surrogate[first[r] + t, l, h] * g_s[h]
+                        g_u = g_v + carry_u[l, h]
+                        g_b = beta[l] * (-g_v - s_prev * g_u) + carry_b[l, h]
+                        g_i[h] = (one - alpha[l, h]) * g_u
+                        d_alpha[p, l, h] += g_u * (u[r, t, l, h] - current[r, t, l, h])
+                        d_rho[p, l, h] += g_b * (b[r, t, l, h] - s_prev)
+                        d_bias_in[p, l, h] += g_i[h]
+                        carry_u[l, h] = alpha[l, h] * g_u
+                        carry_b[l, h] = rho[l, h] * g_b
+                        carry_s[l, h] = (one - rho[l, h]) * g_b - (b0[l] + beta[l] * b[r, t + 1, l, h]) * g_u
+                    for h in range(n_h):  # carry_s += g_I W_rec
+                        for k in range(n_h):
+                            carry_s[l, k] += g_i[h] * w_rec[l, h, k]
+                    for k in range(n_h):  # dW_rec^T += s[t-1] g_I^T
+                        sk = s[r, t, l, k]
+                        if sk != 0:
+                            for h in range(n_h):
+                                d_w_rec_t[p, l, k, h] += sk * g_i[h]
+                    if l == 0:
+                        for j in range(n_in):  # dW_in^T += x[t] g_I^T
+                            xj = x[r, t, j]
+                            if xj != 0:
+                                for h in range(n_h):
+                                    d_w_in_t[p, j, h] += xj * g_i[h]
+                    else:
+                        n_below = sizes[l - 1]
+                        g_below[:n_below] = 0  # g_I W_in: into the layer below, this step
+                        for h in range(n_h):
+                            for k in range(n_below):
+                                g_below[k] += g_i[h] * w_deep[l - 1, h, k]
+                        for k in range(n_below):  # dW_in^T += s_{l-1}[t] g_I^T
+                            sk = s[r, t + 1, l - 1, k]
+                            if sk != 0:
+                                for h in range(n_h):
+                                    d_w_deep_t[p, l - 1, k, h] += sk * g_i[h]
 
 
-def forward(x: np.ndarray, w_in: np.ndarray, bias_in: np.ndarray, w_rec: np.ndarray, alpha: np.ndarray,
-            rho: np.ndarray, b0: float, beta: float, w_out: np.ndarray, bias_out: np.ndarray, alpha_out: np.ndarray,
-            decision_threshold: float | None) -> dict:
+def _stack(arrays: Sequence[np.ndarray], shape: tuple, dtype) -> np.ndarray:
+    """Arrays of different sizes in one zero-padded array of ``(len(arrays),) + shape``."""
+    stacked = np.zeros((len(arrays),) + shape, dtype)
+    for i, array in enumerate(arrays):
+        stacked[(i,) + tuple(slice(0, n) for n in array.shape)] = array
+    return stacked
+
+
+class Network:
+    """The weights of an ALIF network as the kernels take them (torch's ``[out, in]`` layout in).
+
+    ``layers``: per layer ``(w_in, bias_in, w_rec, alpha, rho, b0, beta)``; then the readout's
+    ``w_out, bias_out, alpha_out``.
+    """
+
+    def __init__(self, layers: Sequence[tuple], w_out: np.ndarray, bias_out: np.ndarray, alpha_out: np.ndarray):
+        dtype = w_out.dtype
+        self.sizes = np.array([w_rec.shape[0] for _, _, w_rec, *_ in layers], np.int64)
+        width = int(self.sizes.max())
+        self.n_inputs = layers[0][0].shape[1]
+        self.w_in_t = np.ascontiguousarray(layers[0][0].T)
+        self.w_deep = _stack([w_in for w_in, *_ in layers[1:]], (width, width), dtype)
+        self.w_deep_t = np.ascontiguousarray(self.w_deep.transpose(0, 2, 1))
+        self.w_rec = _stack([w_rec for _, _, w_rec, *_ in layers], (width, width), dtype)
+        self.w_rec_t = np.ascontiguousarray(self.w_rec.transpose(0, 2, 1))
+        self.bias_in, self.alpha, self.rho = (_stack([layer[i] for layer in layers], (width,), dtype) for i in (1, 3, 4))
+        self.b0, self.beta = (np.array([layer[i] for layer in layers], dtype) for i in (5, 6))
+        self.w_out, self.w_out_t = w_out, np.ascontiguousarray(w_out.T)
+        self.bias_out, self.alpha_out = bias_out, alpha_out
+
+    @property
+    def width(self) -> int:
+        return self.alpha.shape[1]
+
+
+def forward(x: np.ndarray, net: Network, decision_threshold: float | None) -> dict:
     """Run every sample of ``x [batch, steps, inputs]`` to its decision step (the last step if no threshold).
 
-    Weights in torch's ``[out, in]`` layout. Returns the states ``u, b, s [batch, steps + 1, neurons]``,
-    ``current [batch, steps, neurons]``, readout ``m [batch, steps + 1, classes]`` and ``co``,
-    ``steps`` (t*), ``crossed`` and ``finite`` (False where an input read was NaN or inf). Entries past
-    a sample's t* are undefined (never computed).
+    Returns the states ``u, b, s [batch, steps + 1, layers, H]``, ``current [batch, steps, layers, H]``,
+    readout ``m [batch, steps + 1, classes]`` and ``co``, ``steps`` (t*), ``crossed`` and ``finite``
+    (False where an input read was NaN or inf). Entries past a sample's t* are undefined (never computed).
     """
     batch, n_steps = x.shape[:2]
-    n_hidden, n_out, dtype = w_rec.shape[0], w_out.shape[0], x.dtype
-    result = dict(u=np.empty((batch, n_steps + 1, n_hidden), dtype), b=np.empty((batch, n_steps + 1, n_hidden), dtype),
-                  s=np.empty((batch, n_steps + 1, n_hidden), dtype), current=np.empty((batch, n_steps, n_hidden), dtype),
+    layers, n_out, dtype = (len(net.sizes), net.width), net.alpha_out.shape[0], x.dtype
+    result = dict(u=np.empty((batch, n_steps + 1) + layers, dtype), b=np.empty((batch, n_steps + 1) + layers, dtype),
+                  s=np.empty((batch, n_steps + 1) + layers, dtype), current=np.empty((batch, n_steps) + layers, dtype),
                   m=np.empty((batch, n_steps + 1, n_out), dtype), co=np.empty((batch, n_steps, n_out), dtype),
                   steps=np.zeros(batch, np.int64), crossed=np.zeros(batch, np.bool_), finite=np.ones(batch, np.bool_))
     for name in ("u", "b", "s", "m"):
         result[name][:, 0] = 0  # the resting state
     with numba.parallel_chunksize(1):  # samples end at their own t*: hand them out one by one
-        _forward(x, np.ascontiguousarray(w_in.T), bias_in, np.ascontiguousarray(w_rec.T), alpha, rho, dtype.type(b0),
-                 dtype.type(beta), np.ascontiguousarray(w_out.T), bias_out, alpha_out,
+        _forward(x, net.sizes, net.w_in_t, net.w_deep_t, net.bias_in, net.w_rec_t, net.alpha, net.rho, net.b0,
+                 net.beta, net.w_out_t, net.bias_out, net.alpha_out,
                  -1.0 if decision_threshold is None else float(decision_threshold), **result)
     return result
 
@@ -172,23 +236,30 @@ def packed_offsets(steps: np.ndarray) -> np.ndarray:
     return np.concatenate(([0], np.cumsum(steps + 1)[:-1])).astype(np.int64)
 
 
-def backward(x: np.ndarray, w_rec: np.ndarray, w_out: np.ndarray, alpha: np.ndarray, rho: np.ndarray, b0: float,
-             beta: float, alpha_out: np.ndarray, saved: dict, surrogate: np.ndarray, g_out: np.ndarray) -> dict:
+def backward(x: np.ndarray, net: Network, saved: dict, surrogate: np.ndarray, g_out: np.ndarray) -> dict:
     """Gradients of every parameter from ``g_out [batch, steps, classes]`` (dL/dm[t]; read up to t* only).
 
-    ``saved`` is :func:`forward`'s result; ``surrogate [sum(t* + 1), neurons]`` is sigma'(u[t] - B[t]) at
-    the steps computed, packed sample by sample (:func:`packed_offsets`).
-    Returns the gradients in torch's layout: ``w_in, bias_in, w_rec, alpha, rho, w_out, bias_out, alpha_out``.
+    ``saved`` is :func:`forward`'s result; ``surrogate [sum(t* + 1), layers, H]`` is sigma'(u[t] - B[t])
+    at the steps computed, packed sample by sample (:func:`packed_offsets`).
+    Returns, in torch's layout, per layer ``(w_in, bias_in, w_rec, alpha, rho)`` under ``"layers"``,
+    and ``w_out, bias_out, alpha_out``.
     """
     n_parts, dtype = numba.get_num_threads(), x.dtype
-    n_in, n_hidden, n_out = x.shape[2], w_rec.shape[0], w_out.shape[0]
-    parts = dict(d_w_in_t=(n_in, n_hidden), d_bias_in=(n_hidden,), d_w_rec_t=(n_hidden, n_hidden), d_alpha=(n_hidden,),
-                 d_rho=(n_hidden,), d_w_out_t=(n_hidden, n_out), d_bias_out=(n_out,), d_alpha_out=(n_out,))
+    n_layers, width, n_out = len(net.sizes), net.width, net.alpha_out.shape[0]
+    parts = dict(d_w_in_t=(net.n_inputs, int(net.sizes[0])), d_w_deep_t=net.w_deep.shape, d_bias_in=(n_layers, width),
+                 d_w_rec_t=(n_layers, width, width), d_alpha=(n_layers, width), d_rho=(n_layers, width),
+                 d_w_out_t=(int(net.sizes[-1]), n_out), d_bias_out=(n_out,), d_alpha_out=(n_out,))
     grads = {name: np.zeros((n_parts,) + shape, dtype) for name, shape in parts.items()}
-    _backward(x, w_rec, w_out, alpha, rho, dtype.type(b0), dtype.type(beta), alpha_out, saved["u"], saved["b"],
-              saved["s"], saved["current"], saved["m"], saved["co"], surrogate, packed_offsets(saved["steps"]), g_out,
-              saved["steps"], np.argsort(-saved["steps"], kind="stable"), **grads)  # longest first, dealt out
+    _backward(x, net.sizes, net.w_deep, net.w_rec, net.w_out, net.alpha, net.rho, net.b0, net.beta, net.alpha_out,
+              saved["u"], saved["b"], saved["s"], saved["current"], saved["m"], saved["co"], surrogate,
+              packed_offsets(saved["steps"]), g_out, saved["steps"], np.argsort(-saved["steps"], kind="stable"),
+              **grads)  # longest first, dealt out
     total = {name: value.sum(0) for name, value in grads.items()}
-    return dict(w_in=total["d_w_in_t"].T, bias_in=total["d_bias_in"], w_rec=total["d_w_rec_t"].T,
-                alpha=total["d_alpha"], rho=total["d_rho"], w_out=total["d_w_out_t"].T,
-                bias_out=total["d_bias_out"], alpha_out=total["d_alpha_out"])
+    layers = []
+    for l, n_h in enumerate(net.sizes):
+        n_below = net.n_inputs if l == 0 else net.sizes[l - 1]
+        w_in = total["d_w_in_t"].T if l == 0 else total["d_w_deep_t"][l - 1, :n_below, :n_h].T
+        layers.append((w_in, total["d_bias_in"][l, :n_h], total["d_w_rec_t"][l, :n_h, :n_h].T,
+                       total["d_alpha"][l, :n_h], total["d_rho"][l, :n_h]))
+    return dict(layers=layers, w_out=total["d_w_out_t"].T, bias_out=total["d_bias_out"],
+                alpha_out=total["d_alpha_out"])

@@ -33,8 +33,8 @@ class TrainConfig:
     :mod:`rc_snn.training.losses` and ``last_step_weight`` its lambda (cross-entropy at the last step
 added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
     ``backward`` picks how the ALIF network's gradients are computed, all to the same values:
-    ``"compiled"`` runs the compiled kernels of :mod:`rc_snn.training.compiled` (one hidden layer
-    on the CPU; other networks fall back to ``"manual"``), ``"manual"`` the hand-written BPTT
+    ``"compiled"`` runs the compiled kernels of :mod:`rc_snn.training.compiled` (any depth, on the
+    CPU; on a GPU it falls back to ``"manual"``), ``"manual"`` the hand-written BPTT
     loop of :mod:`rc_snn.training.bptt` in torch, ``"autograd"`` differentiates the model's step
     functions. ``lr_schedule`` is ``"exponential"`` (epoch ``e``, from 0, trains at
     ``lr * lr_decay**e``; ``lr_decay`` 1.0 keeps it constant) or ``"cosine"`` (annealed to 0 over

@@ -95,7 +95,7 @@ def evaluate_model(
 ) -> dict:
     """Early-exit inference figures on ``dataset``.
 
-    Each batch runs the full sequence once (no graph; a one-layer ALIF network on the CPU through
+    Each batch runs the full sequence once (no graph; an ALIF network on the CPU through
     the compiled kernels of :mod:`rc_snn.training.compiled`) and applies the decision rule of
     :mod:`rc_snn.training.early_exit`, so the same pass also gives the accuracy read at the last
     step; the decisions equal :func:`~rc_snn.training.early_exit.run_until_decision`'s (tested).
