@@ -278,7 +278,7 @@ class _CompiledALIFSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x_seq: Tensor, spec: _Spec, *params: Tensor):
-        x = x_seq.detach().transpose(0, 1).contiguous().numpy()  # batch first: no copy for a transposed batch
+        x = x_seq.detach().numpy().transpose(1, 0, 2)  # a batch-first view, whatever the strides: never a copy
         arrays = [p.detach().contiguous().numpy() for p in params]
         n_layers = len(spec.layers)
         net = compiled_engine.Network([(*arrays[5 * l:5 * l + 5], b0, beta) for l, (b0, beta, _) in enumerate(spec.layers)],

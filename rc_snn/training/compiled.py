@@ -100,6 +100,30 @@ def _forward(x, sizes, w_in_t, w_deep_t, bias_in, w_rec_t, alpha, rho, b0, beta,
                 break
 
 
+@njit(inline="always")
+def _add_vector_matrix(out, g, w, n_rows, n_cols):  # pragma: no cover - compiled
+    """``out[:n_cols] += g[:n_rows] @ w[:n_rows, :n_cols]``, eight rows of ``w`` per pass over ``out``.
+
+    The dense products of the backward pass (``g_I W_rec``, ``g_I W_in``, ``g_co W_o``): one row at a
+    time, every multiply-add also loads and stores ``out[k]``; eight at a time, once per eight. That
+    halves their time (measured: 41 -> 21 ms for 6,400 products of 256 x 256 on 2 cores; BLAS on the
+    same products stacked into one matrix: 9.5 ms, but the steps of a sample are sequential).
+    """
+    h = 0
+    while h + 8 <= n_rows:
+        g0, g1, g2, g3, g4, g5, g6, g7 = g[h], g[h + 1], g[h + 2], g[h + 3], g[h + 4], g[h + 5], g[h + 6], g[h + 7]
+        w0, w1, w2, w3, w4, w5, w6, w7 = w[h], w[h + 1], w[h + 2], w[h + 3], w[h + 4], w[h + 5], w[h + 6], w[h + 7]
+        for k in range(n_cols):
+            out[k] += (g0 * w0[k] + g1 * w1[k] + g2 * w2[k] + g3 * w3[k]) + (
+                g4 * w4[k] + g5 * w5[k] + g6 * w6[k] + g7 * w7[k])
+        h += 8
+    while h < n_rows:
+        gh, wh = g[h], w[h]
+        for k in range(n_cols):
+            out[k] += gh * wh[k]
+        h += 1
+
+
 @njit(parallel=True, cache=True)
 def _backward(x, sizes, w_deep, w_rec, w_out, alpha, rho, b0, beta, alpha_out, u, b, s, current, m, co, surrogate,
               first, g_out, steps, order, d_w_in_t, d_w_deep_t, d_bias_in, d_w_rec_t, d_alpha, d_rho, d_w_out_t,
@@ -110,6 +134,7 @@ def _backward(x, sizes, w_deep, w_rec, w_out, alpha, rho, b0, beta, alpha_out, u
     one = alpha.dtype.type(1.0)
     for p in prange(n_parts):
         g_s, g_i, g_below = np.empty(width, u.dtype), np.empty(width, u.dtype), np.empty(width, u.dtype)
+        g_u, g_b = np.empty(width, u.dtype), np.empty(width, u.dtype)
         carry_s, carry_u, carry_b = (np.empty((n_layers, width), u.dtype), np.empty((n_layers, width), u.dtype),
                                      np.empty((n_layers, width), u.dtype))
         carry_m, g_co = np.empty(n_out, u.dtype), np.empty(n_out, u.dtype)
@@ -123,9 +148,7 @@ def _backward(x, sizes, w_deep, w_rec, w_out, alpha, rho, b0, beta, alpha_out, u
                     d_bias_out[p, c] += g_co[c]
                     carry_m[c] = alpha_out[c] * g_m
                 g_below[:sizes[top]] = 0  # g_co W_o: the gradient from above, into the top layer
-                for c in range(n_out):
-                    for h in range(sizes[top]):
-                        g_below[h] += g_co[c] * w_out[c, h]
+                _add_vector_matrix(g_below, g_co, w_out, n_out, sizes[top])
                 for k in range(sizes[top]):  # dW_o^T += s_top[t] g_co^T
                     sk = s[r, t + 1, top, k]
                     if sk != 0:
@@ -135,21 +158,26 @@ def _backward(x, sizes, w_deep, w_rec, w_out, alpha, rho, b0, beta, alpha_out, u
                     n_h = sizes[l]
                     for h in range(n_h):  # g_s[t] = (from above) + (carried from t+1)
                         g_s[h] = g_below[h] + carry_s[l, h]
+                    # One step of the neurons, on contiguous rows (so that the loops vectorise), then
+                    # the parameter gradients in a loop of their own.
+                    s_prev, sigma = s[r, t, l], surrogate[first[r] + t, l]
+                    b_prev, b_new, a_l, r_l = b[r, t, l], b[r, t + 1, l], alpha[l], rho[l]
+                    c_u, c_b, c_s = carry_u[l], carry_b[l], carry_s[l]
                     for h in range(n_h):
-                        s_prev = s[r, t, l, h]
-                        g_v = surrogate[first[r] + t, l, h] * g_s[h]
-                        g_u = g_v + carry_u[l, h]
-                        g_b = beta[l] * (-g_v - s_prev * g_u) + carry_b[l, h]
-                        g_i[h] = (one - alpha[l, h]) * g_u
-                        d_alpha[p, l, h] += g_u * (u[r, t, l, h] - current[r, t, l, h])
-                        d_rho[p, l, h] += g_b * (b[r, t, l, h] - s_prev)
-                        d_bias_in[p, l, h] += g_i[h]
-                        carry_u[l, h] = alpha[l, h] * g_u
-                        carry_b[l, h] = rho[l, h] * g_b
-                        carry_s[l, h] = (one - rho[l, h]) * g_b - (b0[l] + beta[l] * b[r, t + 1, l, h]) * g_u
-                    for h in range(n_h):  # carry_s += g_I W_rec
-                        for k in range(n_h):
-                            carry_s[l, k] += g_i[h] * w_rec[l, h, k]
+                        g_v = sigma[h] * g_s[h]
+                        g_u[h] = g_v + c_u[h]
+                        g_b[h] = beta[l] * (-g_v - s_prev[h] * g_u[h]) + c_b[h]
+                        g_i[h] = (one - a_l[h]) * g_u[h]
+                        c_u[h] = a_l[h] * g_u[h]
+                        c_b[h] = r_l[h] * g_b[h]
+                        c_s[h] = (one - r_l[h]) * g_b[h] - (b0[l] + beta[l] * b_new[h]) * g_u[h]
+                    u_prev, i_t = u[r, t, l], current[r, t, l]
+                    dd_alpha, dd_rho, dd_bias = d_alpha[p, l], d_rho[p, l], d_bias_in[p, l]
+                    for h in range(n_h):
+                        dd_alpha[h] += g_u[h] * (u_prev[h] - i_t[h])
+                        dd_rho[h] += g_b[h] * (b_prev[h] - s_prev[h])
+                        dd_bias[h] += g_i[h]
+                    _add_vector_matrix(carry_s[l], g_i, w_rec[l], n_h, n_h)  # carry_s += g_I W_rec
                     for k in range(n_h):  # dW_rec^T += s[t-1] g_I^T
                         sk = s[r, t, l, k]
                         if sk != 0:
@@ -164,9 +192,7 @@ def _backward(x, sizes, w_deep, w_rec, w_out, alpha, rho, b0, beta, alpha_out, u
                     else:
                         n_below = sizes[l - 1]
                         g_below[:n_below] = 0  # g_I W_in: into the layer below, this step
-                        for h in range(n_h):
-                            for k in range(n_below):
-                                g_below[k] += g_i[h] * w_deep[l - 1, h, k]
+                        _add_vector_matrix(g_below, g_i, w_deep[l - 1], n_h, n_below)
                         for k in range(n_below):  # dW_in^T += s_{l-1}[t] g_I^T
                             sk = s[r, t + 1, l - 1, k]
                             if sk != 0:
