@@ -19,6 +19,14 @@ Each repetition is ``zero_grad(); loss = ...; loss.backward()``; the models are 
 (compiled, manual, ..., compiled, ...) after ``--warmup`` untimed rounds; the medians and the
 ratios ``model / compiled`` (how many times faster the compiled engine is) are printed per depth.
 
+The floor: what full BPTT cannot skip. The forward pass and the weight gradients are accumulates
+(sums of weight rows at input events and spikes, a few percent of the entries), but the backward
+pass multiplies a dense gradient by a matrix at every step of every sample: ``g_I W_rec`` in every
+layer, ``g_I W_in`` into each layer below, ``g_co W_o``: ``B T ((2L - 1) H^2 + H C)``
+multiply-adds. ``floor`` times those products as they would run at best, one BLAS GEMM per matrix
+over all ``B T`` rows at once (the steps of a sample are sequential, so no engine can batch them
+so), interleaved with the models.
+
     .venv/bin/python benchmarks/bench_layer.py --reps 5 --layers 1,2
 """
 
@@ -40,7 +48,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from rc_snn.models import ALIFRSNN  # noqa: E402
 from rc_snn.training.bptt import run_alif  # noqa: E402
 
-MODELS = ("compiled", "manual", "autograd", "rleaky", "rleaky_hoisted", "lstm")
+MODELS = ("compiled", "manual", "autograd", "rleaky", "rleaky_hoisted", "lstm", "floor")
 
 
 def make_alif(n_in: int, hidden: int, layers: int, classes: int, engine: str):
@@ -88,6 +96,21 @@ def make_lstm(n_in: int, hidden: int, layers: int, classes: int):
     return model, loss_fn
 
 
+def make_floor(hidden: int, layers: int, classes: int, rows: int):
+    """The dense products of the backward pass, one GEMM per matrix over ``rows`` = B T rows (see above)."""
+    g_hidden, g_out = torch.randn(rows, hidden), torch.randn(rows, classes)
+    matrices = [torch.randn(hidden, hidden) for _ in range(2 * layers - 1)]
+    w_out = torch.randn(classes, hidden)
+
+    def loss_fn(x, y):
+        for w in matrices:
+            g_hidden @ w
+        g_out @ w_out
+        return torch.zeros((), requires_grad=True)
+
+    return nn.Module(), loss_fn
+
+
 def time_step(model: nn.Module, loss_fn, x, y) -> float:
     start = time.perf_counter()
     model.zero_grad(set_to_none=True)
@@ -104,6 +127,7 @@ def measure(names, args, layers: int, x, y) -> dict:
         "rleaky": lambda: make_rleaky(args.inputs, args.hidden, layers, args.classes, hoisted=False),
         "rleaky_hoisted": lambda: make_rleaky(args.inputs, args.hidden, layers, args.classes, hoisted=True),
         "lstm": lambda: make_lstm(args.inputs, args.hidden, layers, args.classes),
+        "floor": lambda: make_floor(args.hidden, layers, args.classes, args.batch * args.steps),
     }
     models = {name: factories[name]() for name in names}
     for _ in range(args.warmup):
@@ -155,6 +179,8 @@ def main(argv=None) -> None:
         for name, values in times.items():
             ratio = f"{medians[name] / medians['compiled']:.2f}x" if "compiled" in medians else "-"
             print(f"| {name} | {medians[name] * 1e3:.1f} | {min(values) * 1e3:.1f} | {max(values) * 1e3:.1f} | {ratio} |")
+        if "compiled" in medians and "floor" in medians:
+            print(f"compiled / floor: {medians['compiled'] / medians['floor']:.1f}x")
 
 
 if __name__ == "__main__":
