@@ -66,13 +66,17 @@ def test_neuron_defaults_come_from_alif_params():
     assert TrainConfig(beta=0.5, tau_out=(9, 1)).alif_params() == ALIFParams(beta=0.5, tau_out=(9.0, 1.0))
 
 
-def test_shipped_recipes_load_and_share_their_data_settings():
+def test_shipped_recipes_are_the_package_recipe_and_share_their_data_settings():
     from pathlib import Path
 
+    from rc_snn.training.config import MODELS, recipe
+
     folder = Path(__file__).resolve().parents[1] / "configs"
-    models = ("alif", "irsnn", "lstm", "gru")
-    recipes = [TrainConfig.load(folder / f"nmnist-{model}.json") for model in models]
-    assert tuple(recipe.model for recipe in recipes) == models
+    recipes = [TrainConfig.load(folder / f"nmnist-{model}.json") for model in MODELS]
+    assert recipes == [recipe(model) for model in MODELS]
     data = ("dataset", "window", "bin_ms", "shift_px", "rotate_deg", "zoom", "drop_events", "epochs", "batch_size",
             "decision_threshold")
-    assert len({tuple(getattr(recipe, name) for name in data) for recipe in recipes}) == 1
+    assert len({tuple(getattr(r, name) for name in data) for r in recipes}) == 1
+    assert recipe("alif").hidden == 256 and recipe("lstm").lr == 5e-3
+    with pytest.raises(ValueError, match="expected a model among"):
+        recipe("transformer")

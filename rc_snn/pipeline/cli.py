@@ -19,9 +19,11 @@ from ..training.config import (BACKWARDS, DEVICES, FULL_READOUTS, LOSSES, LR_SCH
 from .demo import DemoOptions
 
 # Types of the dataclass fields whose default is None (argparse cannot infer them).
-_OPTIONAL_TYPES = {"data_dir": str, "bin_ms": float, "limit_train": int, "limit_val": int, "limit_test": int}
+_OPTIONAL_TYPES = {"data_dir": str, "bin_ms": float, "limit_train": int, "limit_val": int, "limit_test": int,
+                   "hidden": int, "decision_threshold": float}
 _CHOICES = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": FULL_READOUTS, "window": WINDOWS,
             "backward": BACKWARDS, "lr_schedule": LR_SCHEDULES}
+_NONE_MEANS = {"hidden": "the recipe's", "decision_threshold": "the recipe's"}  # the demo's options
 _ALIASES = {"decision_threshold": ("--threshold",)}  # the flag's name before version 0.2
 _HELP = {
     "decision_threshold": "softmax probability a sample's output must exceed to decide (early exit)",
@@ -68,7 +70,8 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, title: str, *,
     for field in fields(cls):
         flags = ["--" + field.name.replace("_", "-"), *_ALIASES.get(field.name, ())]
         default = field.default
-        help_text = f"{_HELP.get(field.name, field.name.replace('_', ' '))} (default: {default})"
+        shown = _NONE_MEANS.get(field.name, default) if default is None else default
+        help_text = f"{_HELP.get(field.name, field.name.replace('_', ' '))} (default: {shown})"
         value = None if overrides_only else default
         if isinstance(default, bool):  # BooleanOptionalAction appends the default itself
             group.add_argument(*flags, action=argparse.BooleanOptionalAction, default=value,

@@ -5,7 +5,9 @@ networks in Lava, compare energy. By default the ALIF network and the LSTM (``mo
 Each stage hands its result to the next in memory; files are written for the user and for
 resuming, never read back to continue. A second run reuses finished training unless ``fresh``.
 
-1. train every model with the rank-coded loss
+1. train every model with the rank-coded loss and the real N-MNIST recipe's settings
+   (:func:`rc_snn.training.config.recipe`: window, augmentation, decision threshold, each model's
+   size and learning rate) on ``dataset`` for ``epochs``
    (:func:`rc_snn.training.loop.train`; a finished run is loaded, an interrupted one resumes);
 2. export each spiking network to the plain-data network file (:mod:`rc_snn.pipeline.export`);
 3. run test samples through Lava with early exit, floating and fixed point, and check agreement with PyTorch (:mod:`rc_snn.pipeline.lava_parity`; each result written as
@@ -24,7 +26,7 @@ from typing import Optional
 from deploy.files import write_json
 from deploy.ir import save_network
 
-from ..training.config import MODELS, SPIKING_MODELS, TrainConfig
+from ..training.config import MODELS, SPIKING_MODELS, recipe
 from ..training.loop import train
 from .compare import analyse_run, format_summary, lava_result, write_results
 from .export import export_model
@@ -37,6 +39,7 @@ class DemoOptions:
 
     Every row of the report counts the same test samples: the first ``min(limit_test,
     lava_samples)`` of the split (``limit_val`` during training is ``limit_test`` too).
+    ``hidden`` and ``decision_threshold``, when given, replace the recipe's for every model.
     """
 
     out: Path = Path("runs/demo")
@@ -45,8 +48,8 @@ class DemoOptions:
     data_dir: Optional[str] = None
     download: bool = False
     epochs: int = 10
-    hidden: int = 128
-    decision_threshold: float = 0.9
+    hidden: Optional[int] = None
+    decision_threshold: Optional[float] = None
     limit_train: Optional[int] = None
     limit_test: Optional[int] = None
     lava_samples: int = 500  # the whole nmnist-sim test split
@@ -64,17 +67,13 @@ class DemoOptions:
         return [name.strip() for name in str(self.models).split(",") if name.strip()]
 
 
-#: Learning rates that differ from TrainConfig's default (2e-3): the gated baselines' usual larger rate.
-DEMO_LEARNING_RATES = {"lstm": 5e-3, "gru": 5e-3}
-
-
 def training_configs(options: DemoOptions) -> dict:
-    """The demo's runs, one per model: same data, size and decision rule."""
-    base = TrainConfig(dataset=options.dataset, data_dir=options.data_dir, download=options.download,
-                       epochs=options.epochs, hidden=options.hidden, decision_threshold=options.decision_threshold,
-                       loss="rank", limit_train=options.limit_train, limit_val=options.limit_test)
-    return {f"{model}-rank": base.replace(model=model, lr=DEMO_LEARNING_RATES.get(model, base.lr))
-            for model in options.model_names}
+    """The demo's runs, one per model: the recipe's, on the demo's data and number of epochs."""
+    changes = dict(dataset=options.dataset, data_dir=options.data_dir, download=options.download,
+                   epochs=options.epochs, limit_train=options.limit_train, limit_val=options.limit_test)
+    changes.update({name: getattr(options, name) for name in ("hidden", "decision_threshold")
+                    if getattr(options, name) is not None})
+    return {f"{model}-rank": recipe(model).replace(**changes) for model in options.model_names}
 
 
 def stage(title: str) -> None:
