@@ -26,7 +26,7 @@ the gradient of the loss with respect to x, and a term "(t+1)" is carried from t
 
 The weight gradients are taken once per sequence, as one matmul over every (row, step) computed.
 Tested against autograd through the model's own ``forward`` and
-:func:`rc_snn.training.early_exit.run_until_decision`, in float64, for one and two layers
+:func:`rc_snn.training.early_exit.run_until_decision`, in float64, for one, two and three layers
 (``tests/test_bptt.py``, which runs every case through :mod:`.compiled` too).
 """
 
@@ -280,9 +280,8 @@ class _CompiledALIFSequence(torch.autograd.Function):
     def forward(ctx, x_seq: Tensor, spec: _Spec, *params: Tensor):
         x = x_seq.detach().numpy().transpose(1, 0, 2)  # a batch-first view, whatever the strides: never a copy
         arrays = [p.detach().contiguous().numpy() for p in params]
-        n_layers = len(spec.layers)
-        net = compiled_engine.Network([(*arrays[5 * l:5 * l + 5], b0, beta) for l, (b0, beta, _) in enumerate(spec.layers)],
-                                      *arrays[5 * n_layers:])
+        layers = [(*arrays[5 * l:5 * l + 5], b0, beta) for l, (b0, beta, _) in enumerate(spec.layers)]
+        net = compiled_engine.Network(layers, *arrays[5 * len(layers):])
         saved = compiled_engine.forward(x, net, spec.decision_threshold)
         if not saved["finite"].all():
             raise ValueError("expected finite values in x_seq; found NaN or inf")
