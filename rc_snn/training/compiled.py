@@ -132,6 +132,9 @@ def _backward(x, sizes, w_deep, w_rec, w_out, alpha, rho, b0, beta, alpha_out, u
     n_out, n_in, top = alpha_out.shape[0], x.shape[2], n_layers - 1
     n_parts = d_bias_in.shape[0]  # one set of weight gradients per part, summed by the caller
     one = alpha.dtype.type(1.0)
+    # The four sparse weight-gradient accumulates below (W_o, W_rec, W_in, the deeper W_in) are
+    # written out, not shared through an inline helper like _add_vector_matrix: with the helper the
+    # kernel ran 30-40 % slower (measured at 1 and 2 layers).
     for p in prange(n_parts):
         g_s, g_i, g_below = np.empty(width, u.dtype), np.empty(width, u.dtype), np.empty(width, u.dtype)
         g_u, g_b = np.empty(width, u.dtype), np.empty(width, u.dtype)
