@@ -1,5 +1,5 @@
 """The optimiser and schedule of a run: which parameters decay, the learning rate each epoch
-trains at, and exact resumption with both."""
+trains at, the moving average of the weights, and exact resumption with all of them."""
 
 import math
 
@@ -7,10 +7,10 @@ import pytest
 import torch
 
 import rc_snn.training.loop as loop_module
-from rc_snn.models import ALIFRSNN
+from rc_snn.models import ALIFRSNN, IRSNN
 from rc_snn.training.config import TrainConfig
 from rc_snn.training.loop import train
-from rc_snn.training.optim import build_optimizer, build_schedule
+from rc_snn.training.optim import build_average, build_optimizer, build_schedule, update_average
 from rc_snn.training.run import load_checkpoint, load_run
 
 TOY = dict(dataset="toy", hidden=16, batch_size=32, lr=1e-2, limit_train=256, limit_val=64, device="cpu")
@@ -54,8 +54,30 @@ def test_each_epoch_trains_at_the_schedules_learning_rate(changes, expected):
     assert rates == pytest.approx([0.1 * expected(e) for e in range(4)])
 
 
-def test_resume_with_cosine_schedule_weight_decay_and_label_smoothing_is_exact(tmp_path, monkeypatch):
-    config = TrainConfig(model="alif", epochs=3, lr_schedule="cosine", weight_decay=1e-2, label_smoothing=0.1, **TOY)
+def test_the_weight_average_follows_its_rule_with_warm_up():
+    model = IRSNN(3, [4], 2)
+    average = build_average(model, TrainConfig(ema_decay=0.5))
+    assert build_average(model, TrainConfig()) is None
+    reference = {name: p.detach().double().clone() for name, p in model.named_parameters()}
+    for n in range(4):  # d_n = min(0.5, (1 + n) / (10 + n)): 0.1, 0.18, 0.25, then 0.5
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+            model.layers[0].quantiser.value_range.fill_(float(n + 2))
+        update_average(average, model)
+        d = min(0.5, (1 + n) / (10 + n))
+        for name, p in model.named_parameters():  # n = 0 copies the weights
+            reference[name] = p.detach().double() if n == 0 else d * reference[name] + (1 - d) * p.detach().double()
+    for name, p in average.module.named_parameters():
+        torch.testing.assert_close(p.detach().double(), reference[name], rtol=1e-6, atol=1e-6, msg=name)
+        assert not torch.equal(p, dict(model.named_parameters())[name]), name
+    assert float(average.module.layers[0].quantiser.value_range) == 5.0  # buffers are the trained model's, not averaged
+
+
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_resume_with_cosine_schedule_weight_decay_and_label_smoothing_is_exact(tmp_path, monkeypatch, ema_decay):
+    config = TrainConfig(model="alif", epochs=3, lr_schedule="cosine", weight_decay=1e-2, label_smoothing=0.1,
+                         ema_decay=ema_decay, **TOY)
     train(config, tmp_path / "straight", progress=False, log=quiet)
     real_step, calls = loop_module.training_step, {"n": 0}
 
@@ -76,6 +98,11 @@ def test_resume_with_cosine_schedule_weight_decay_and_label_smoothing_is_exact(t
         assert torch.equal(value, resumed.state_dict()[name]), name
     payload = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt", config)
     assert payload["schedule"]["last_epoch"] == 3
+    if ema_decay:  # the run hands on the average, and keeps the trained weights to resume from
+        assert payload["ema_updates"] == 3 * 8
+        for name, value in payload["model"].items():
+            assert torch.equal(value, resumed.state_dict()[name]), name
+        assert not torch.equal(payload["model"]["readout.linear.weight"], payload["trained_model"]["readout.linear.weight"])
 
 
 def test_a_cosine_run_cannot_be_extended(tmp_path):

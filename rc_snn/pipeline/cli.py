@@ -46,6 +46,7 @@ _HELP = {
     "lr_schedule": "'exponential' (lr * lr_decay**epoch) or 'cosine' (annealed to 0 over the epochs)",
     "weight_decay": "AdamW's decoupled weight decay on the weight matrices (0 = Adam)",
     "label_smoothing": "label smoothing of every cross-entropy term",
+    "ema_decay": "exponential moving average of the weights per optimiser step, used after training (0 = off)",
     "layers": "number of recurrent layers",
     "hidden": "neurons (or LSTM/GRU units) per layer",
     "bits": "IR-SNN: bits of each output (1: binary spikes; the paper's 6)",

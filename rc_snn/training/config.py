@@ -41,7 +41,9 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
     ``epochs``); ``weight_decay`` > 0 trains with AdamW, decaying the weight matrices only
     (:mod:`rc_snn.training.optim`). ``label_smoothing`` (eps) is that of every cross-entropy term;
     its loss is lowest where the true class has probability 1 - eps + eps/C, so with the rank-coded
-    loss keep ``decision_threshold`` below that or few samples will ever decide.
+    loss keep ``decision_threshold`` below that or few samples will ever decide. ``ema_decay`` > 0
+    keeps an exponential moving average of the weights (:mod:`rc_snn.training.optim`), which
+    validation, the checkpoint's model and everything after training use.
     ``window`` is the part of each recording used: ``"full"`` (N-MNIST's three saccades, 300 ms)
     or ``"first-saccade"`` (the first 100 ms: a third of the steps, so a third of the training
     cost). ``folds``/``fold`` pick the held-out part of a local N-MNIST Train/ folder (file index
@@ -82,6 +84,7 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
     lr_schedule: str = "exponential"
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
+    ema_decay: float = 0.0
     batch_size: int = 64
     seed: int = 0
     device: str = "auto"
@@ -255,6 +258,7 @@ _RULES = {
     "lr_schedule": _choice(LR_SCHEDULES),
     "weight_decay": _number(lambda v: v >= 0, "a finite number >= 0"),
     "label_smoothing": _number(lambda v: 0 <= v < 1, "a probability, 0 <= p < 1"),
+    "ema_decay": _number(lambda v: 0 <= v < 1, "a decay per optimiser step, 0 <= d < 1 (0 = no average)"),
     "batch_size": _integer(1),
     "seed": _integer(0),
     "device": _choice(DEVICES),

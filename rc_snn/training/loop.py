@@ -31,7 +31,7 @@ from .distributed import World, launch, world_from_environment
 from .early_exit import (Decision, check_decision_threshold, mean_entropy_until, read_last_step, run_until_decision,
                          select_decision)
 from .losses import full_sequence_loss, rank_coded_loss
-from .optim import build_optimizer, build_schedule
+from .optim import build_average, build_optimizer, build_schedule, update_average
 from .run import (CHECKPOINT_FILE, CHECKPOINT_FORMAT, TrainedRun, build_model, load_checkpoint, load_run, load_split,
                   load_state, resolve_device, save_run_state)
 
@@ -210,11 +210,16 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
     model = build_model(config, info).to(device)
     optimizer = build_optimizer(model, config)
     schedule = build_schedule(optimizer, config)
+    average = build_average(model, config)
+    used = average.module if average is not None else model  # the weights validated and handed on
     history, epoch, batch_index, partial = [], 0, 0, None
 
     if resume and checkpoint_path.exists():
         payload = load_checkpoint(checkpoint_path, config)
-        load_state(model, payload["model"], checkpoint_path)
+        load_state(used, payload["model"], checkpoint_path)
+        if average is not None:
+            load_state(model, payload["trained_model"], checkpoint_path)
+            average.n_averaged.fill_(payload["ema_updates"])
         try:
             optimizer.load_state_dict(payload["optimizer"])
         except (ValueError, KeyError, TypeError) as error:
@@ -229,13 +234,17 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
             schedule.last_epoch = epoch
         log(f"resuming {run_dir} at epoch {epoch + 1}, batch {batch_index}")
     world.broadcast_parameters(model)
+    if average is not None:
+        world.broadcast_parameters(average.module)
 
     def checkpoint(epoch_done: int, batch_done: int, sums) -> None:
         if not world.is_main:
             return
+        averaged = {} if average is None else {"trained_model": model.state_dict(),
+                                                "ema_updates": int(average.n_averaged)}
         save_run_state(run_dir, config, {
             "format": CHECKPOINT_FORMAT, "model_kind": config.model, "dataset_info": info.__dict__,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+            "model": used.state_dict(), **averaged, "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
             "epoch": epoch_done, "batch": batch_done, "partial": sums, "history": history,
         })
 
@@ -263,6 +272,8 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
                     (loss * (len(indices) / len(batch))).backward()
                 world.sum_gradients(model)
                 optimizer.step()
+                if average is not None:
+                    update_average(average, model)
                 sums["seconds"] += time.perf_counter() - started
                 batch_index += 1
                 if indices:  # (process 0 always has a share: it shows the progress)
@@ -283,7 +294,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
                     last_save = time.monotonic()
             bar.close()
             sums = world.sum_metrics(sums, SUMMED_METRICS)
-            val = evaluate_model(model, val_set, config.decision_threshold, device=device, dt_ms=info.dt_ms,
+            val = evaluate_model(used, val_set, config.decision_threshold, device=device, dt_ms=info.dt_ms,
                                  progress=progress, desc="validate") if world.is_main else None
         except KeyboardInterrupt as interrupt:  # also Terminated (SIGTERM); resuming re-runs what was cut short
             # Several processes cannot sum their metrics now: the epoch's resumed part is reported alone.
@@ -320,4 +331,4 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
         log(f"epoch {epoch}: train acc {entry['train_accuracy']:.3f}, val acc {entry['val_accuracy']:.3f} "
             f"(last step {entry['val_accuracy_last_step']:.3f}), mean decision step {entry['val_mean_decision_step']:.1f}"
             f"/{val['n_steps']}, {entry['train_seconds']:.1f} s")
-    return TrainedRun(config, model.eval(), info, run_dir, history)
+    return TrainedRun(config, used.eval(), info, run_dir, history)

@@ -12,12 +12,27 @@ The schedule is one of ``torch.optim.lr_scheduler``'s, stepped once per finished
 - ``"cosine"``: ``lr * (1 + cos(pi e / epochs)) / 2`` (``CosineAnnealingLR`` to 0 at ``epochs``).
 
 Both states go into the checkpoint, so a resumed run continues at the same learning rate.
+
+With ``ema_decay = d > 0`` the run also keeps an exponential moving average of the weights
+(``torch.optim.swa_utils.AveragedModel``), updated after every optimiser step: at the n-th update
+(from 0)
+
+    avg <- d_n avg + (1 - d_n) theta,    d_n = min(d, (1 + n) / (10 + n)),
+
+starting from avg = theta at n = 0. The warm-up ``d_n`` is TensorFlow's ``ExponentialMovingAverage``
+rule with ``num_updates``: a short run is not held back by its random initial weights. Buffers
+(the IR-SNN's running output range) are copied, not averaged: they are statistics of the model
+being trained. The average is what validation scores and what the run hands on; training itself
+continues from theta.
 """
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from .config import TrainConfig
 
@@ -38,3 +53,25 @@ def build_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig) -> tor
     if config.lr_schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
+
+
+def build_average(model: nn.Module, config: TrainConfig) -> Optional[AveragedModel]:
+    """The moving average of ``model``'s weights (module docstring), or None when ``config.ema_decay`` is 0."""
+    if config.ema_decay == 0:
+        return None
+    decay = config.ema_decay
+
+    @torch.no_grad()
+    def ema(averaged: list, current: list, n_averaged: torch.Tensor) -> None:
+        n = float(n_averaged)
+        torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1.0 + n) / (10.0 + n)))
+
+    return AveragedModel(model, multi_avg_fn=ema)
+
+
+@torch.no_grad()
+def update_average(average: AveragedModel, model: nn.Module) -> None:
+    """Average ``model``'s parameters in; copy its buffers."""
+    average.update_parameters(model)
+    for kept, current in zip(average.module.buffers(), model.buffers()):
+        kept.copy_(current)
