@@ -163,7 +163,7 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
 #: The real N-MNIST recipe (benchmarks/RESULTS.md, "Real N-MNIST: 5-fold cross-validation"): the
 #: data settings and decision rule every model shares ...
 RECIPE = dict(loss="rank", decision_threshold=0.97, dataset="nmnist", window="first-saccade", bin_ms=5.0, shift_px=2,
-              rotate_deg=15.0, zoom=0.15, epochs=200, batch_size=64)
+              rotate_deg=15.0, zoom=0.15, epochs=200, batch_size=64, ema_decay=0.995)
 #: ... and each model's size and learning rate. ``configs/nmnist-<model>.json`` hold the same (tested).
 RECIPE_MODELS = {"alif": dict(hidden=256, lr=5e-3), "irsnn": dict(hidden=128, lr=2e-3, bits=6, dead_zone=3),
                  "lstm": dict(hidden=128, lr=5e-3), "gru": dict(hidden=128, lr=5e-3)}
