@@ -29,6 +29,7 @@ REAL_800 = {  # measured on nmnist-small's 800 recordings; used when the folder 
     "events_mean": 4101.3, "on_fraction": 0.498, "saccade_share": [0.362, 0.33, 0.307],
     "burst_peak_ms": [52.5, 152.5, 257.5], "active_pixels": 446.8,
     "x_mean": 16.68, "x_sd": 5.08, "y_mean": 17.27, "y_sd": 6.32,
+    "on_off_offset": [[-0.84, -3.41], [-2.74, 3.52], [3.63, 0.31]],
 }
 
 
@@ -81,6 +82,13 @@ def test_statistics_stay_within_band_of_real_nmnist(sim_subset):
               real[f"{axis}_mean"], sim[f"{axis}_mean"])
         check(f"{axis} sd", abs(sim[f"{axis}_sd"] / real[f"{axis}_sd"] - 1) <= BAND["xy_sd"],
               real[f"{axis}_sd"], sim[f"{axis}_sd"])
+    # Polarity convention: in each saccade the ON events' centroid sits on the same side of the OFF
+    # events' as in the real recordings (wherever the real offset is clear, over half a pixel).
+    for leg in range(3):
+        for axis in range(2):
+            real_offset, sim_offset = real["on_off_offset"][leg][axis], sim["on_off_offset"][leg][axis]
+            check(f"ON-OFF offset, saccade {leg + 1}, axis {'xy'[axis]}",
+                  abs(real_offset) < 0.5 or np.sign(real_offset) == np.sign(sim_offset), real_offset, sim_offset)
     assert not problems, problems
 
 

@@ -110,3 +110,20 @@ def test_a_cosine_run_cannot_be_extended(tmp_path):
     train(config, tmp_path, progress=False, log=quiet)
     with pytest.raises(ValueError, match="epochs: 1 -> 2"):
         train(config.replace(epochs=2), tmp_path, progress=False, log=quiet)
+
+
+def test_a_run_starts_from_the_weights_of_init_from(tmp_path, monkeypatch):
+    source = train(TrainConfig(model="alif", epochs=1, **TOY), tmp_path / "pretrained", progress=False, log=quiet)
+
+    def stop_before_the_first_step(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop_module, "training_step", stop_before_the_first_step)
+    config = TrainConfig(model="alif", epochs=1, init_from=str(tmp_path / "pretrained"), **{**TOY, "seed": 5})
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "fine-tuned", progress=False, log=quiet)
+    started = load_checkpoint(tmp_path / "fine-tuned" / "checkpoint.pt", config)["model"]
+    for name, value in source.model.state_dict().items():
+        assert torch.equal(value, started[name]), name
+    with pytest.raises(ValueError, match="init_from: the 'alif' model of .* does not fit"):
+        train(config.replace(hidden=8), tmp_path / "other", progress=False, log=quiet)

@@ -19,7 +19,7 @@ from ..training.config import (BACKWARDS, DEVICES, FULL_READOUTS, LOSSES, LR_SCH
 from .demo import DemoOptions
 
 # Types of the dataclass fields whose default is None (argparse cannot infer them).
-_OPTIONAL_TYPES = {"data_dir": str, "bin_ms": float, "limit_train": int, "limit_val": int, "limit_test": int,
+_OPTIONAL_TYPES = {"data_dir": str, "init_from": str, "bin_ms": float, "limit_train": int, "limit_val": int, "limit_test": int,
                    "hidden": int, "decision_threshold": float}
 _CHOICES = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": FULL_READOUTS, "window": WINDOWS,
             "backward": BACKWARDS, "lr_schedule": LR_SCHEDULES}
@@ -46,6 +46,7 @@ _HELP = {
     "lr_schedule": "'exponential' (lr * lr_decay**epoch) or 'cosine' (annealed to 0 over the epochs)",
     "weight_decay": "AdamW's decoupled weight decay on the weight matrices (0 = Adam)",
     "label_smoothing": "label smoothing of every cross-entropy term",
+    "init_from": "a trained run folder (same model and sizes) to start from, e.g. one trained on nmnist-sim",
     "ema_decay": "exponential moving average of the weights per optimiser step, used after training (0 = off)",
     "layers": "number of recurrent layers",
     "hidden": "neurons (or LSTM/GRU units) per layer",

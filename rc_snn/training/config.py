@@ -51,6 +51,8 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
     augment training batches (:mod:`rc_snn.data.augment`: a random translation within +-``shift_px``
     pixels, rotation within +-``rotate_deg`` degrees, scaling by 1 +- ``zoom``, and dropping each
     event with that probability, drawn anew every epoch); validation is never augmented.
+    ``init_from`` is a run folder whose trained model (the same kind and sizes) this run starts
+    from instead of a random draw: pretraining on one dataset (nmnist-sim), fine-tuning on another.
     ``b0``, ``beta`` and the time constants are the ALIF neuron's (:class:`ALIFParams`, whose
     defaults they take); time constants are in steps: ``(mean, sd)`` of the initial normal draw.
     ``bits`` and ``dead_zone`` are the IR-SNN's output quantiser (:class:`IRParams`; ``bits = 1``
@@ -78,6 +80,7 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
     drop_events: float = 0.0
     limit_train: Optional[int] = None
     limit_val: Optional[int] = None
+    init_from: Optional[str] = None
     epochs: int = 5
     lr: float = 2e-3
     lr_decay: float = 1.0
@@ -252,6 +255,7 @@ _RULES = {
     "bin_ms": _number(lambda v: v > 0, "a bin width in ms > 0", optional=True),
     "limit_train": _integer(1, optional=True),
     "limit_val": _integer(1, optional=True),
+    "init_from": _text(optional=True),
     "epochs": _integer(1),
     "lr": _number(lambda v: v > 0, "a finite learning rate > 0"),
     "lr_decay": _number(lambda v: 0 < v <= 1, "a factor per epoch, 0 < f <= 1"),

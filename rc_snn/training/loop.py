@@ -33,7 +33,7 @@ from .early_exit import (Decision, check_decision_threshold, mean_entropy_until,
 from .losses import full_sequence_loss, rank_coded_loss
 from .optim import build_average, build_optimizer, build_schedule, update_average
 from .run import (CHECKPOINT_FILE, CHECKPOINT_FORMAT, TrainedRun, build_model, load_checkpoint, load_run, load_split,
-                  load_state, resolve_device, save_run_state)
+                  load_state, resolve_device, save_run_state, start_from)
 
 #: The training metrics summed over processes at the end of an epoch (and in a checkpoint).
 SUMMED_METRICS = ("loss", "correct", "samples", "decision_steps", "steps_simulated", "batches", "sample_steps",
@@ -207,7 +207,10 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
     device = world.device(resolve_device(config.device))
     train_set, info = load_split(config, "train", config.limit_train)
     val_set, _ = load_split(config, "val", config.limit_val)
-    model = build_model(config, info).to(device)
+    model = build_model(config, info)
+    if config.init_from is not None:  # (a resumed run's checkpoint replaces these weights below)
+        start_from(model, config.init_from)
+    model = model.to(device)
     optimizer = build_optimizer(model, config)
     schedule = build_schedule(optimizer, config)
     average = build_average(model, config)

@@ -169,6 +169,16 @@ def load_state(model: nn.Module, state: dict, path: Path) -> None:
         raise ValueError(f"checkpoint {path} does not fit the model its config describes: {error}") from None
 
 
+def start_from(model: nn.Module, run_dir) -> None:
+    """Load the trained model of the run in ``run_dir`` into ``model`` (a config's ``init_from``)."""
+    source = load_run(run_dir)
+    try:
+        model.load_state_dict(source.model.state_dict())
+    except (RuntimeError, KeyError) as error:
+        raise ValueError(f"init_from: the {source.config.model!r} model of {run_dir} does not fit this run's "
+                         f"model: {str(error).splitlines()[0]}") from None
+
+
 def load_run(run_dir, device: str = "cpu") -> TrainedRun:
     """The trained run in ``run_dir``, its model in eval mode on ``device``."""
     run_dir = Path(run_dir)
