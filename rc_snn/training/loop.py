@@ -247,7 +247,8 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
                                                 "ema_updates": int(average.n_averaged)}
         save_run_state(run_dir, config, {
             "format": CHECKPOINT_FORMAT, "model_kind": config.model, "dataset_info": info.__dict__,
-            "model": used.state_dict(), **averaged, "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+            "model": used.state_dict(), **averaged, "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
             "epoch": epoch_done, "batch": batch_done, "partial": sums, "history": history,
         })
 

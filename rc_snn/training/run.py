@@ -2,8 +2,9 @@
 
 A run folder holds ``config.json`` (the :class:`~rc_snn.training.config.TrainConfig`),
 ``checkpoint.pt`` (model, optimiser, position in the epoch, and the config again; written
-atomically by :mod:`rc_snn.training.loop`) and ``metrics.json`` (one entry per finished epoch),
-all three written by :func:`save_run_state` alone.
+atomically by :mod:`rc_snn.training.loop`; with ``ema_decay`` its ``model`` is the weight
+average and ``trained_model`` the weights training continues from) and ``metrics.json`` (one
+entry per finished epoch), all three written by :func:`save_run_state` alone.
 :func:`load_run` is the one reader of a finished run; :class:`TrainedRun` is what training hands to
 the next stage in memory.
 """
