@@ -59,7 +59,7 @@ def test_the_weight_average_follows_its_rule_with_warm_up():
     average = build_average(model, TrainConfig(ema_decay=0.5))
     assert build_average(model, TrainConfig()) is None
     reference = {name: p.detach().double().clone() for name, p in model.named_parameters()}
-    for n in range(4):  # d_n = min(0.5, (1 + n) / (10 + n)): 0.1, 0.18, 0.25, then 0.5
+    for n in range(4):  # n = 0 copies; then d_n = min(0.5, (1 + n) / (10 + n)) = 0.18, 0.25, 0.31
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(torch.randn_like(p))

@@ -19,8 +19,8 @@ from ..training.config import (BACKWARDS, DEVICES, FULL_READOUTS, LOSSES, LR_SCH
 from .demo import DemoOptions
 
 # Types of the dataclass fields whose default is None (argparse cannot infer them).
-_OPTIONAL_TYPES = {"data_dir": str, "init_from": str, "bin_ms": float, "limit_train": int, "limit_val": int, "limit_test": int,
-                   "hidden": int, "decision_threshold": float}
+_OPTIONAL_TYPES = {"data_dir": str, "init_from": str, "bin_ms": float, "limit_train": int, "limit_val": int,
+                   "limit_test": int, "hidden": int, "decision_threshold": float}
 _CHOICES = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": FULL_READOUTS, "window": WINDOWS,
             "backward": BACKWARDS, "lr_schedule": LR_SCHEDULES}
 _NONE_MEANS = {"hidden": "the recipe's", "decision_threshold": "the recipe's"}  # the demo's options

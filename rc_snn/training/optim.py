@@ -21,9 +21,9 @@ With ``ema_decay = d > 0`` the run also keeps an exponential moving average of t
 
 starting from avg = theta at n = 0. The warm-up ``d_n`` is TensorFlow's ``ExponentialMovingAverage``
 rule with ``num_updates``: a short run is not held back by its random initial weights. Buffers
-(the IR-SNN's running output range) are copied, not averaged: they are statistics of the model
-being trained. The average is what validation scores and what the run hands on; training itself
-continues from theta.
+(the IR-SNN's batch-norm statistics and output range) are copied, not averaged: they are
+statistics of the model being trained. The average is what validation scores and what the run
+hands on; training itself continues from theta.
 """
 
 from __future__ import annotations
