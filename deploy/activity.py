@@ -24,8 +24,13 @@ def is_binary(values: Any) -> bool:
     return bool(np.all((values == 0) | (values == 1)))
 
 
+#: The most events one input channel may carry in one bin (a 24-bit count, as the device's state holds).
+MAX_EVENTS_PER_BIN = 2**24
+
+
 def check_frames(frames, n_inputs: int, *, fixed_point: bool = False, as_float64: bool = True) -> np.ndarray:
-    """``frames [N, T, F]`` with ``F == n_inputs``, finite, integer-valued for fixed point.
+    """``frames [N, T, F]`` with ``F == n_inputs``: event counts, so finite, in ``[0, MAX_EVENTS_PER_BIN]``,
+    and integer-valued for fixed point.
 
     Returns them as float64 (``as_float64``) or in their own numeric dtype (a view when possible).
     """
@@ -39,6 +44,9 @@ def check_frames(frames, n_inputs: int, *, fixed_point: bool = False, as_float64
             raise ValueError("expected finite frame values; got NaN or inf")
         if fixed_point and not np.array_equal(array, np.rint(array)):
             raise ValueError("expected integer event counts in frames for a fixed-point run; got fractional values")
+    if array.size and (array.min() < 0 or array.max() > MAX_EVENTS_PER_BIN):
+        raise ValueError(f"expected event counts in frames, 0 <= count <= {MAX_EVENTS_PER_BIN}; got values from "
+                         f"{array.min()} to {array.max()}")
     return array.astype(np.float64, copy=False) if as_float64 else array
 
 

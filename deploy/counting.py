@@ -205,8 +205,15 @@ class OpCounts:
         if missing:
             raise ValueError(f"expected OpCounts fields {sorted(names)}; missing {sorted(missing)} (counts written "
                              "by an older version of rc-snn: count them again)")
-        values = {name: data[name] for name in names}
-        values["spikes_per_layer"] = tuple(int(count) for count in data["spikes_per_layer"])
+        def count(name: str, value) -> int:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"expected count {name!r} as a non-negative integer; got {value!r}")
+            return value
+
+        values = {name: count(name, data[name]) for name in names if name != "spikes_per_layer"}
+        if not isinstance(data["spikes_per_layer"], (list, tuple)):
+            raise ValueError(f"expected 'spikes_per_layer' as a list of counts; got {data['spikes_per_layer']!r}")
+        values["spikes_per_layer"] = tuple(count("spikes_per_layer", value) for value in data["spikes_per_layer"])
         return cls(**values)
 
     def __add__(self, other: "OpCounts") -> "OpCounts":

@@ -30,10 +30,12 @@ layer of snnTorch's ``Leaky`` / ``RLeaky`` neurons (snnTorch 1.0's equations, ``
     zero-step: mem[t] = (1 - s[t-1])*(beta*mem[t-1] + I[t])      (snn.RLeaky)
     s[t] = H(mem[t] - threshold)
 
-File format (``format_version`` 2; version 1, ALIF only, is read too): one ``.npz`` archive
-(``np.savez``, no pickled objects) with the keys ``format``, ``format_version``, ``n_layers``,
-``decision_threshold``, ``dt_ms`` (NaN for None), ``layer{l}.kind`` (``"alif"`` or ``"irsnn"``),
-the layer's fields ``layer{l}.{field}`` and ``readout.{weight,bias,alpha}``.
+File format (``format_version`` 3; versions 1, ALIF only, and 2, without ``weights_id``, are read
+too): one ``.npz`` archive (``np.savez``, no pickled objects) with the keys ``format``,
+``format_version``, ``n_layers``, ``decision_threshold``, ``dt_ms`` (NaN for None), ``weights_id``
+(the identifier of the trained weights it was exported from, ``""`` for none),
+``layer{l}.kind`` (``"alif"``, ``"irsnn"`` or ``"lif"``), the layer's fields ``layer{l}.{field}``
+and ``readout.{weight,bias,alpha}``; any other key is refused.
 """
 
 from __future__ import annotations
@@ -53,20 +55,22 @@ __all__ = ["NetworkIR", "ALIFLayerIR", "IRLayerIR", "LIFLayerIR", "ReadoutIR", "
            "save_network", "load_network", "networks_equal", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "rc-snn-network"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 @dataclass(frozen=True, eq=False)
 class NetworkIR:
-    """Layers (any of ``LAYER_KINDS``), readout and the early-exit threshold; ``dt_ms`` is the bin width (None: unknown)."""
+    """Layers (any of ``LAYER_KINDS``), readout and the early-exit threshold; ``dt_ms`` is the bin width (None: unknown);
+    ``weights_id`` identifies the trained weights the network was exported from (None: not from an rc-snn run)."""
 
     layers: Tuple[ALIFLayerIR, ...]
     readout: ReadoutIR
     decision_threshold: float
     dt_ms: Optional[float] = None
     format_version: int = FORMAT_VERSION
+    weights_id: Optional[str] = None
 
     def __post_init__(self) -> None:
         layers = tuple(self.layers)
@@ -93,6 +97,8 @@ class NetworkIR:
             dt_ms = _finite_float(self.dt_ms, "dt_ms")
             if dt_ms <= 0:
                 raise ValueError(f"expected dt_ms > 0 or None; got {dt_ms}")
+        if self.weights_id is not None and not (isinstance(self.weights_id, str) and self.weights_id):
+            raise ValueError(f"expected weights_id as a nonempty string or None; got {self.weights_id!r}")
         if int(self.format_version) not in READABLE_VERSIONS:
             raise ValueError(f"expected format_version among {READABLE_VERSIONS}; got {self.format_version}")
         object.__setattr__(self, "layers", layers)
@@ -138,6 +144,7 @@ def _to_arrays(ir: NetworkIR) -> dict:
         "n_layers": np.array(len(ir.layers), dtype=np.int64),
         "decision_threshold": np.array(ir.decision_threshold, dtype=np.float64),
         "dt_ms": np.array(np.nan if ir.dt_ms is None else ir.dt_ms, dtype=np.float64),
+        "weights_id": np.array(ir.weights_id or ""),
     }
     for index, layer in enumerate(ir.layers):
         arrays[f"layer{index}.kind"] = np.array(layer_kind(layer))
@@ -193,7 +200,10 @@ def load_network(path: PathLike) -> NetworkIR:
 
     if scalar("format", str) != FORMAT_NAME:
         raise ValueError(f"expected format {FORMAT_NAME!r} in {path}; got {scalar('format', str)!r}")
-    version = scalar("format_version", int)
+    raw_version = take("format_version")
+    if raw_version.shape != () or raw_version.dtype.kind not in "iu":
+        raise ValueError(f"expected format_version as an integer in {path}; got {raw_version!r}")
+    version = int(raw_version)
     if version not in READABLE_VERSIONS:
         raise ValueError(f"expected format_version among {READABLE_VERSIONS} in {path}; got {version} (a file "
                          "written by a newer rc-snn?)")
@@ -201,6 +211,10 @@ def load_network(path: PathLike) -> NetworkIR:
     if n_layers < 1:
         raise ValueError(f"expected n_layers >= 1 in {path}; got {n_layers}")
     dt_ms = scalar("dt_ms")
+    weights = scalar("weights_id", str) if version >= 3 else ""
+    expected = {"format", "format_version", "n_layers", "decision_threshold", "dt_ms"}
+    expected |= {"weights_id"} if version >= 3 else set()
+    expected |= {f"readout.{f.name}" for f in fields(ReadoutIR)}
     try:
         layers = []
         for index in range(n_layers):
@@ -209,12 +223,17 @@ def load_network(path: PathLike) -> NetworkIR:
                 raise ValueError(f"expected layer{index}.kind among {sorted(LAYER_KINDS)}; got {kind!r}")
             cls = LAYER_KINDS[kind]
             layers.append(cls(**{f.name: take(f"layer{index}.{f.name}") for f in fields(cls)}))
+            expected |= {f"layer{index}.{f.name}" for f in fields(cls)} | ({f"layer{index}.kind"} if version >= 2 else set())
+        unknown = sorted(set(arrays) - expected)
+        if unknown:
+            raise ValueError(f"unexpected keys {unknown[:5]} (a file from another tool or a newer rc-snn?)")
         readout = ReadoutIR(**{f.name: take(f"readout.{f.name}") for f in fields(ReadoutIR)})
         return NetworkIR(
             layers=tuple(layers),
             readout=readout,
             decision_threshold=scalar("decision_threshold"),
             dt_ms=None if np.isnan(dt_ms) else dt_ms,
+            weights_id=weights or None,
         )
     except ValueError as error:
         raise ValueError(f"invalid network file {path}: {error}") from None

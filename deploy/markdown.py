@@ -32,6 +32,15 @@ OPERATION_COLUMNS: tuple[tuple[str, Callable[[dict[str, Any]], float | None]], .
 )
 
 
+_MARKDOWN_SPECIAL = "\\`*_{}[]()<>#+!|~&"
+
+
+def escape(text: Any) -> str:
+    """``text`` shown literally in Markdown (and HTML): its special characters escaped. Names come from
+    files a user can edit, so they are never written into report.md as markup."""
+    return "".join("\\" + char if char in _MARKDOWN_SPECIAL else char for char in " ".join(str(text).split()))
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -52,7 +61,7 @@ def render_markdown(data: dict[str, Any], plot_names: Sequence[str] = ()) -> str
     ]
     lines += _table(
         ["model", "kind", "data"] + [name for name, _ in OPERATION_COLUMNS],
-        [[entry["name"], entry["kind"], f"{entry['dataset'] or '-'} {entry['split']}".strip()]
+        [[escape(entry["name"]), entry["kind"], escape(f"{entry['dataset'] or '-'} {entry['split']}".strip())]
          + [format_number(get(entry)) for _, get in OPERATION_COLUMNS] for entry in entries],
     )
     columns = [(convention, preset) for convention in REPORT_CONVENTIONS for preset in presets]
@@ -60,15 +69,15 @@ def render_markdown(data: dict[str, Any], plot_names: Sequence[str] = ()) -> str
     lines += ["", "## Energy per inference (nJ)", "",
               "Each column counts synaptic operations by one convention (see \"How operations are counted\").", ""]
     lines += _table(header, [
-        [entry["name"]] + [format_number(entry["energy_per_inference"][convention][preset]["total_pj"] / 1000)
+        [escape(entry["name"])] + [format_number(entry["energy_per_inference"][convention][preset]["total_pj"] / 1000)
                            for convention, preset in columns]
         for entry in entries
     ])
     rnn_names = [entry["name"] for entry in entries if entry["kind"] == "rnn"]
     for rnn_name in rnn_names:
-        lines += ["", f"## Times less energy than {rnn_name}", ""]
+        lines += ["", f"## Times less energy than {escape(rnn_name)}", ""]
         lines += _table(header, [
-            [entry["name"]] + [format_number(entry["energy_ratio_vs"][rnn_name][convention][preset])
+            [escape(entry["name"])] + [format_number(entry["energy_ratio_vs"][rnn_name][convention][preset])
                                for convention, preset in columns]
             for entry in entries
         ])
@@ -85,8 +94,9 @@ def render_markdown(data: dict[str, Any], plot_names: Sequence[str] = ()) -> str
         lines.append(f"- **{convention}**: {data['claim_conventions'][convention]}")
         if snn_ratios:
             best, worst = max(snn_ratios), min(snn_ratios)
-            lines.append(f"  Measured here: from {format_number(worst[0])}x ({worst[1]} vs {worst[2]}, {worst[3]}) "
-                         f"to {format_number(best[0])}x ({best[1]} vs {best[2]}, {best[3]}) less energy "
+            lines.append(f"  Measured here: from {format_number(worst[0])}x ({escape(worst[1])} vs {escape(worst[2])}, "
+                         f"{worst[3]}) to {format_number(best[0])}x ({escape(best[1])} vs {escape(best[2])}, {best[3]}) "
+                         "less energy "
                          "(below 1 means the SNN used more).")
         else:
             lines.append("  Measured here: no SNN and RNN pair to compare.")
@@ -139,5 +149,5 @@ def _point_text(point: Mapping[str, Any] | None) -> str:
     if point is None:
         return "not reached"
     setting = point["setting"] if point["setting"] == "evaluated" else f"threshold {point['setting']}"
-    return (f"{point['model']} ({setting}): {format_number(100 * point['accuracy'])} %, "
+    return (f"{escape(point['model'])} ({setting}): {format_number(100 * point['accuracy'])} %, "
             f"{format_number(point['energy_pj'] / 1000)} nJ")

@@ -29,7 +29,7 @@ import numpy as np
 
 from .counting import CONVENTIONS, REPORT_CONVENTIONS, OpCounts
 from .energy import ENERGY_PRESETS, EnergyModel, energy_per_inference, energy_ratio, resolve_preset
-from .files import write_folder, write_json, write_text
+from .files import MARKER_FILE, claim_folder, write_folder, write_json, write_text
 from .frontier import frontier
 from .markdown import render_markdown
 from .plots import write_plots
@@ -87,6 +87,7 @@ class ModelResult:
         source: where the run was evaluated, e.g. ``"pytorch"``, ``"lava float"``.
         dataset, split: the data the samples came from; every row of a report must share them
             and the sample count (a ratio between models evaluated on different data means nothing).
+        weights_id: the identifier of the trained weights evaluated, if known.
     """
 
     name: str
@@ -102,6 +103,7 @@ class ModelResult:
     source: str = ""
     dataset: str = ""
     split: str = ""
+    weights_id: str | None = None
 
     def __post_init__(self) -> None:
         self.tradeoff = tuple(OperatingPoint(*point) for point in self.tradeoff)
@@ -186,6 +188,7 @@ def build_report_data(
                 "name": result.name,
                 "kind": result.kind,
                 "source": result.source,
+                "weights_id": result.weights_id,
                 "dataset": result.dataset,
                 "split": result.split,
                 "accuracy": float(result.accuracy),
@@ -268,8 +271,9 @@ REPORT_FILES = ("report.json", "report.md")
 
 
 def is_report_folder(folder: Path) -> bool:
-    """True when ``folder`` holds only what :func:`write_report` writes (report files and PNGs)."""
-    return all(item.is_file() and (item.name in REPORT_FILES or item.suffix == ".png") for item in folder.iterdir())
+    """True when ``folder`` holds only what :func:`write_report` writes (its marker, report files and PNGs)."""
+    return all(item.is_file() and (item.name in (*REPORT_FILES, MARKER_FILE) or item.suffix == ".png")
+               for item in folder.iterdir())
 
 
 def write_report(
@@ -290,6 +294,7 @@ def write_report(
     out_path = Path(out_dir)
 
     def fill(folder: Path) -> dict:
+        claim_folder(folder, "report")
         plots = {key: path.name for key, path in write_plots(results, data, folder, REPORT_CONVENTIONS).items()}
         full = dict(data, plots=plots)
         write_json(folder / "report.json", _clean(full))

@@ -311,6 +311,9 @@ def evaluate(
     labels = np.asarray(labels)
     if labels.shape != (frames.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"expected integer labels of shape ({frames.shape[0]},); got {labels.dtype} {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= ir.n_outputs):
+        raise ValueError(f"expected labels among the network's {ir.n_outputs} classes (0 .. {ir.n_outputs - 1}); "
+                         f"got values from {labels.min()} to {labels.max()}")
     if int(batch_size) < 1:
         raise ValueError(f"expected batch_size >= 1; got {batch_size}")
     batch_size = int(batch_size)

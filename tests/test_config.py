@@ -23,7 +23,7 @@ def test_json_round_trip(tmp_path):
     ({"decision_threshold": "0.9"}, "got '0.9'"),
     ({"hidden": None}, "'hidden': expected an integer >= 1; got None"),
     ({"hidden": 1.5}, "'hidden'"),
-    ({"tau_m": 5}, "'tau_m': expected \\[mean > 0, sd >= 0\\]"),
+    ({"tau_m": 5}, "'tau_m': expected \\[mean, sd\\] in steps with 0 < mean"),
     ({"download": 1}, "'download': expected true or false"),
     ({"bin_ms": 0.0}, "'bin_ms'"),
     ({"dataset": "no-such-set"}, "'dataset'"),

@@ -125,5 +125,5 @@ def test_a_run_starts_from_the_weights_of_init_from(tmp_path, monkeypatch):
     started = load_checkpoint(tmp_path / "fine-tuned" / "checkpoint.pt", config)["model"]
     for name, value in source.model.state_dict().items():
         assert torch.equal(value, started[name]), name
-    with pytest.raises(ValueError, match="init_from: the 'alif' model of .* does not fit"):
+    with pytest.raises(ValueError, match="init_from .*: its 'alif' model \\(hidden 16, layers 1\\) does not fit"):
         train(config.replace(hidden=8), tmp_path / "other", progress=False, log=quiet)

@@ -165,7 +165,7 @@ def test_spike_outputs_are_scored_by_their_running_count():
     assert accuracy == 1.0 and steps.tolist() == [0, 1]  # softmax of counts 3 > 0.9 after one spike of 3
     with pytest.raises(ValueError, match="decision threshold"):
         ce_rank_loss(1.5)
-    with pytest.raises(ValueError, match=r"\[time, batch, classes\]"):
+    with pytest.raises(ValueError, match=r"\[time >= 1, batch >= 1, classes >= 1\]"):
         accuracy_rank(torch.zeros(3, 4), torch.zeros(3))
     with pytest.raises(ValueError, match="input current of shape"):
         RALIF(4)(torch.zeros(2, 5))

@@ -174,7 +174,8 @@ def test_report_writes_valid_pngs_and_nothing_left_over(written_report):
         if path.suffix == ".png":
             assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", key
             assert f"]({path.name})" in paths["markdown"].read_text()
-    assert not [name for name in out_dir.iterdir() if name.name.startswith(".")]
+    assert [name.name for name in out_dir.iterdir() if name.name.startswith(".")] == [".rc-snn"]  # the marker alone
+    assert sorted(name.name for name in out_dir.parent.iterdir()) == ["out"]  # no lock or half-built folder left
     assert "ASSUMED" in paths["markdown"].read_text()
 
 

@@ -45,7 +45,7 @@ _ACCEPTS = {
 def load_dataset(name: str, split: str, *, data_dir=None, download: bool = False, cache_dir=None,
                  bin_ms: Optional[float] = None, n_bins: Optional[int] = None, first_saccade: bool = False,
                  denoise_us: Optional[float] = None, limit: Optional[int] = None, seed: int = 0,
-                 folds: int = 10, fold: int = 0) -> tuple[Dataset, DatasetInfo]:
+                 folds: int = 10, fold: int = 0, progress: Optional[bool] = None) -> tuple[Dataset, DatasetInfo]:
     """``(dataset, info)`` for split ``split`` of dataset ``name`` (see the module docstring).
 
     ``limit`` keeps the first ``limit`` samples of the split, taken round-robin over classes.
@@ -55,7 +55,8 @@ def load_dataset(name: str, split: str, *, data_dir=None, download: bool = False
     accepted by all.
     For toy, ``n_bins`` sets ``n_steps`` and ``limit`` sets ``n_samples``. ``folds``/``fold`` choose
     which part of a local N-MNIST Train/ folder is held out as ``val`` (file index modulo ``folds``
-    equal to ``fold``; by default a tenth): K-fold cross-validation.
+    equal to ``fold``; by default a tenth): K-fold cross-validation. ``progress`` shows (True),
+    hides (False) or, by default, shows for large folders the bar of N-MNIST's first binning.
     """
     if name not in DATASETS:
         raise ValueError(f"expected a dataset name in {DATASETS}; got {name!r}")
@@ -81,7 +82,7 @@ def load_dataset(name: str, split: str, *, data_dir=None, download: bool = False
 
         return nmnist_dataset(split, data_dir=data_dir, download=download, cache_dir=cache_dir, bin_ms=bin_ms,
                               n_bins=n_bins, first_saccade=first_saccade, denoise_us=denoise_us, limit=limit,
-                              folds=folds, fold=fold)
+                              folds=folds, fold=fold, progress=progress)
     if name == "temporal-mnist":
         from .temporal_mnist import temporal_mnist_dataset
 
@@ -95,7 +96,7 @@ def load_dataset(name: str, split: str, *, data_dir=None, download: bool = False
 
     options = {"seed": seed}
     if limit is not None:
-        options["n_samples"] = max(2, int(limit))
+        options["n_samples"] = int(limit)
     if n_bins is not None:
         options["n_steps"] = int(n_bins)
     return toy_dataset(split, **options)

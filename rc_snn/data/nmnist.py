@@ -142,6 +142,9 @@ def split_files(root: Path, split: str, folds: int = 10, fold: int = 0) -> tuple
         files = [files[i] for i in chosen]
         labels = labels[chosen]
         description = f"Train/ index % {folds} {'==' if keep_val else '!='} {fold}"
+    if not files and description != "Test/" and scan_folder(root / "Train")[0]:
+        raise ValueError(f"split {split!r} of {root / 'Train'} is empty under the fold rule ({description}): no file "
+                         f"index falls there; choose fewer folds or another fold")
     if not files:
         folder = root / ("Test" if description == "Test/" else "Train")
         raise FileNotFoundError(f"no N-MNIST recordings for split {split!r} in {folder} "

@@ -19,11 +19,12 @@ SPLIT_SEEDS = {"train": 0, "val": 1, "test": 2}
 def toy_dataset(
     split: str, *, n_samples: int = 2000, n_steps: int = 25, margin: float = 0.2, seed: int = 0
 ) -> tuple[TensorDataset, DatasetInfo]:
-    """``n_samples`` sequences ``[n_steps, 1]`` with balanced labels 0/1, deterministic per split and seed."""
+    """``n_samples`` sequences ``[n_steps, 1]`` with labels 0/1 (balanced, one more 0 for an odd count),
+    deterministic per split and seed."""
     if split not in SPLIT_SEEDS:
         raise ValueError(f"expected split in {sorted(SPLIT_SEEDS)}; got {split!r}")
-    if n_samples < 2 or n_steps < 1 or margin <= 0:
-        raise ValueError(f"expected n_samples >= 2, n_steps >= 1, margin > 0; got {n_samples}, {n_steps}, {margin}")
+    if n_samples < 1 or n_steps < 1 or margin <= 0:
+        raise ValueError(f"expected n_samples >= 1, n_steps >= 1, margin > 0; got {n_samples}, {n_steps}, {margin}")
     generator = torch.Generator().manual_seed(1000 * seed + SPLIT_SEEDS[split])
     labels = torch.arange(n_samples) % 2
     labels = labels[torch.randperm(n_samples, generator=generator)]

@@ -9,19 +9,21 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Optional, Sequence
 
-from deploy.files import check_writable, write_json
+from deploy.files import check_output_file, write_json
 
 from .. import __version__
 from ..training.distributed import WorkerFailed
 from ..training.loop import Terminated
 from ..training.config import (BACKWARDS, DEVICES, FULL_READOUTS, LOSSES, LR_SCHEDULES, MODELS, SPIKING_MODELS,
                                WINDOWS, TrainConfig)
+from ..data.encoding import INPUT_ENCODINGS
 from .demo import DemoOptions
 
 # Types of the dataclass fields whose default is None (argparse cannot infer them).
 _OPTIONAL_TYPES = {"data_dir": str, "init_from": str, "bin_ms": float, "limit_train": int, "limit_val": int,
                    "limit_test": int, "hidden": int, "decision_threshold": float}
 _CHOICES = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": FULL_READOUTS, "window": WINDOWS,
+            "input_encoding": INPUT_ENCODINGS,
             "backward": BACKWARDS, "lr_schedule": LR_SCHEDULES}
 _NONE_MEANS = {"hidden": "the recipe's", "decision_threshold": "the recipe's"}  # the demo's options
 _ALIASES = {"decision_threshold": ("--threshold",)}  # the flag's name before version 0.2
@@ -33,6 +35,8 @@ _HELP = {
     "download": "let tonic download the dataset (needs internet)",
     "bin_ms": "event-frame bin width in ms (N-MNIST-like data)",
     "window": "part of each recording used: 'full' (300 ms, three saccades) or 'first-saccade' (100 ms)",
+    "input_encoding": "what a bin gives the first layer: its event 'counts', or 'binary' (1 if any event: the first "
+                      "layer then only accumulates)",
     "folds": "a local N-MNIST Train/ folder is split by file index modulo this",
     "fold": "which remainder is held out for validation (0 .. folds-1)",
     "shift_px": "augmentation: random translation of each training sample within +-this many pixels",
@@ -57,12 +61,16 @@ _HELP = {
     "out": "run folder (reused on a second run)",
     "models": "models to train and compare, comma-separated among alif, irsnn, lstm, gru",
     "lava_samples": "test samples run through Lava (each of float and fixed point) and counted for every model",
-    "fresh": "delete the run folder first instead of reusing finished stages",
+    "fresh": "delete the demo's own run folders and report in --out first (nothing else) instead of reusing them",
     "progress": "show progress bars",
 }
 
 
-def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, title: str, *, overrides_only: bool) -> None:
+_CV_HELP = {"folds": "how many folds (default: 5)"}
+
+
+def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, title: str, *, overrides_only: bool,
+                            help_overrides: Optional[dict] = None) -> None:
     """One flag per field of the dataclass ``cls`` (``--field-name``), typed by its default.
 
     ``overrides_only``: every flag defaults to None, so only the flags given override a base
@@ -73,7 +81,8 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, title: str, *,
         flags = ["--" + field.name.replace("_", "-"), *_ALIASES.get(field.name, ())]
         default = field.default
         shown = _NONE_MEANS.get(field.name, default) if default is None else default
-        help_text = f"{_HELP.get(field.name, field.name.replace('_', ' '))} (default: {shown})"
+        help_text = (help_overrides or {}).get(field.name) or \
+            f"{_HELP.get(field.name, field.name.replace('_', ' '))} (default: {shown})"
         value = None if overrides_only else default
         if isinstance(default, bool):  # BooleanOptionalAction appends the default itself
             group.add_argument(*flags, action=argparse.BooleanOptionalAction, default=value,
@@ -86,7 +95,12 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, title: str, *,
 
 
 def config_overrides(args: argparse.Namespace) -> dict:
-    return {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+    """The config fields given on the command line; ``init_from`` made absolute, so the run can be
+    resumed from any working folder."""
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+    if "init_from" in overrides:
+        overrides["init_from"] = str(Path(overrides["init_from"]).expanduser().resolve())
+    return overrides
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -116,9 +130,14 @@ def base_config(args: argparse.Namespace) -> TrainConfig:
 def cmd_cv(args: argparse.Namespace) -> int:
     from ..training.crossval import CV_FILE, cross_validate, format_cv
 
+    ignored = [flag for flag, value in (("--fold", args.fold), ("--limit-val", args.limit_val)) if value is not None]
+    if ignored:
+        raise ValueError(f"cv holds out every fold in turn, each whole: {' and '.join(ignored)} cannot be given")
     config = base_config(args)
+    if config.init_from is not None and not Path(config.init_from).is_absolute():  # from a --config file
+        config = config.replace(init_from=str(Path(config.init_from).resolve()))
     folds = args.folds if args.folds is not None else 5
-    summary = cross_validate(config, args.out, folds, progress=args.progress)
+    summary = cross_validate(config, args.out, folds, resume=args.resume, progress=args.progress)
     print()
     print(format_cv(summary))
     print(f"written: {Path(args.out) / CV_FILE}")
@@ -132,15 +151,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..training.early_exit import check_decision_threshold
 
     out = Path(args.out) if args.out else Path(args.run_dir) / f"evaluate-{args.split}.json"
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"expected --limit >= 1; got {args.limit}")
+    check_output_file(out)  # before the evaluation, which the write would otherwise lose
     run = load_run(args.run_dir, device=args.device)
     config = run.config.replace(**({"data_dir": args.data_dir} if args.data_dir else {}))
     threshold = check_decision_threshold(
         args.decision_threshold if args.decision_threshold is not None else config.decision_threshold)
-    check_writable(out.parent)  # before the evaluation, which the write would otherwise lose
-    dataset, _ = load_split(config, args.split, args.limit)
+    dataset, _ = load_split(config, args.split, args.limit, args.progress)
     result = evaluate_model(run.model, dataset, threshold, dt_ms=run.info.dt_ms, progress=args.progress)
-    result.update({"run_dir": str(args.run_dir), "dataset": config.dataset, "split": args.split,
-                   "decision_threshold": threshold})
+    result.update({"run_dir": str(args.run_dir), "weights_id": run.weights_id, "dataset": config.dataset,
+                   "split": args.split, "decision_threshold": threshold})
     write_json(out, result)
     print(format_evaluation(result))
     print(f"written: {out}")
@@ -153,7 +174,7 @@ def format_evaluation(result: dict) -> str:
         f"accuracy (early exit) {100 * result['accuracy']:.2f}%",
         f"accuracy (last step)  {100 * result['accuracy_last_step']:.2f}%",
         f"mean decision step    {result['mean_decision_step']:.2f} of {result['n_steps']} "
-        f"(median {result['median_decision_step']:.0f}; {100 * result['fraction_crossed']:.1f}% crossed the threshold)",
+        f"(median {result['median_decision_step']:g}; {100 * result['fraction_crossed']:.1f}% crossed the threshold)",
     ]
     if "mean_decision_ms" in result:
         lines.append(f"mean decision time    {result['mean_decision_ms']:.1f} ms")
@@ -166,12 +187,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..training.run import load_run
     from .export import export_model
 
+    out = check_output_file(Path(args.out) if args.out else Path(args.run_dir) / "network.npz")
     run = load_run(args.run_dir)
     if run.config.model not in SPIKING_MODELS:
         raise ValueError(f"{args.run_dir} holds a {run.config.model!r} model; only spiking networks "
                          f"{SPIKING_MODELS} are exported to Lava")
     network = export_model(run.model, decision_threshold=run.config.decision_threshold, dt_ms=run.info.dt_ms)
-    path = save_network(network, Path(args.out) if args.out else Path(args.run_dir) / "network.npz")
+    path = save_network(network, out)
     sizes = " -> ".join(str(size) for size in (network.n_inputs, *network.layer_sizes, network.n_outputs))
     print(f"network {sizes}, decision threshold {network.decision_threshold}, dt {network.dt_ms} ms")
     print(f"written: {path}")
@@ -186,9 +208,9 @@ def cmd_lava(args: argparse.Namespace) -> int:
 
     kind = "fixed" if args.fixed_point else "float"
     out = Path(args.out) if args.out else Path(args.run_dir) / f"lava-{kind}-{args.split}.json"
+    check_output_file(out)  # before the Lava run, which the write would otherwise lose
     network = load_network(args.network) if args.network else None
     run = load_run(args.run_dir)
-    check_writable(out.parent)  # before the Lava run, which the write would otherwise lose
     summary, _ = lava_versus_pytorch(run, split=args.split, samples=args.samples, fixed_point=args.fixed_point,
                                      data_dir=args.data_dir, network=network, progress=args.progress)
     write_json(out, summary)
@@ -207,7 +229,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare, format_summary
 
-    check_writable(Path(args.out).parent)  # before the analysis, which the write would otherwise lose
     data, paths = compare(args.paths, args.out, args.split, limit=args.limit, data_dir=args.data_dir,
                           progress=args.progress)
     print(format_summary(data))
@@ -237,9 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cv", help="K-fold cross-validation over a local N-MNIST copy: K runs, mean and spread")
     p.add_argument("--out", default="runs/cv", help="folder of the fold runs (fold-K/) and cv.json")
     p.add_argument("--config", help="a config.json to start from, e.g. configs/nmnist-alif.json (flags override it)")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                   help="continue the fold runs already in --out (--no-resume retrains every fold)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
-    add_dataclass_arguments(p, TrainConfig, "training config (--folds: how many folds, default 5 here)",
-                            overrides_only=True)
+    add_dataclass_arguments(p, TrainConfig, "training config (--folds: how many folds, default 5 here; "
+                            "--fold and --limit-val do not apply)", overrides_only=True, help_overrides=_CV_HELP)
     p.set_defaults(func=cmd_cv)
 
     p = sub.add_parser("evaluate", help="early-exit inference figures of a trained run")
@@ -248,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="evaluate only this many samples")
     p.add_argument("--decision-threshold", "--threshold", type=float, help="decision threshold (default: the run's)")
     p.add_argument("--data-dir", help="dataset folder (default: the run's)")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--device", default="cpu", choices=DEVICES, help="auto: a GPU if torch sees one, else the CPU")
     p.add_argument("--out", help="JSON file to write (default: RUN_DIR/evaluate-SPLIT.json)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     p.set_defaults(func=cmd_evaluate)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple
 
@@ -22,11 +23,13 @@ from tqdm.auto import tqdm
 
 from deploy.activity import activities_from_batch
 from deploy.baselines import count_recurrent_from_activity
+from deploy.files import FolderLock, check_folder_destination
 from deploy.counting import EMPTY_COUNTS, OpCounts, count_snn, fan_out
 from deploy.footprint import recurrent_footprint_bytes, snn_footprint_bytes
 from deploy.frontier import TARGETS
 from deploy.plots import format_number
-from deploy.report import REPORT_CONVENTIONS, ModelResult, OperatingPoint, build_report_data, write_report
+from deploy.report import (REPORT_CONVENTIONS, ModelResult, OperatingPoint, build_report_data, is_report_folder,
+                           write_report)
 
 from ..models import SPIKING_NETWORKS
 from ..training.early_exit import read_last_step, select_decision
@@ -56,7 +59,7 @@ def analyse_run(
     model = copy.deepcopy(run.model).cpu().eval()  # on the CPU, in evaluation mode; the run's model untouched
     if data_dir:
         config = config.replace(data_dir=data_dir)
-    dataset, _ = load_split(config, split, limit)
+    dataset, _ = load_split(config, split, limit, progress)
     is_snn = isinstance(model, SPIKING_NETWORKS)
     if is_snn:
         network = export_model(model, decision_threshold=config.decision_threshold, dt_ms=info.dt_ms)
@@ -97,43 +100,110 @@ def analyse_run(
         tradeoff=[OperatingPoint(threshold, c / n, s / n, point_counts)
                   for threshold, (c, s, point_counts) in tradeoff.items()],
         raster=raster, footprint_bytes=footprint, source="pytorch", dataset=config.dataset, split=split,
+        weights_id=run.weights_id,
     )
 
 
-def lava_result(summary: dict) -> ModelResult:
-    """A Lava run's :class:`deploy.report.ModelResult` from its summary (``lava-*.json``)."""
+def lava_result(summary: dict, source: str = "the Lava result") -> ModelResult:
+    """A Lava run's :class:`deploy.report.ModelResult` from its summary (``lava-*.json``), validated
+    field by field (:func:`check_lava_summary`)."""
+    check_lava_summary(summary, source)
+    return ModelResult(
+        name=summary["name"], kind="snn", accuracy=summary["accuracy"],
+        decision_steps=np.asarray(summary["decision_steps"], dtype=np.int64),
+        counts=OpCounts.from_dict(summary["counts"]), dt_ms=summary["dt_ms"] or 1.0,
+        source=f"lava {'fixed' if summary['fixed_point'] else 'float'}, {summary['n_samples']} "
+               f"{summary['split']} samples",
+        dataset=summary["dataset"], split=summary["split"], weights_id=summary["weights_id"],
+    )
+
+
+def check_lava_summary(summary, source: str = "the Lava result") -> None:
+    """Raise ValueError naming the first field of a Lava summary that is missing, of the wrong type,
+    not finite, negative where a count is, or inconsistent (accuracy not what its predictions and
+    labels give, a list not one entry per sample, counts over another number of samples)."""
+    def fail(field: str, expected: str) -> None:
+        shown = repr(summary.get(field)) if isinstance(summary, dict) else ""
+        raise ValueError(f"{source}: field {field!r}: expected {expected}; got {shown[:60]} (a file written by "
+                         "`rc-snn lava`, unedited)")
+
+    if not isinstance(summary, dict):
+        raise ValueError(f"{source}: expected a Lava result (a JSON object); got {type(summary).__name__}")
+    for field in ("name", "dataset", "split"):
+        if not isinstance(summary.get(field), str) or not summary[field]:
+            fail(field, "a nonempty string")
+    if not isinstance(summary.get("fixed_point"), bool):
+        fail("fixed_point", "true or false")
+    n = summary.get("n_samples")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        fail("n_samples", "a positive integer")
+    for field in ("decision_steps", "predictions", "labels"):
+        values = summary.get(field)
+        if not (isinstance(values, list) and len(values) == n and all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values)):
+            fail(field, f"a list of {n} non-negative integers (one per sample)")
+    accuracy = summary.get("accuracy")
+    if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)) or not math.isfinite(accuracy):
+        fail("accuracy", "a finite number")
+    correct = sum(p == y for p, y in zip(summary["predictions"], summary["labels"]))
+    if abs(accuracy - correct / n) > 1e-9:
+        fail("accuracy", f"{correct}/{n} = {correct / n:.6g}, what its predictions and labels give")
+    dt_ms = summary.get("dt_ms")
+    if dt_ms is not None and (isinstance(dt_ms, bool) or not isinstance(dt_ms, (int, float))
+                              or not math.isfinite(dt_ms) or dt_ms <= 0):
+        fail("dt_ms", "a finite bin width > 0, or null")
+    if not isinstance(summary.get("weights_id"), (str, type(None))) or "weights_id" not in summary:
+        fail("weights_id", "the identifier of the weights it ran (run `rc-snn lava` again to record it)")
+    if not isinstance(summary.get("counts"), dict):
+        fail("counts", "the operation counts (a JSON object)")
     try:
-        return ModelResult(
-            name=summary["name"], kind="snn", accuracy=summary["accuracy"],
-            decision_steps=np.asarray(summary["decision_steps"], dtype=np.int64),
-            counts=OpCounts.from_dict(summary["counts"]), dt_ms=summary["dt_ms"] or 1.0,
-            source=f"lava {'fixed' if summary['fixed_point'] else 'float'}, {summary['n_samples']} "
-                   f"{summary['split']} samples",
-            dataset=summary["dataset"], split=summary["split"],
-        )
-    except (KeyError, TypeError) as error:
-        raise ValueError(f"expected a Lava result written by `rc-snn lava`; missing or bad field {error}") from None
+        counts = OpCounts.from_dict(summary["counts"])
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from None
+    if counts.n_samples != n or counts.n_steps != sum(summary["decision_steps"]) + n:
+        fail("counts", f"counts over its {n} samples up to their decisions ({sum(summary['decision_steps']) + n} "
+                       f"steps); they hold {counts.n_samples} samples, {counts.n_steps} steps")
+
+
+def check_lava_provenance(summary: dict, source: str) -> None:
+    """Refuse a Lava result whose run folder now holds other weights than the ones it ran."""
+    run_dir = Path(summary.get("run_dir") or "")
+    if not summary.get("run_dir") or not (run_dir / "checkpoint.pt").is_file():
+        return  # the run is not here to compare with (moved, or not from a run)
+    current = load_run(run_dir).weights_id
+    if summary["weights_id"] != current:
+        raise ValueError(f"{source} ran weights {summary['weights_id']}; its run {run_dir} now holds weights "
+                         f"{current} (retrained since?): run `rc-snn lava` on it again")
 
 
 def read_lava_result(path) -> ModelResult:
-    """:func:`lava_result` of a ``lava-*.json`` file."""
+    """:func:`lava_result` of a ``lava-*.json`` file, checked against its run folder's weights."""
     try:
         summary = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"cannot read the Lava result {path}: {error}") from None
-    if not isinstance(summary, dict):
-        raise ValueError(f"expected a Lava result (a JSON object) in {path}; got {type(summary).__name__}")
-    return lava_result(summary)
+    result = lava_result(summary, str(path))
+    check_lava_provenance(summary, str(path))
+    return result
 
 
 def unique_names(results: Iterable[ModelResult], sources: Sequence) -> List[ModelResult]:
-    """Append the source's name (run folder or file) where two results would get the same label."""
+    """Where two results would get the same label, append the shortest end of each one's source path
+    (run folder or file) that tells them apart, else its position."""
     results = list(results)
     labels = [r.name for r in results]
-    return [
-        r if labels.count(r.name) == 1 else ModelResult(**{**r.__dict__, "name": f"{r.name} ({Path(d).name})"})
-        for r, d in zip(results, sources)
-    ]
+    parts = [Path(source).resolve().parts for source in sources]
+
+    def suffix(index: int) -> str:
+        others = [j for j, r in enumerate(results) if r.name == results[index].name and j != index]
+        for depth in range(1, len(parts[index]) + 1):
+            end = parts[index][-depth:]
+            if all(parts[j][-depth:] != end for j in others):
+                return "/".join(end)
+        return f"#{index + 1}"
+
+    return [r if labels.count(r.name) == 1 else ModelResult(**{**r.__dict__, "name": f"{r.name} ({suffix(i)})"})
+            for i, r in enumerate(results)]
 
 
 def compare(paths: Sequence, out_dir, split: str = "test", *, limit: Optional[int] = None,
@@ -143,10 +213,15 @@ def compare(paths: Sequence, out_dir, split: str = "test", *, limit: Optional[in
     Returns ``(data, paths)``: the report's data (``deploy.report.build_report_data``) and the
     files written.
     """
-    results = [read_lava_result(path) if Path(path).is_file() else
-               analyse_run(load_run(path), split, limit=limit, data_dir=data_dir, progress=progress)
-               for path in paths]
-    return write_results(unique_names(results, paths), out_dir)
+    check_folder_destination(out_dir, replaceable=is_report_folder)  # before the analysis, which it would lose
+    for path in paths:
+        if Path(out_dir).resolve() == Path(path).resolve():
+            raise ValueError(f"--out {out_dir} is one of the inputs; pick a new folder for the report")
+    with FolderLock(out_dir, beside=True):  # a second compare into the same folder is refused from the start
+        results = [read_lava_result(path) if Path(path).is_file() else
+                   analyse_run(load_run(path), split, limit=limit, data_dir=data_dir, progress=progress)
+                   for path in paths]
+        return write_results(unique_names(results, paths), out_dir)
 
 
 def write_results(results: Sequence[ModelResult], out_dir) -> Tuple[dict, dict]:

@@ -3,7 +3,10 @@ networks in Lava, compare energy. By default the ALIF network and the LSTM (``mo
 ``alif, irsnn, lstm, gru``).
 
 Each stage hands its result to the next in memory; files are written for the user and for
-resuming, never read back to continue. A second run reuses finished training unless ``fresh``.
+resuming, never read back to continue. A second run reuses finished training unless ``fresh``,
+which deletes only the demo's own run folders and report (never other files in ``out``). The
+``out`` folder is claimed and locked (``deploy.files``): a folder holding other files is refused,
+and so is a second demo into the same folder.
 
 1. train every model with the rank-coded loss and the real N-MNIST recipe's settings
    (:func:`rc_snn.training.config.recipe`: window, augmentation, decision threshold, each model's
@@ -23,11 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from deploy.files import write_json
+from deploy.files import FolderLock, claim_folder, owned_folder, write_json
 from deploy.ir import save_network
+from deploy.report import is_report_folder
 
 from ..training.config import MODELS, SPIKING_MODELS, recipe
 from ..training.loop import train
+from ..training.run import is_run_folder
 from .compare import analyse_run, format_summary, lava_result, write_results
 from .export import export_model
 from .lava_parity import format_lava, lava_versus_pytorch
@@ -80,15 +85,45 @@ def stage(title: str) -> None:
     print(f"\n== {title}", flush=True)
 
 
+REPORT_FOLDER = "report"
+
+
+def remove_own_folders(out: Path, run_names) -> list:
+    """``fresh``: delete the demo's run folders and report in ``out`` (each only if rc-snn wrote it)."""
+    removed = []
+    for name in run_names:
+        folder = out / name
+        if folder.is_dir() and (owned_folder(folder, "run") or is_run_folder(folder)):
+            shutil.rmtree(folder)
+            removed.append(folder)
+    report = out / REPORT_FOLDER
+    if report.is_dir() and is_report_folder(report):
+        shutil.rmtree(report)
+        removed.append(report)
+    return removed
+
+
+def is_demo_folder(folder: Path) -> bool:
+    """A folder holding only what the demo writes: run folders and its report."""
+    return all(entry.is_dir() and (is_run_folder(entry) or owned_folder(entry, "run") or entry.name == REPORT_FOLDER)
+               for entry in folder.iterdir())
+
+
 def main(options: DemoOptions) -> Path:
     """Run every stage; returns the path of ``report.md``."""
-    out = Path(options.out)
-    if options.fresh and out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_folder(options.out, "demo", also_ours=is_demo_folder)
+    with FolderLock(out):
+        return _main(options, out)
+
+
+def _main(options: DemoOptions, out: Path) -> Path:
+    configs = training_configs(options)
+    if options.fresh:
+        for folder in remove_own_folders(out, configs):
+            print(f"removed (--fresh): {folder}")
     started = time.perf_counter()
 
-    runs, configs = {}, training_configs(options)
+    runs = {}
     n_stages = len(configs) + 3
     for number, (name, config) in enumerate(configs.items(), start=1):
         stage(f"{number}/{n_stages} training {name} on {config.dataset} ({config.epochs} epochs, hidden {config.hidden})")
@@ -116,7 +151,7 @@ def main(options: DemoOptions) -> Path:
 
     stage(f"{n_stages}/{n_stages} counting operations and energy, writing the report")
     results = [analyse_run(run, "test", limit=samples, progress=options.progress) for run in runs.values()]
-    data, paths = write_results(results + [lava_result(summary) for summary in lava_summaries], out / "report")
+    data, paths = write_results(results + [lava_result(summary) for summary in lava_summaries], out / REPORT_FOLDER)
     print()
     print(format_summary(data))
     print("\nLava agreement with PyTorch run in float64 (Lava's precision; the PyTorch rows above run in float32,"

@@ -25,6 +25,7 @@ from deploy.ir import ALIFLayerIR, IRLayerIR, NetworkIR, ReadoutIR, save_network
 
 from ..models import ALIFRSNN, IRSNN
 from ..neuron.layers import IRLayer
+from ..training.run import weights_id
 
 
 def _array(tensor: torch.Tensor):
@@ -48,7 +49,8 @@ def _ir_layer(layer: IRLayer, input_delta: float) -> IRLayerIR:
 
 
 def export_model(model, *, decision_threshold: float, dt_ms: Optional[float] = None) -> NetworkIR:
-    """The network file of ``model`` (an ``ALIFRSNN`` or ``IRSNN``, any dtype or device); ``dt_ms`` is the input bin width."""
+    """The network file of ``model`` (an ``ALIFRSNN`` or ``IRSNN``, any dtype or device); ``dt_ms`` is the input
+    bin width. The file records the :func:`~rc_snn.training.run.weights_id` of ``model``'s weights."""
     if not isinstance(model, (ALIFRSNN, IRSNN)):
         raise ValueError(f"expected an ALIFRSNN or IRSNN to export; got {type(model).__name__}")
     model64 = copy.deepcopy(model).to(device="cpu", dtype=torch.float64)
@@ -81,6 +83,7 @@ def export_model(model, *, decision_threshold: float, dt_ms: Optional[float] = N
             ),
             decision_threshold=decision_threshold,
             dt_ms=dt_ms,
+            weights_id=weights_id(model.state_dict()),
         )
 
 

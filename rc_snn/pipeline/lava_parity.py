@@ -32,14 +32,18 @@ class LavaParity(NamedTuple):
     evaluation: LavaEvaluation
 
 
-def check_same_shape(network: NetworkIR, run: TrainedRun) -> None:
-    """Refuse a network file whose sizes are not those of the run's model (it was made for another run)."""
+def check_network_of_run(network: NetworkIR, run: TrainedRun) -> None:
+    """Refuse a network file made from other weights than the run's (its ``weights_id``), or whose sizes
+    are not those of the run's model."""
     model = run.model
     expected = (model.n_inputs, tuple(layer.n_neurons for layer in model.layers), model.n_outputs)
     got = (network.n_inputs, network.layer_sizes, network.n_outputs)
     if got != expected:
         raise ValueError(f"the network file has inputs, layers and outputs {got}; the model of "
                          f"{run.run_dir} has {expected}: it was exported from another run")
+    if network.weights_id is not None and network.weights_id != run.weights_id:
+        raise ValueError(f"the network file was exported from weights {network.weights_id}; {run.run_dir} now holds "
+                         f"weights {run.weights_id} (retrained since?): export it again with `rc-snn export`")
 
 
 def lava_versus_pytorch(
@@ -58,10 +62,10 @@ def lava_versus_pytorch(
     if data_dir:
         config = config.replace(data_dir=data_dir)
     if network is not None:
-        check_same_shape(network, run)
+        check_network_of_run(network, run)
     else:
         network = export_model(model, decision_threshold=config.decision_threshold, dt_ms=info.dt_ms)
-    dataset, _ = load_split(config, split, samples)
+    dataset, _ = load_split(config, split, samples, progress)
     frames = np.stack([np.asarray(x) for x, _ in dataset]).astype(np.float64)
     labels = np.asarray([int(y) for _, y in dataset], dtype=np.int64)
 
@@ -74,7 +78,7 @@ def lava_versus_pytorch(
     kind = "fixed point" if fixed_point else "floating point"
     summary = {
         "name": f"{run_label(config)}, Lava {kind}",
-        "run_dir": str(run.run_dir), "dataset": config.dataset, "split": split, "fixed_point": fixed_point,
+        "run_dir": str(run.run_dir), "weights_id": network.weights_id, "dataset": config.dataset, "split": split, "fixed_point": fixed_point,
         "n_samples": int(labels.size),
         "accuracy": lava.accuracy,
         "pytorch_accuracy": float(np.mean(torch_predictions == labels)),

@@ -74,9 +74,13 @@ def _lif_layer(index: int, linear: nn.Linear, neuron: snn.Leaky) -> LIFLayerIR:
     if reset not in LIF_RESETS:
         _refuse(index, neuron, f"reset_mechanism {neuron.reset_mechanism!r} in a hidden layer (expected "
                                "'subtract' or 'zero')")
+    threshold = _per_neuron(neuron.threshold, n)
+    if not np.all(threshold > 0):  # snnTorch then spikes from a membrane at rest, before any input
+        _refuse(index, neuron, f"firing thresholds must be > 0 (a neuron with threshold <= 0 fires at rest and "
+                               f"snnTorch's reset acts from step 0); got a smallest threshold of {threshold.min():g}")
     return LIFLayerIR(w_in=_array(linear.weight), bias=bias, w_rec=w_rec,
                       beta=_per_neuron(torch.as_tensor(neuron.beta).clamp(0, 1), n),
-                      threshold=_per_neuron(neuron.threshold, n), reset=LIF_RESETS.index(reset))
+                      threshold=threshold, reset=LIF_RESETS.index(reset))
 
 
 def _alif_layer(linear: nn.Linear, neuron: ALIF) -> ALIFLayerIR:

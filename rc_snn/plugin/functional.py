@@ -28,10 +28,24 @@ from ..training.losses import rank_coded_loss
 
 def class_scores(outputs: Tensor, accumulate: bool = False) -> Tensor:
     """The scores the decision rule reads: ``outputs`` ``[time, batch, classes]`` or their running sum."""
-    if not isinstance(outputs, Tensor) or outputs.dim() != 3:
-        raise ValueError(f"expected recorded outputs of shape [time, batch, classes]; got "
+    if not isinstance(outputs, Tensor) or outputs.dim() != 3 or 0 in outputs.shape:
+        raise ValueError(f"expected recorded outputs of shape [time >= 1, batch >= 1, classes >= 1]; got "
                          f"{tuple(outputs.shape) if isinstance(outputs, Tensor) else type(outputs).__name__}")
     return outputs.cumsum(0) if accumulate else outputs
+
+
+def check_targets(targets: Tensor, scores: Tensor) -> Tensor:
+    """``targets`` as class indices ``[batch]`` of the recorded ``scores [time, batch, classes]``."""
+    batch, classes = scores.shape[1], scores.shape[2]
+    if (not isinstance(targets, Tensor) or targets.shape != (batch,) or targets.dtype.is_floating_point
+            or targets.dtype == torch.bool or targets.is_complex()):
+        raise ValueError(f"expected targets as class indices of shape [batch={batch}] (an integer tensor); got "
+                         f"{tuple(targets.shape) if isinstance(targets, Tensor) else type(targets).__name__}"
+                         + (f" {targets.dtype}" if isinstance(targets, Tensor) else ""))
+    if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= classes):
+        raise ValueError(f"expected targets among the {classes} classes (0 .. {classes - 1}); got values from "
+                         f"{int(targets.min())} to {int(targets.max())}")
+    return targets
 
 
 class ce_rank_loss:  # noqa: N801 (named as snntorch.functional's losses are)
@@ -51,6 +65,7 @@ class ce_rank_loss:  # noqa: N801 (named as snntorch.functional's losses are)
 
     def __call__(self, outputs: Tensor, targets: Tensor) -> Tensor:
         scores = class_scores(outputs, self.accumulate)
+        targets = check_targets(targets, scores)
         decision = select_decision(scores, self.decision_threshold)
         entropy = mean_entropy_until(scores, decision.steps) if self.entropy_weight > 0 else None
         return rank_coded_loss(decision.logits, targets, entropy, self.entropy_weight)
@@ -60,5 +75,7 @@ class ce_rank_loss:  # noqa: N801 (named as snntorch.functional's losses are)
 def accuracy_rank(outputs: Tensor, targets: Tensor, decision_threshold: float = 0.9, *,
                   accumulate: bool = False) -> Tuple[float, Tensor]:
     """Accuracy of the predictions at each sample's decision step, and the decision steps ``[batch]`` (0-based)."""
-    decision = select_decision(class_scores(outputs, accumulate), check_decision_threshold(decision_threshold))
+    scores = class_scores(outputs, accumulate)
+    targets = check_targets(targets, scores)
+    decision = select_decision(scores, check_decision_threshold(decision_threshold))
     return float((decision.predictions == targets).float().mean()), decision.steps

@@ -50,8 +50,8 @@ def run_until_decision(net: Callable, data: Tensor, decision_threshold: float = 
             ``net`` is an ``nn.Module`` (clears its ``init_hidden`` state), else nothing.
     """
     threshold = check_decision_threshold(decision_threshold)
-    if not isinstance(data, Tensor) or data.dim() < 3:
-        raise ValueError(f"expected data of shape [time, batch, ...]; got "
+    if not isinstance(data, Tensor) or data.dim() < 3 or data.shape[0] < 1 or data.shape[1] < 1:
+        raise ValueError(f"expected data of shape [time >= 1, batch >= 1, ...]; got "
                          f"{tuple(data.shape) if isinstance(data, Tensor) else type(data).__name__}")
     if reset is None and isinstance(net, nn.Module):
         utils.reset(net)

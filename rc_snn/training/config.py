@@ -11,6 +11,7 @@ from typing import Optional
 from deploy.files import write_json
 
 from ..data import DATASETS
+from ..data.encoding import INPUT_ENCODINGS
 from ..neuron.alif import ALIFParams
 from ..neuron.irsnn import IRParams
 from .losses import FULL_READOUTS
@@ -46,7 +47,8 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
     validation, the checkpoint's model and everything after training use.
     ``window`` is the part of each recording used: ``"full"`` (N-MNIST's three saccades, 300 ms)
     or ``"first-saccade"`` (the first 100 ms: a third of the steps, so a third of the training
-    cost). ``folds``/``fold`` pick the held-out part of a local N-MNIST Train/ folder (file index
+    cost). ``input_encoding`` is what a bin gives the first layer (:mod:`rc_snn.data.encoding`):
+    its event count (``"counts"``) or 1 if it holds any event (``"binary"``: accumulates only). ``folds``/``fold`` pick the held-out part of a local N-MNIST Train/ folder (file index
     modulo ``folds`` equal to ``fold``). ``shift_px``, ``rotate_deg``, ``zoom`` and ``drop_events``
     augment training batches (:mod:`rc_snn.data.augment`: a random translation within +-``shift_px``
     pixels, rotation within +-``rotate_deg`` degrees, scaling by 1 +- ``zoom``, and dropping each
@@ -72,6 +74,7 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
     download: bool = False
     window: str = "full"
     bin_ms: Optional[float] = None
+    input_encoding: str = "counts"
     folds: int = 10
     fold: int = 0
     shift_px: int = 0
@@ -195,12 +198,14 @@ def _choice(allowed):
     return rule
 
 
-def _integer(minimum: int, optional: bool = False):
+def _integer(minimum: int, optional: bool = False, maximum: Optional[int] = None):
     def rule(name, value):
         if optional and value is None:
             return
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            _fail(name, f"an integer >= {minimum}" + (" or null" if optional else ""), value)
+        if (isinstance(value, bool) or not isinstance(value, int) or value < minimum
+                or (maximum is not None and value > maximum)):
+            bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+            _fail(name, f"an integer {bounds}" + (" or null" if optional else ""), value)
     return rule
 
 
@@ -226,11 +231,19 @@ def _flag(name, value):
         _fail(name, "true or false", value)
 
 
+#: The longest time constant a run may ask for, in steps (a decay of 1 - 1e-6 per step; float32
+#: still tells it from 1, and the weights' gradients through it stay finite).
+MAX_TIME_CONSTANT = 1e6
+#: Seeds are 32-bit (numpy's and torch's generators both take them).
+MAX_SEED = 2**32 - 1
+
+
 def _time_constant(name, value):
     numbers = isinstance(value, (tuple, list)) and len(value) == 2 and all(
         isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-    if not numbers or value[0] <= 0 or value[1] < 0:
-        _fail(name, "[mean > 0, sd >= 0] in steps, both finite", value)
+    if not numbers or not 0 < value[0] <= MAX_TIME_CONSTANT or not 0 <= value[1] <= MAX_TIME_CONSTANT:
+        _fail(name, f"[mean, sd] in steps with 0 < mean <= {MAX_TIME_CONSTANT:g} and 0 <= sd <= "
+                    f"{MAX_TIME_CONSTANT:g}", value)
 
 
 _RULES = {
@@ -253,6 +266,7 @@ _RULES = {
     "zoom": _number(lambda v: 0 <= v < 1, "a relative scale, 0 <= z < 1"),
     "drop_events": _number(lambda v: 0 <= v < 1, "a probability, 0 <= p < 1"),
     "bin_ms": _number(lambda v: v > 0, "a bin width in ms > 0", optional=True),
+    "input_encoding": _choice(INPUT_ENCODINGS),
     "limit_train": _integer(1, optional=True),
     "limit_val": _integer(1, optional=True),
     "init_from": _text(optional=True),
@@ -264,7 +278,7 @@ _RULES = {
     "label_smoothing": _number(lambda v: 0 <= v < 1, "a probability, 0 <= p < 1"),
     "ema_decay": _number(lambda v: 0 <= v < 1, "a decay per optimiser step, 0 <= d < 1 (0 = no average)"),
     "batch_size": _integer(1),
-    "seed": _integer(0),
+    "seed": _integer(0, maximum=MAX_SEED),
     "device": _choice(DEVICES),
     "b0": _number(lambda v: True, "a finite baseline threshold"),
     "beta": _number(lambda v: v >= 0, "a finite adaptation strength >= 0"),

@@ -7,7 +7,8 @@ recordings a single 80-sample validation split moves by +-4 points between runs;
 5 folds of 160 is the figure to compare changes by.
 
 Each fold is an ordinary run folder (``OUT/fold-k``), so an interrupted cross-validation resumes
-where it stopped and a finished fold is not trained again.
+where it stopped and a finished fold is not trained again. ``cv.json`` records the settings the
+folds were trained with (their own configs), not the ones asked for.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import statistics
 from pathlib import Path
 from typing import Callable
 
-from deploy.files import write_json
+from deploy.files import FolderLock, claim_folder, write_json
 
 from .config import TrainConfig
 from .loop import evaluate_model, train
@@ -30,7 +31,28 @@ def fold_config(config: TrainConfig, folds: int, fold: int) -> TrainConfig:
     return config.replace(folds=folds, fold=fold, limit_val=None)
 
 
-def cross_validate(config: TrainConfig, out_dir, folds: int = 5, *, progress: bool = True,
+def check_folds(config: TrainConfig, folds: int) -> None:
+    """Refuse, before any fold trains, a split that leaves a fold's training or validation part empty."""
+    from ..data.nmnist import default_data_dir, resolve_root, split_files
+
+    root = resolve_root(config.data_dir or default_data_dir())
+    for fold in range(folds):
+        for split in ("train", "val"):
+            split_files(root, split, folds, fold)
+
+
+def is_cv_folder(folder: Path) -> bool:
+    """A folder holding only what cross-validation writes (fold runs and cv.json)."""
+    return all(entry.name == CV_FILE or (entry.is_dir() and entry.name.startswith("fold-")) for entry in folder.iterdir())
+
+
+def common_config(configs: list) -> dict:
+    """The fields every fold's config shares (all but ``fold``), as the folds themselves were trained."""
+    first = configs[0].to_dict()
+    return {key: value for key, value in first.items() if all(c.to_dict()[key] == value for c in configs)}
+
+
+def cross_validate(config: TrainConfig, out_dir, folds: int = 5, *, resume: bool = True, progress: bool = True,
                    log: Callable = print) -> dict:
     """Train ``folds`` runs of ``config`` and evaluate each on its held-out fold; returns and writes ``cv.json``.
 
@@ -44,12 +66,20 @@ def cross_validate(config: TrainConfig, out_dir, folds: int = 5, *, progress: bo
                          f"{config.dataset!r} (use --dataset nmnist --data-dir DIR)")
     if not isinstance(folds, int) or folds < 2:
         raise ValueError(f"expected folds >= 2; got {folds!r}")
-    out_dir = Path(out_dir)
-    per_fold = []
+    check_folds(config, folds)
+    out_dir = claim_folder(out_dir, "cv", also_ours=is_cv_folder)
+    with FolderLock(out_dir):
+        return _cross_validate(config, out_dir, folds, resume, progress, log)
+
+
+def _cross_validate(config: TrainConfig, out_dir: Path, folds: int, resume: bool, progress: bool, log: Callable) -> dict:
+    per_fold, configs = [], []
     for fold in range(folds):
         log(f"\n== fold {fold + 1}/{folds}")
-        run = train(fold_config(config, folds, fold), out_dir / f"fold-{fold}", progress=progress, log=log)
-        val_set, _ = load_split(run.config, "val")
+        run = train(fold_config(config, folds, fold), out_dir / f"fold-{fold}", resume=resume, progress=progress,
+                    log=log)
+        configs.append(run.config)
+        val_set, _ = load_split(run.config, "val", progress=progress)
         result = evaluate_model(run.model, val_set, run.config.decision_threshold, dt_ms=run.info.dt_ms,
                                 progress=progress)
         rank = run.config.loss == "rank"
@@ -62,7 +92,7 @@ def cross_validate(config: TrainConfig, out_dir, folds: int = 5, *, progress: bo
             "mean_decision_ms": (steps + 1) * run.info.dt_ms if run.info.dt_ms else None,
             "train_seconds": sum(entry["train_seconds"] for entry in run.history),
         })
-    summary = {"config": config.to_dict(), "folds": folds, "per_fold": per_fold,
+    summary = {"config": common_config(configs), "folds": folds, "per_fold": per_fold,
                **{key: spread([entry[key] for entry in per_fold])
                   for key in ("accuracy", "accuracy_last_step", "mean_decision_step", "mean_decision_ms",
                               "train_seconds")}}

@@ -9,6 +9,7 @@ under ``torchrun``) the batches are shared out over processes (:mod:`rc_snn.trai
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -23,7 +24,10 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, default_collate
 from tqdm.auto import tqdm
 
+from deploy.files import FolderLock
+
 from ..data.augment import augment_batch
+from ..data.encoding import encode_frames
 from ..models import ALIFRSNN
 from .bptt import compiled_applies, run_alif
 from .config import TrainConfig
@@ -32,12 +36,15 @@ from .early_exit import (Decision, check_decision_threshold, mean_entropy_until,
                          select_decision)
 from .losses import full_sequence_loss, rank_coded_loss
 from .optim import build_average, build_optimizer, build_schedule, update_average
-from .run import (CHECKPOINT_FILE, CHECKPOINT_FORMAT, TrainedRun, build_model, load_checkpoint, load_run, load_split,
-                  load_state, resolve_device, save_run_state, start_from)
+from .run import (CHECKPOINT_FILE, CHECKPOINT_FORMAT, TrainedRun, build_model, claim_run_folder, load_checkpoint,
+                  load_run, load_split, load_state, resolve_device, save_run_state, set_aside_derived, start_from,
+                  unclaim_if_empty)
 
-#: The training metrics summed over processes at the end of an epoch (and in a checkpoint).
+#: The training metrics summed over processes at the end of an epoch (and in a checkpoint) ...
 SUMMED_METRICS = ("loss", "correct", "samples", "decision_steps", "steps_simulated", "batches", "sample_steps",
                   "full_sample_steps")
+#: ... of which these are then divided by the number of processes (each runs its share of every batch).
+PER_PROCESS_METRICS = ("steps_simulated", "batches")
 
 
 class StepResult(NamedTuple):
@@ -127,7 +134,7 @@ def evaluate_model(
         "accuracy": correct / n,
         "accuracy_last_step": correct_last / n,
         "mean_decision_step": float(steps.float().mean()),
-        "median_decision_step": float(steps.float().median()),
+        "median_decision_step": float(steps.double().quantile(0.5)),  # the mean of the middle two for an even count
         "fraction_crossed": crossed / n,
         "decision_step_histogram": torch.bincount(steps, minlength=n_steps).tolist(),
         "decision_steps": steps.tolist(),
@@ -135,6 +142,16 @@ def evaluate_model(
     if dt_ms is not None:  # t* is 0-based: a decision at step t* has seen (t* + 1) bins
         result["mean_decision_ms"] = (result["mean_decision_step"] + 1) * dt_ms
     return result
+
+
+def check_decision_reachable(config: TrainConfig, n_classes: int) -> None:
+    """Refuse a rank-coded run whose label smoothing makes its decision threshold unreachable: the
+    smoothed loss is lowest where the true class has probability ``1 - eps + eps / C``."""
+    best = 1.0 - config.label_smoothing + config.label_smoothing / n_classes
+    if config.loss == "rank" and config.decision_threshold >= best:
+        raise ValueError(f"decision_threshold {config.decision_threshold} cannot be reached with label_smoothing "
+                         f"{config.label_smoothing} over {n_classes} classes: the loss is lowest at probability "
+                         f"{best:.4g}; lower the threshold or the smoothing")
 
 
 class Terminated(KeyboardInterrupt):
@@ -165,9 +182,14 @@ def train(
     """Train ``config`` in ``run_dir``; returns the trained run (model in eval mode, per-epoch
     metrics, also in ``metrics.json``). A finished run is loaded, an interrupted one resumes.
 
-    The folder changes only through :func:`~rc_snn.training.run.save_run_state`. Ctrl-C or SIGTERM,
-    during training or validation, saves a checkpoint and re-raises (:class:`Terminated` for SIGTERM).
-    With ``resume=False`` the old run stays whole until the new one's first checkpoint replaces it.
+    The folder is claimed (``deploy.files.claim_folder``: a folder holding other files is refused)
+    and locked for the whole run (``deploy.files.FolderLock``: a second training into it is
+    refused); it changes only through :func:`~rc_snn.training.run.save_run_state`. Ctrl-C or
+    SIGTERM, during training or validation, saves a checkpoint and re-raises (:class:`Terminated`
+    for SIGTERM). With ``resume=False`` the old run stays whole until the new one's first checkpoint
+    replaces it; then the files derived from the old weights are set aside
+    (:func:`~rc_snn.training.run.set_aside_derived`). A finished run asked for fewer epochs than it
+    has trained is refused (a run is never shortened).
 
     ``nproc > 1`` trains in that many processes on this machine (data parallel,
     :mod:`rc_snn.training.distributed`; the data is loaded here first, so its errors come as here);
@@ -176,28 +198,31 @@ def train(
     """
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
         raise ValueError(f"expected nproc as a positive integer; got {nproc!r}")
-    if nproc > 1 and world is None:
-        load_split(config, "train", config.limit_train)  # user errors here, caches filled once
-        load_split(config, "val", config.limit_val)
-        if resume and (Path(run_dir) / CHECKPOINT_FILE).exists():
-            load_checkpoint(Path(run_dir) / CHECKPOINT_FILE, config)  # a checkpoint that does not fit: refused here
-        launch(nproc, train, config, run_dir, resume=resume, progress=progress,
-               checkpoint_every_s=checkpoint_every_s)
-        return load_run(run_dir)
-    world = world or world_from_environment() or World()
-    if not world.is_main:
-        progress, log = False, lambda *args, **kwargs: None
+    resolve_device(config.device)  # a device this machine lacks: refused before any process starts
     run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ValueError(f"expected a run folder at {run_dir}; found a file")
-    created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    try:
+    if world is not None or int(os.environ.get("RANK", "0")) != 0:  # a worker: the launching process owns the folder
+        world = world or world_from_environment() or World()
         with sigterm_as_interrupt():
-            return _train(config, run_dir, resume, progress, checkpoint_every_s, log, world)
+            return _train(config, run_dir, resume, progress and world.is_main, checkpoint_every_s,
+                          log if world.is_main else (lambda *args, **kwargs: None), world)
+    created = not run_dir.exists()
+    claim_run_folder(run_dir)
+    try:
+        with FolderLock(run_dir):
+            if nproc == 1:
+                with sigterm_as_interrupt():
+                    return _train(config, run_dir, resume, progress, checkpoint_every_s, log,
+                                  world_from_environment() or World())
+            load_split(config, "train", config.limit_train, progress)  # user errors here, caches filled once
+            load_split(config, "val", config.limit_val, progress)
+            if resume and (run_dir / CHECKPOINT_FILE).exists():
+                load_checkpoint(run_dir / CHECKPOINT_FILE, config)  # a checkpoint that does not fit: refused here
+            launch(nproc, train, config, run_dir, resume=resume, progress=progress,
+                   checkpoint_every_s=checkpoint_every_s)
+            return load_run(run_dir)
     except BaseException:
-        if created and not any(run_dir.iterdir()):  # failed before writing anything: leave no empty folder
-            run_dir.rmdir()
+        if created:  # failed before writing anything: leave no folder behind
+            unclaim_if_empty(run_dir)
         raise
 
 
@@ -205,10 +230,12 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
            log, world: World) -> TrainedRun:
     checkpoint_path = run_dir / CHECKPOINT_FILE
     device = world.device(resolve_device(config.device))
-    train_set, info = load_split(config, "train", config.limit_train)
-    val_set, _ = load_split(config, "val", config.limit_val)
+    train_set, info = load_split(config, "train", config.limit_train, progress)
+    val_set, _ = load_split(config, "val", config.limit_val, progress)
+    check_decision_reachable(config, info.n_classes)
     model = build_model(config, info)
-    if config.init_from is not None:  # (a resumed run's checkpoint replaces these weights below)
+    resuming = resume and checkpoint_path.exists()
+    if config.init_from is not None and not resuming:  # a run with its own checkpoint needs its source no more
         start_from(model, config.init_from)
     model = model.to(device)
     optimizer = build_optimizer(model, config)
@@ -217,8 +244,13 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
     used = average.module if average is not None else model  # the weights validated and handed on
     history, epoch, batch_index, partial = [], 0, 0, None
 
-    if resume and checkpoint_path.exists():
+    replacing = checkpoint_path.exists() and not resume  # the old run's derived files go at the first checkpoint
+    if resuming:
         payload = load_checkpoint(checkpoint_path, config)
+        if payload["epoch"] > config.epochs:
+            raise ValueError(f"{run_dir} holds a run trained for {payload['epoch']} epochs; asked for {config.epochs}: "
+                             "a run is never shortened (ask for at least as many epochs, pick another folder, or "
+                             "--no-resume to start over)")
         load_state(used, payload["model"], checkpoint_path)
         if average is not None:
             load_state(model, payload["trained_model"], checkpoint_path)
@@ -235,14 +267,22 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
             for group in optimizer.param_groups:
                 group["lr"] = config.lr * config.lr_decay ** epoch
             schedule.last_epoch = epoch
-        log(f"resuming {run_dir} at epoch {epoch + 1}, batch {batch_index}")
+        log(f"{run_dir}: finished ({epoch} epochs)" if epoch == config.epochs and batch_index == 0 else
+            f"resuming {run_dir} at epoch {epoch + 1}, batch {batch_index}")
     world.broadcast_parameters(model)
     if average is not None:
         world.broadcast_parameters(average.module)
 
     def checkpoint(epoch_done: int, batch_done: int, sums) -> None:
+        nonlocal replacing
         if not world.is_main:
             return
+        if replacing:
+            moved = set_aside_derived(run_dir)
+            if moved:
+                log(f"set aside in {run_dir / 'superseded'} (made from the old weights): "
+                    + ", ".join(path.name for path in moved))
+            replacing = False
         averaged = {} if average is None else {"trained_model": model.state_dict(),
                                                 "ema_updates": int(average.n_averaged)}
         save_run_state(run_dir, config, {
@@ -270,6 +310,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
                     x = augment_batch(x, indices, seed=config.seed, epoch=epoch, shift_px=config.shift_px,
                                       rotate_deg=config.rotate_deg, zoom=config.zoom,
                                       drop_events=config.drop_events, sensor=info.sensor)
+                    x = encode_frames(x, config.input_encoding)  # a move can merge two pixels' events
                     x, y = time_first(x, device), y.to(device)
                     loss, decision = training_step(model, x, y, config)
                     # this share's part of the batch's mean loss: summed over processes, the batch's
@@ -298,6 +339,8 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
                     last_save = time.monotonic()
             bar.close()
             sums = world.sum_metrics(sums, SUMMED_METRICS)
+            for key in PER_PROCESS_METRICS:  # each process simulates its own share of a batch: their mean
+                sums[key] /= world.size
             val = evaluate_model(used, val_set, config.decision_threshold, device=device, dt_ms=info.dt_ms,
                                  progress=progress, desc="validate") if world.is_main else None
         except KeyboardInterrupt as interrupt:  # also Terminated (SIGTERM); resuming re-runs what was cut short

@@ -4,14 +4,19 @@ A run folder holds ``config.json`` (the :class:`~rc_snn.training.config.TrainCon
 ``checkpoint.pt`` (model, optimiser, position in the epoch, and the config again; written
 atomically by :mod:`rc_snn.training.loop`; with ``ema_decay`` its ``model`` is the weight
 average and ``trained_model`` the weights training continues from) and ``metrics.json`` (one
-entry per finished epoch), all three written by :func:`save_run_state` alone.
+entry per finished epoch), all three written by :func:`save_run_state` alone, and the ownership marker and lock file of
+``deploy.files`` (:func:`claim_run_folder`). Files derived from the weights (``network.npz``,
+``lava-*.json``, ``evaluate-*.json``) record the :func:`weights_id` of the weights they came from;
+a new run in the folder (``--no-resume``) sets the old ones aside (:func:`set_aside_derived`).
 :func:`load_run` is the one reader of a finished run; :class:`TrainedRun` is what training hands to
 the next stage in memory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import pickle
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -19,8 +24,9 @@ from typing import Optional
 import torch
 from torch import nn
 
-from deploy.files import write_atomic, write_json
+from deploy.files import LOCK_FILE, MARKER_FILE, claim_folder, write_atomic, write_json
 
+from ..data.encoding import encoded
 from ..data.info import DatasetInfo
 from ..models import ALIFRSNN, IRSNN, GRUBaseline, LSTMBaseline
 from .config import TrainConfig
@@ -28,6 +34,51 @@ from .config import TrainConfig
 CHECKPOINT_FORMAT = "rc-snn-checkpoint/1"
 CHECKPOINT_KEYS = ("model_kind", "dataset_info", "model", "optimizer", "epoch", "batch", "partial", "history")
 CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE = "config.json", "checkpoint.pt", "metrics.json"
+#: Files made from a run's weights by other commands (export, lava, evaluate), set aside when the weights change.
+DERIVED_PATTERNS = ("network.npz", "lava-*.json", "evaluate-*.json")
+SUPERSEDED_FOLDER = "superseded"
+
+
+def weights_id(state: dict) -> str:
+    """An identifier of a model's weights: the first 16 hex digits of a SHA-256 over every tensor of
+    ``state`` (a ``state_dict``) with its name, dtype and shape. Files derived from the weights
+    record it, so a file made from other weights is recognised."""
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()[:16]
+
+
+def is_run_folder(folder: Path) -> bool:
+    """A folder rc-snn trained in: its marker, or a config and checkpoint of a run."""
+    return (folder / CONFIG_FILE).is_file() and (folder / CHECKPOINT_FILE).is_file()
+
+
+def claim_run_folder(run_dir) -> Path:
+    """Create ``run_dir`` (or take an empty one, or one rc-snn trained in) with its ownership marker;
+    a folder holding other files is refused (``deploy.files.claim_folder``)."""
+    return claim_folder(run_dir, "run", also_ours=is_run_folder)
+
+
+def unclaim_if_empty(run_dir: Path) -> None:
+    """Remove a run folder this process created that holds nothing but its marker and lock."""
+    if run_dir.is_dir() and {entry.name for entry in run_dir.iterdir()} <= {MARKER_FILE, LOCK_FILE}:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def set_aside_derived(run_dir: Path) -> list:
+    """Move the files derived from a run's old weights into ``RUN/superseded/`` (replacing what an
+    earlier call put there); returns the files moved."""
+    moved = [path for pattern in DERIVED_PATTERNS for path in sorted(run_dir.glob(pattern)) if path.is_file()]
+    if moved:
+        aside = run_dir / SUPERSEDED_FOLDER
+        shutil.rmtree(aside, ignore_errors=True)
+        aside.mkdir()
+        for path in moved:
+            path.replace(aside / path.name)
+    return moved
 
 
 @dataclass(frozen=True)
@@ -44,11 +95,17 @@ class TrainedRun:
     run_dir: Path
     history: list = field(default_factory=list)
 
+    @property
+    def weights_id(self) -> str:
+        """:func:`weights_id` of the model's weights."""
+        return weights_id(self.model.state_dict())
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but torch sees no GPU; use --device cpu or auto")
+        raise ValueError("device 'cuda' was asked for but torch sees no GPU; use --device cpu")
     return torch.device(name)
 
 
@@ -65,18 +122,21 @@ def build_model(config: TrainConfig, info: DatasetInfo) -> nn.Module:
                     spike_grad=config.surrogate)
 
 
-def load_split(config: TrainConfig, split: str, limit: Optional[int] = None):
-    """``(dataset, info)`` for one split, with the run's data options."""
+def load_split(config: TrainConfig, split: str, limit: Optional[int] = None, progress: Optional[bool] = None):
+    """``(dataset, info)`` for one split, with the run's data options and input encoding (``progress``:
+    the binning bar)."""
     from ..data import load_dataset
 
-    options = {"data_dir": config.data_dir, "download": config.download, "limit": limit, "seed": config.seed}
+    options = {"data_dir": config.data_dir, "download": config.download, "limit": limit, "seed": config.seed,
+               "progress": progress}
     if config.bin_ms is not None:
         options["bin_ms"] = config.bin_ms
     if config.window == "first-saccade":
         options["first_saccade"] = True
     if (config.folds, config.fold) != (10, 0):
         options.update(folds=config.folds, fold=config.fold)
-    return load_dataset(config.dataset, split, **options)
+    dataset, info = load_dataset(config.dataset, split, **options)
+    return encoded(dataset, config.input_encoding), info
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
@@ -172,12 +232,23 @@ def load_state(model: nn.Module, state: dict, path: Path) -> None:
 
 def start_from(model: nn.Module, run_dir) -> None:
     """Load the trained model of the run in ``run_dir`` into ``model`` (a config's ``init_from``)."""
-    source = load_run(run_dir)
     try:
-        model.load_state_dict(source.model.state_dict())
-    except (RuntimeError, KeyError) as error:
-        raise ValueError(f"init_from: the {source.config.model!r} model of {run_dir} does not fit this run's "
-                         f"model: {str(error).splitlines()[0]}") from None
+        source = load_run(run_dir)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"init_from {run_dir}: {error}") from None
+    theirs, ours = source.model.state_dict(), model.state_dict()
+    if type(source.model) is not type(model):
+        raise ValueError(f"init_from {run_dir}: it holds a {source.config.model!r} model ({type(source.model).__name__}); "
+                         f"this run trains a {type(model).__name__}")
+    differences = [f"{key} missing there" for key in ours if key not in theirs]
+    differences += [f"{key} is {list(theirs[key].shape)} there, {list(ours[key].shape)} here"
+                    for key in ours if key in theirs and theirs[key].shape != ours[key].shape]
+    if differences or set(theirs) - set(ours):
+        differences += [f"{key} only there" for key in theirs if key not in ours]
+        raise ValueError(f"init_from {run_dir}: its {source.config.model!r} model (hidden {source.config.hidden}, "
+                         f"layers {source.config.layers}) does not fit this run's: {'; '.join(differences[:3])}"
+                         + (f" (and {len(differences) - 3} more)" if len(differences) > 3 else ""))
+    model.load_state_dict(theirs)
 
 
 def load_run(run_dir, device: str = "cpu") -> TrainedRun:
