@@ -16,11 +16,20 @@ update, counted as implemented (``rc_snn.models``):
       h = (1-z)*n + z*h_prev                             2
 
   Activations are counted but not converted to MACs or energy.
+
+A pruned baseline (``rc_snn.training.prune``) passes its weights' nonzero pattern
+(:class:`RecurrentWeights`, from :func:`recurrent_weights`): its effective products then count
+nonzero weights only, as the spiking networks' fan-out does (each nonzero input value costs the
+nonzero weights of its column; each hidden value the nonzero weights it feeds), and the
+event-driven convention charges the nonzero weights every step (a kernel that stores only them).
+The dense count stays every weight, pruned or not.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple
+from typing import Iterable, NamedTuple, Optional, Sequence
+
+import numpy as np
 
 from .activity import Activity
 from .counting import EMPTY_COUNTS, OpCounts
@@ -40,6 +49,26 @@ UNITS: dict[str, GatedUnit] = {
 }
 
 
+class RecurrentWeights(NamedTuple):
+    """The nonzero pattern of a (pruned) LSTM or GRU: ``input_fan [n_inputs]``, the nonzero weights of
+    each input column of the first layer's input matrix; ``hidden_fan``, the nonzero weights fed by
+    hidden values in one step (every layer's recurrent matrix, the deeper input matrices and the
+    readout); ``nonzero``, every nonzero weight."""
+
+    input_fan: np.ndarray
+    hidden_fan: int
+    nonzero: int
+
+
+def recurrent_weights(input_matrices: Sequence[np.ndarray], recurrent_matrices: Sequence[np.ndarray],
+                      readout: np.ndarray) -> RecurrentWeights:
+    """:class:`RecurrentWeights` of a stacked unit from its matrices (layer 0's input matrix first)."""
+    input_fan = np.count_nonzero(np.asarray(input_matrices[0]), axis=0).astype(np.int64)
+    hidden = [np.asarray(m) for m in (*input_matrices[1:], *recurrent_matrices, readout)]
+    hidden_fan = int(sum(np.count_nonzero(m) for m in hidden))
+    return RecurrentWeights(input_fan, hidden_fan, int(input_fan.sum()) + hidden_fan)
+
+
 def _unit(name: str) -> GatedUnit:
     if name not in UNITS:
         raise ValueError(f"expected a recurrent unit among {sorted(UNITS)}; got {name!r}")
@@ -57,6 +86,8 @@ def count_recurrent(
     n_samples: int = 1,
     *,
     unit: str = "lstm",
+    weights: Optional[RecurrentWeights] = None,
+    input_counts: Optional[np.ndarray] = None,
 ) -> OpCounts:
     """Counts for ``nn.LSTM`` or ``nn.GRU`` (``unit``) ``(n_inputs, n_hidden, n_layers)`` +
     ``Linear(n_hidden, n_outputs)`` each step; ``G`` below is the unit's gates (LSTM 4, GRU 3).
@@ -73,6 +104,9 @@ def count_recurrent(
 
     Element-wise: the unit's ``update_macs`` (3) per hidden unit per step and its activations.
     ``n_steps`` is the total of simulated steps over ``n_samples`` samples.
+
+    ``weights`` (a pruned unit, module docstring) with ``input_counts [n_inputs]`` (each input
+    channel's nonzero values over the steps) counts nonzero weights only.
     """
     shape = _unit(unit)
     for name, value in [("n_inputs", n_inputs), ("n_hidden", n_hidden), ("n_layers", n_layers),
@@ -103,15 +137,23 @@ def count_recurrent(
         # Each layer's values share the same per-value fan-out only on average; exact for one layer.
         hidden_ops = round(hidden_nonzeros * hidden_fan_total / n_layers)
         nonzero_hidden = int(hidden_nonzeros)
+    input_ops, used_per_step = int(input_nonzeros) * gate_rows, dense_per_step
+    if weights is not None:
+        counts = np.asarray(input_counts, dtype=np.int64)
+        if counts.shape != weights.input_fan.shape or int(counts.sum()) != int(input_nonzeros):
+            raise ValueError(f"expected input_counts over the {weights.input_fan.size} inputs summing to "
+                             f"input_nonzeros ({input_nonzeros}); got shape {counts.shape}, sum {int(counts.sum())}")
+        input_ops, used_per_step = int(counts @ weights.input_fan), weights.nonzero
+        hidden_ops = round(hidden_ops * weights.hidden_fan / (hidden_fan_total * n_hidden))
     units = n_hidden * n_layers
     return OpCounts(
         n_samples=int(n_samples),
         n_steps=int(n_steps),
         effective_acs=0,
-        effective_macs=int(input_nonzeros) * gate_rows + int(hidden_ops),
+        effective_macs=input_ops + int(hidden_ops),
         dense_synaptic_ops=dense_per_step * int(n_steps),
         event_driven_acs=0,
-        event_driven_macs=dense_per_step * int(n_steps),
+        event_driven_macs=used_per_step * int(n_steps),
         neuron_updates=(units + n_outputs) * int(n_steps),
         neuron_update_macs=units * sum(shape.update_macs.values()) * int(n_steps),
         activations=units * shape.activations * int(n_steps),
@@ -123,9 +165,11 @@ def count_recurrent(
 
 
 def count_recurrent_from_activity(
-    n_hidden: int, n_layers: int, n_outputs: int, activity: Activity | Iterable[Activity], *, unit: str = "lstm"
+    n_hidden: int, n_layers: int, n_outputs: int, activity: Activity | Iterable[Activity], *, unit: str = "lstm",
+    weights: Optional[RecurrentWeights] = None,
 ) -> OpCounts:
-    """``count_recurrent`` over recorded inputs (``Activity`` with no spike counts), per sample summed."""
+    """``count_recurrent`` over recorded inputs (``Activity`` with no spike counts), per sample summed;
+    ``weights``: a pruned unit's nonzero pattern."""
     items = [activity] if isinstance(activity, Activity) else list(activity)
     total = EMPTY_COUNTS
     for item in items:
@@ -137,5 +181,7 @@ def count_recurrent_from_activity(
             n_steps=item.n_steps,
             input_nonzeros=item.input_events,
             unit=unit,
+            weights=weights,
+            input_counts=item.input_counts,
         )
     return total

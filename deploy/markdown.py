@@ -28,6 +28,8 @@ OPERATION_COLUMNS: tuple[tuple[str, Callable[[dict[str, Any]], float | None]], .
     ("dense SynOps / inference", lambda entry: entry["per_inference"]["dense_synaptic_ops"]),
     ("spikes / inference", lambda entry: entry["per_inference"]["spikes"]),
     ("activation sparsity", lambda entry: entry["per_inference"]["activation_sparsity"]),
+    ("connection sparsity", lambda entry: entry["connection_sparsity"]),
+    ("firing rate (spikes / neuron / step)", lambda entry: entry["firing_rate"]),
     ("footprint (bytes)", lambda entry: entry["footprint_bytes"]),
 )
 

@@ -88,6 +88,8 @@ class ModelResult:
         dataset, split: the data the samples came from; every row of a report must share them
             and the sample count (a ratio between models evaluated on different data means nothing).
         weights_id: the identifier of the trained weights evaluated, if known.
+        connection_sparsity: the fraction of the weight matrices' entries that are zero, if known.
+        firing_rate: spikes per hidden neuron per simulated step (spiking networks), if known.
     """
 
     name: str
@@ -104,6 +106,8 @@ class ModelResult:
     dataset: str = ""
     split: str = ""
     weights_id: str | None = None
+    connection_sparsity: float | None = None
+    firing_rate: float | None = None
 
     def __post_init__(self) -> None:
         self.tradeoff = tuple(OperatingPoint(*point) for point in self.tradeoff)
@@ -189,6 +193,8 @@ def build_report_data(
                 "kind": result.kind,
                 "source": result.source,
                 "weights_id": result.weights_id,
+                "connection_sparsity": result.connection_sparsity,
+                "firing_rate": result.firing_rate,
                 "dataset": result.dataset,
                 "split": result.split,
                 "accuracy": float(result.accuracy),

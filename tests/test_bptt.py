@@ -186,3 +186,54 @@ def test_the_last_step_term_trains_steps_after_the_decision_and_vanishes_with_we
     training_step(model, x.detach(), y, with_weight.replace(last_step_weight=0.0)).loss.backward()
     for a, b in zip(vanishing, (p.grad for p in model.parameters())):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("hidden,compiled", ENGINES)
+def test_spike_counts_and_their_gradient_equal_autograd(hidden, compiled):
+    """The activity penalty's input: each sample's spikes per layer up to t*, and its gradient in each engine."""
+    model, x, threshold = lively_model(hidden), inputs(), {1: 0.5, 2: 0.3, 3: 0.45}[len(hidden)]
+    weights = torch.rand(10, len(hidden), dtype=torch.float64)  # a different weight per sample and layer
+
+    # The counts from the model's own forward: spikes of every layer summed over neurons and steps <= t*.
+    reference = run_until_decision(model, x, threshold, chunk_size=7, track_spikes=True)
+    state, counts = model.initial_state(10, dtype=torch.float64), []
+    with torch.no_grad():
+        for t in range(x.shape[0]):
+            _, state = model.step(x[t], state)
+            counts.append(torch.stack([layer.s.sum(-1) for layer in state.layers], -1))
+    upto = torch.arange(x.shape[0])[:, None] <= reference.steps[None, :]
+    expected_counts = (torch.stack(counts) * upto[..., None]).sum(0)
+    assert float(expected_counts.min()) > 0  # every sample spikes in every layer before deciding
+    torch.testing.assert_close(reference.spike_counts, expected_counts, rtol=0, atol=0)
+    _, decision = run_alif(model, x, threshold, chunk_size=7, compiled=compiled)
+    torch.testing.assert_close(decision.spike_counts, expected_counts, rtol=0, atol=0)
+
+    def loss(d):  # the counts alone, so their gradient is checked apart from the readout's
+        return (d.spike_counts * weights).sum() + d.logits.sum() * 0.0
+
+    expected = gradients(model, lambda: loss(run_until_decision(model, x, threshold, chunk_size=7, track_spikes=True)))
+    assert expected["layers.0.w_in.weight"].abs().max() > 0
+    got = gradients(model, lambda: loss(run_alif(model, x, threshold, chunk_size=7, compiled=compiled)[1]))
+    assert_same_gradients(expected, got)
+
+
+@pytest.mark.parametrize("loss, last_step_weight", [("rank", 0.0), ("full", 0.0), ("rank", 0.5)])
+def test_the_activity_penalty_gives_the_same_loss_and_gradients_with_either_backward(loss, last_step_weight):
+    config = TrainConfig(loss=loss, decision_threshold=0.5, hidden=12, layers=2, chunk_size=5, activity_weight=0.05,
+                         last_step_weight=last_step_weight)
+    model, x, y = lively_model([12, 12]).float(), inputs().float(), torch.randint(0, 4, (10,))
+    results = {}
+    backwards = BACKWARDS if loss == "rank" and last_step_weight == 0 else ("manual", "compiled")
+    for backward in backwards:
+        model.zero_grad()
+        loss_value, _ = training_step(model, x, y, config.replace(backward=backward))
+        loss_value.backward()
+        results[backward] = (loss_value.detach(), [p.grad.clone() for p in model.parameters()])
+    model.zero_grad()
+    without, _ = training_step(model, x, y, config.replace(activity_weight=0.0))
+    assert float(results["manual"][0]) > float(without.detach()) + 1e-3  # the penalty is there
+    loss_m, grads_m = results["manual"]
+    for backward in backwards:
+        torch.testing.assert_close(results[backward][0], loss_m)
+        for a, m in zip(results[backward][1], grads_m):
+            torch.testing.assert_close(a, m, rtol=1e-4, atol=1e-6)

@@ -80,3 +80,13 @@ def test_shipped_recipes_are_the_package_recipe_and_share_their_data_settings():
     assert recipe("alif").hidden == 256 and recipe("lstm").lr == 5e-3
     with pytest.raises(ValueError, match="expected a model among"):
         recipe("transformer")
+
+
+@pytest.mark.parametrize("changes, expected", [
+    (dict(model="lstm", activity_weight=0.1), "spike penalty is the ALIF network's"),
+    (dict(activity_weight=0.1, backward="autograd", loss="full"), "full-sequence run"),
+    (dict(input_encoding="spikes"), "'input_encoding'"),
+])
+def test_energy_options_are_validated(changes, expected):
+    with pytest.raises(ValueError, match=expected):
+        TrainConfig(**changes)

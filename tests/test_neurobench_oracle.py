@@ -31,6 +31,7 @@ from deploy.counting import count_snn, fan_out
 from rc_snn.models import ALIFRSNN, LSTMBaseline
 from rc_snn.pipeline.export import export_model
 from rc_snn.pipeline.recording import record_run
+from rc_snn.training.prune import prune_to
 
 N_IN, HIDDEN, N_OUT, STEPS, SAMPLES = 24, 10, 3, 12, 4
 
@@ -107,9 +108,12 @@ def alif_network() -> ALIFRSNN:
     return model
 
 
-@pytest.mark.parametrize("graded", [False, True])
-def test_alif_counts_equal_neurobench_term_by_term(graded):
+@pytest.mark.parametrize("graded, pruned", [(False, False), (True, False), (False, True)])
+def test_alif_counts_equal_neurobench_term_by_term(graded, pruned):
+    """``pruned``: half of every weight matrix (inputs, recurrent, readout) at zero, binary inputs."""
     model, x = alif_network(), events(graded)
+    if pruned:
+        prune_to(model, 0.5)
     _, spikes = record_run(model, x)
     assert spikes[0].sum() > 20, "the oracle needs spikes to compare"
     activities = activities_from_batch(x.numpy(), [s.numpy() for s in spikes], [STEPS - 1] * SAMPLES)

@@ -56,7 +56,8 @@ def load_dataset(name: str, split: str, *, data_dir=None, download: bool = False
     For toy, ``n_bins`` sets ``n_steps`` and ``limit`` sets ``n_samples``. ``folds``/``fold`` choose
     which part of a local N-MNIST Train/ folder is held out as ``val`` (file index modulo ``folds``
     equal to ``fold``; by default a tenth): K-fold cross-validation. ``progress`` shows (True),
-    hides (False) or, by default, shows for large folders the bar of N-MNIST's first binning.
+    hides (False) or, by default, shows for large sets the bars of the first simulation and binning
+    (N-MNIST, nmnist-sim).
     """
     if name not in DATASETS:
         raise ValueError(f"expected a dataset name in {DATASETS}; got {name!r}")
@@ -76,7 +77,8 @@ def load_dataset(name: str, split: str, *, data_dir=None, download: bool = False
         from .simulated import nmnist_sim_dataset
 
         return nmnist_sim_dataset(split, cache_dir=cache_dir, bin_ms=bin_ms, n_bins=n_bins,
-                                  first_saccade=first_saccade, denoise_us=denoise_us, limit=limit, seed=seed)
+                                  first_saccade=first_saccade, denoise_us=denoise_us, limit=limit, seed=seed,
+                                  progress=progress)
     if name == "nmnist":
         from .nmnist import nmnist_dataset
 

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from deploy.activity import activities_from_batch
-from deploy.baselines import count_recurrent_from_activity
+from deploy.baselines import count_recurrent_from_activity, recurrent_weights
 from deploy.files import FolderLock, check_folder_destination
 from deploy.counting import EMPTY_COUNTS, OpCounts, count_snn, fan_out
 from deploy.footprint import recurrent_footprint_bytes, snn_footprint_bytes
@@ -34,6 +34,7 @@ from deploy.report import (REPORT_CONVENTIONS, ModelResult, OperatingPoint, buil
 from ..models import SPIKING_NETWORKS
 from ..training.early_exit import read_last_step, select_decision
 from ..training.loop import time_first
+from ..training.prune import connection_sparsity
 from ..training.run import TrainedRun, load_run, load_split
 from .export import export_model
 from .recording import record_run
@@ -68,8 +69,11 @@ def analyse_run(
     else:
         footprint = recurrent_footprint_bytes(model.n_inputs, model.n_hidden, model.n_layers, model.n_outputs,
                                               unit=config.model)
+        params = [[p.detach().numpy() for p in layer] for layer in model.step_params()]  # (W_ih, W_hh, b_ih, b_hh)
+        weights = recurrent_weights([p[0] for p in params], [p[1] for p in params],
+                                    model.readout.weight.detach().numpy())  # pruned weights are not counted
         count = lambda activities: count_recurrent_from_activity(  # noqa: E731
-            model.n_hidden, model.n_layers, model.n_outputs, activities, unit=config.model)
+            model.n_hidden, model.n_layers, model.n_outputs, activities, unit=config.model, weights=weights)
     counts, steps, correct, correct_last, raster = EMPTY_COUNTS, [], 0, 0, None
     # threshold -> [correct, sum of steps, counts]: each reading cut at its own decisions
     tradeoff = {threshold: [0, 0, EMPTY_COUNTS] for threshold in thresholds}
@@ -100,8 +104,14 @@ def analyse_run(
         tradeoff=[OperatingPoint(threshold, c / n, s / n, point_counts)
                   for threshold, (c, s, point_counts) in tradeoff.items()],
         raster=raster, footprint_bytes=footprint, source="pytorch", dataset=config.dataset, split=split,
-        weights_id=run.weights_id,
+        weights_id=run.weights_id, connection_sparsity=connection_sparsity(model),
+        firing_rate=firing_rate(counts, sum(layer.n_neurons for layer in model.layers)) if is_snn else None,
     )
+
+
+def firing_rate(counts: OpCounts, n_neurons: int) -> float:
+    """Spikes per hidden neuron per step simulated (each sample up to its decision)."""
+    return counts.spikes / (n_neurons * counts.n_steps) if counts.n_steps else 0.0
 
 
 def lava_result(summary: dict, source: str = "the Lava result") -> ModelResult:
@@ -115,6 +125,7 @@ def lava_result(summary: dict, source: str = "the Lava result") -> ModelResult:
         source=f"lava {'fixed' if summary['fixed_point'] else 'float'}, {summary['n_samples']} "
                f"{summary['split']} samples",
         dataset=summary["dataset"], split=summary["split"], weights_id=summary["weights_id"],
+        connection_sparsity=summary.get("connection_sparsity"), firing_rate=summary.get("firing_rate"),
     )
 
 
@@ -152,6 +163,11 @@ def check_lava_summary(summary, source: str = "the Lava result") -> None:
     if dt_ms is not None and (isinstance(dt_ms, bool) or not isinstance(dt_ms, (int, float))
                               or not math.isfinite(dt_ms) or dt_ms <= 0):
         fail("dt_ms", "a finite bin width > 0, or null")
+    for field in ("connection_sparsity", "firing_rate"):  # optional
+        value = summary.get(field)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 <= value <= 1):
+            fail(field, "a fraction in [0, 1], or null")
     if not isinstance(summary.get("weights_id"), (str, type(None))) or "weights_id" not in summary:
         fail("weights_id", "the identifier of the weights it ran (run `rc-snn lava` again to record it)")
     if not isinstance(summary.get("counts"), dict):
@@ -234,21 +250,25 @@ SUMMARY_PRESETS = ("cmos45_fp32", "loihi")
 
 
 def format_summary(data: dict) -> str:
-    """The report's headline figures as a terminal table (accuracy, mean t*, energy per inference
-    for the 45 nm fp32 and Loihi presets under both counting conventions), then the SNN/RNN
-    energy ratio at matched accuracy."""
+    """The report's headline figures as a terminal table (accuracy, mean t*, connection sparsity,
+    firing rate in spikes per neuron per step, energy per inference for the 45 nm fp32 and Loihi
+    presets under both counting conventions), then the SNN/RNN energy ratio at matched accuracy."""
     presets = [preset for preset in SUMMARY_PRESETS if preset in data["presets"]]
     columns = [(convention, preset) for convention in REPORT_CONVENTIONS for preset in presets]
     labels = [f"{preset} {convention} (nJ)" for convention, preset in columns]
     width = max([len(entry["name"]) for entry in data["models"]] + [5])
-    header = f"{'model':<{width}}  accuracy  mean t*  " + "  ".join(f"{label:>{len(label)}}" for label in labels)
+    header = (f"{'model':<{width}}  accuracy  mean t*  sparsity  rate  "
+              + "  ".join(f"{label:>{len(label)}}" for label in labels))
     lines = [header, "-" * len(header)]
     for entry in data["models"]:
         energies = "  ".join(
             f"{entry['energy_per_inference'][convention][preset]['total_pj'] / 1000:>{len(label)}.4g}"
             for (convention, preset), label in zip(columns, labels))
+        sparsity, rate = entry["connection_sparsity"], entry["firing_rate"]
         lines.append(f"{entry['name']:<{width}}  {100 * entry['accuracy']:7.2f}%  "
-                     f"{entry['mean_decision_step']:7.1f}  {energies}")
+                     f"{entry['mean_decision_step']:7.1f}  "
+                     f"{'-' if sparsity is None else f'{100 * sparsity:.0f}%':>8}  "
+                     f"{'-' if rate is None else f'{rate:.3f}':>4}  {energies}")
     lines += ["", "times less energy than the RNN (LSTM, GRU) at matched accuracy (cheapest point at least as accurate):"]
     for convention, preset in columns:
         matched = data["frontier"][convention][preset]["matched"]

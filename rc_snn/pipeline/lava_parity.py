@@ -32,6 +32,12 @@ class LavaParity(NamedTuple):
     evaluation: LavaEvaluation
 
 
+def network_sparsity(network: NetworkIR) -> float:
+    """The fraction of the network file's weight entries (inputs, recurrent, readout) that are zero."""
+    matrices = [m for layer in network.layers for m in (layer.w_in, layer.w_rec)] + [network.readout.weight]
+    return sum(int(np.count_nonzero(m == 0)) for m in matrices) / sum(m.size for m in matrices)
+
+
 def check_network_of_run(network: NetworkIR, run: TrainedRun) -> None:
     """Refuse a network file made from other weights than the run's (its ``weights_id``), or whose sizes
     are not those of the run's model."""
@@ -87,6 +93,8 @@ def lava_versus_pytorch(
         "mean_decision_step": lava.mean_decision_step,
         "pytorch_mean_decision_step": float(np.mean(torch_steps)),
         "dt_ms": info.dt_ms,
+        "connection_sparsity": network_sparsity(network),
+        "firing_rate": sum(lava.spikes_per_layer) / (sum(network.layer_sizes) * int(np.sum(lava.decision_steps + 1))),
         **{key: value for key, value in lava.to_json().items()
            if key not in ("accuracy", "mean_decision_step", "fixed_point", "n_samples")},
     }

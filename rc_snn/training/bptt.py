@@ -11,12 +11,14 @@ pass is the loop below. No library does this: snnTorch and Norse differentiate t
 
 Backward pass, per step t from the last down to 0, for the rows still running at t (each row
 enters at its own t*), with ``v = u[t] - B[t]`` and ``sigma'`` the surrogate derivative; ``g_x`` is
-the gradient of the loss with respect to x, and a term "(t+1)" is carried from the step after::
+the gradient of the loss with respect to x, ``g_n`` that of each sample's spike count up to t*
+(the activity penalty; ``d n / d s[t] = 1`` for ``t <= t*``), and a term "(t+1)" is carried from
+the step after::
 
     g_m[t]  = dL/dm[t] + alpha_o * g_m[t+1]
     g_co[t] = (1 - alpha_o) * g_m[t]                          co[t] = W_o s_L[t] + bias_o
     g_s[t]  = (g_co[t] W_o  or  g_I^{l+1}[t] W_in^{l+1})      from the readout or the layer above
-              + g_I[t+1] W_rec + (1 - rho) g_b[t+1] - B[t+1] g_u[t+1]
+              + g_I[t+1] W_rec + (1 - rho) g_b[t+1] - B[t+1] g_u[t+1] + g_n
     g_v     = sigma'(v) * g_s[t]
     g_u[t]  = g_v + alpha * g_u[t+1]
     g_b[t]  = beta * (-g_v - s[t-1] * g_u[t]) + rho * g_b[t+1]
@@ -137,6 +139,7 @@ class _ALIFSequence(torch.autograd.Function):
                  for _, _, w_rec, _, _ in layer_params]
         m = x_seq.new_zeros(batch, w_out.shape[0])
         m_raw = x_seq.new_zeros(n_steps, batch, w_out.shape[0])
+        spike_counts = x_seq.new_zeros(batch, n_layers)  # per sample and layer, up to t*
         exits = ExitTracker(batch, n_steps, device=x_seq.device)
         record: List[_Step] = []
         chunk_inputs: List[Tensor] = []  # the first layer's input, per chunk, for the rows then running
@@ -162,6 +165,7 @@ class _ALIFSequence(torch.autograd.Function):
                 readout_current = nnf.linear(new[-1].s, w_out, bias_out)
                 m_new = F.readout_step(readout_current, m, alpha_out)
                 rows = exits.running
+                spike_counts.index_add_(0, rows, torch.stack([layer_state.s.sum(-1) for layer_state in new], -1))
                 step = _Step(rows, len(chunk_inputs) - 1, offset, positions, state, new, currents, m, readout_current)
                 record.append(step)
                 if rows.numel() == batch:
@@ -191,10 +195,10 @@ class _ALIFSequence(torch.autograd.Function):
         ctx.spec, ctx.record, ctx.chunk_inputs, ctx.decision_steps = spec, record, chunk_inputs, decision_steps
         ctx.save_for_backward(*params)
         ctx.mark_non_differentiable(decision_steps, crossed)
-        return outputs, decision_steps, crossed
+        return outputs, spike_counts, decision_steps, crossed
 
     @staticmethod
-    def backward(ctx, grad_outputs: Tensor, _grad_steps, _grad_crossed):
+    def backward(ctx, grad_outputs: Tensor, grad_spike_counts: Optional[Tensor], _grad_steps, _grad_crossed):
         spec, record, decision_steps = ctx.spec, ctx.record, ctx.decision_steps
         params = ctx.saved_tensors
         n_layers = len(spec.layers)
@@ -233,6 +237,7 @@ class _ALIFSequence(torch.autograd.Function):
             g_alpha_out += (g_m * (step.m_prev - step.readout_current)).sum(0)
             g_readout.append(g_co)
             g_from_above = g_co @ w_out
+            g_spikes = None if grad_spike_counts is None else grad_spike_counts[step.rows]  # d(count)/ds[t] = 1
             for l in reversed(range(n_layers)):
                 w_in, _, w_rec, alpha, rho = layer_params[l]
                 spike_fn = spec.layers[l][2]
@@ -240,7 +245,10 @@ class _ALIFSequence(torch.autograd.Function):
                 prev, new, current = step.prev[l], step.new[l], step.currents[l]
                 threshold_b = F.adaptive_threshold(new.b, b0, beta)
                 v = new.u - threshold_b
-                g_v = surrogate_vjp(spike_fn, v, g_from_above + g_s[l])
+                g_to_s = g_from_above + g_s[l]
+                if g_spikes is not None:
+                    g_to_s = g_to_s + g_spikes[:, l, None]
+                g_v = surrogate_vjp(spike_fn, v, g_to_s)
                 g_u_t = g_v + g_u[l]
                 g_b_t = beta * (-g_v - prev.s * g_u_t) + g_b[l]
                 g_i = keep_in * g_u_t
@@ -288,12 +296,18 @@ class _CompiledALIFSequence(torch.autograd.Function):
         decision_steps, crossed = torch.from_numpy(saved["steps"]), torch.from_numpy(saved["crossed"])
         steps_simulated = int(decision_steps.max()) + 1
         m_seq = torch.from_numpy(saved["m"][:, 1:steps_simulated + 1]).transpose(0, 1)
+        # Each sample's spikes up to its t*, read from the steps computed only (the rest is never written).
+        computed = torch.arange(steps_simulated)[None, :] <= decision_steps[:, None]  # [batch, steps]
+        packed = torch.from_numpy(saved["s"][:, 1:steps_simulated + 1])[computed]  # [sum(t* + 1), layers, H]
+        per_step = torch.stack([packed[:, l, :n_h].sum(-1) for l, n_h in enumerate(net.sizes)], -1)
+        owner = torch.arange(computed.shape[0])[:, None].expand_as(computed)[computed]
+        spike_counts = per_step.new_zeros(computed.shape[0], len(net.sizes)).index_add_(0, owner, per_step)
         ctx.spec, ctx.x, ctx.saved, ctx.net = spec, x, saved, net
         ctx.mark_non_differentiable(decision_steps, crossed)
-        return _hold_decisions(m_seq, decision_steps), decision_steps, crossed
+        return _hold_decisions(m_seq, decision_steps), spike_counts, decision_steps, crossed
 
     @staticmethod
-    def backward(ctx, grad_outputs: Tensor, _grad_steps, _grad_crossed):
+    def backward(ctx, grad_outputs: Tensor, grad_spike_counts: Optional[Tensor], _grad_steps, _grad_crossed):
         saved, net = ctx.saved, ctx.net
         decision_steps = torch.from_numpy(saved["steps"])
         steps_simulated = grad_outputs.shape[0]
@@ -305,7 +319,9 @@ class _CompiledALIFSequence(torch.autograd.Function):
         for l, ((b0, beta, spike_fn), n_h) in enumerate(zip(ctx.spec.layers, net.sizes)):
             v = u[:, l, :n_h] - F.adaptive_threshold(b[:, l, :n_h], b0, beta)
             surrogate[:, l, :n_h] = surrogate_derivative(spike_fn, v)
-        grads = compiled_engine.backward(ctx.x, net, saved, surrogate.numpy(), g_out)
+        g_spikes = (np.zeros((g_out.shape[0], len(net.sizes)), g_out.dtype) if grad_spike_counts is None
+                    else grad_spike_counts.contiguous().numpy())
+        grads = compiled_engine.backward(ctx.x, net, saved, surrogate.numpy(), g_out, g_spikes)
         del ctx.x, ctx.saved, ctx.net
         flat = [g for layer in grads["layers"] for g in layer] + [grads[n] for n in ("w_out", "bias_out", "alpha_out")]
         return (None, None, *(torch.from_numpy(np.ascontiguousarray(g)) for g in flat))
@@ -328,7 +344,8 @@ def run_alif(
     ``model(x_seq)[0]``. With a threshold, each sample leaves the batch at its decision step t*
     (rule of :mod:`rc_snn.training.early_exit`) and the run stops at the batch's last decision;
     ``outputs`` ``[steps simulated, batch, classes]`` then holds each sample's z[t*] after its t*,
-    so ``outputs[-1]`` is z[t*]. The decision equals
+    so ``outputs[-1]`` is z[t*]. ``decision.spike_counts`` ``[batch, layers]`` are the spikes of each
+    sample up to its t*, differentiable (the activity penalty of :mod:`rc_snn.training.losses`). The decision equals
     :func:`~rc_snn.training.early_exit.run_until_decision`'s, and so do the gradients (tested).
 
     ``compiled``: None runs the compiled kernels of :mod:`rc_snn.training.compiled` where they apply
@@ -352,9 +369,10 @@ def run_alif(
         raise ValueError("the compiled ALIF kernels run on the CPU, in float32 or float64, with the input and"
                          f" parameters of one dtype; got input {x_seq.dtype} on {x_seq.device.type}")
     sequence = _CompiledALIFSequence if use_kernel else _ALIFSequence
-    outputs, steps, crossed = sequence.apply(x_seq, spec, *params)
+    outputs, spike_counts, steps, crossed = sequence.apply(x_seq, spec, *params)
 
     mean_entropy = mean_entropy_until(outputs, steps) if track_entropy else None  # as in run_until_decision
     decision = Decision(logits=outputs[-1], steps=steps, crossed=crossed, mean_entropy=mean_entropy,
-                        steps_simulated=outputs.shape[0], sample_steps=int(steps.sum()) + steps.numel())
+                        steps_simulated=outputs.shape[0], sample_steps=int(steps.sum()) + steps.numel(),
+                        spike_counts=spike_counts)
     return outputs, decision

@@ -126,7 +126,7 @@ def _add_vector_matrix(out, g, w, n_rows, n_cols):  # pragma: no cover - compile
 
 @njit(parallel=True, cache=True)
 def _backward(x, sizes, w_deep, w_rec, w_out, alpha, rho, b0, beta, alpha_out, u, b, s, current, m, co, surrogate,
-              first, g_out, steps, order, d_w_in_t, d_w_deep_t, d_bias_in, d_w_rec_t, d_alpha, d_rho, d_w_out_t,
+              first, g_out, g_spikes, steps, order, d_w_in_t, d_w_deep_t, d_bias_in, d_w_rec_t, d_alpha, d_rho, d_w_out_t,
               d_bias_out, d_alpha_out):  # pragma: no cover - compiled
     n_layers, width = alpha.shape
     n_out, n_in, top = alpha_out.shape[0], x.shape[2], n_layers - 1
@@ -159,8 +159,9 @@ def _backward(x, sizes, w_deep, w_rec, w_out, alpha, rho, b0, beta, alpha_out, u
                             d_w_out_t[p, k, c] += sk * g_co[c]
                 for l in range(top, -1, -1):
                     n_h = sizes[l]
-                    for h in range(n_h):  # g_s[t] = (from above) + (carried from t+1)
-                        g_s[h] = g_below[h] + carry_s[l, h]
+                    g_n = g_spikes[r, l]  # the spike count's gradient: d count / d s[t] = 1 up to t*
+                    for h in range(n_h):  # g_s[t] = (from above) + (carried from t+1) + g_n
+                        g_s[h] = g_below[h] + carry_s[l, h] + g_n
                     # One step of the neurons, on contiguous rows (so that the loops vectorise), then
                     # the parameter gradients in a loop of their own.
                     s_prev, sigma = s[r, t, l], surrogate[first[r] + t, l]
@@ -265,8 +266,10 @@ def packed_offsets(steps: np.ndarray) -> np.ndarray:
     return np.concatenate(([0], np.cumsum(steps + 1)[:-1])).astype(np.int64)
 
 
-def backward(x: np.ndarray, net: Network, saved: dict, surrogate: np.ndarray, g_out: np.ndarray) -> dict:
-    """Gradients of every parameter from ``g_out [batch, steps, classes]`` (dL/dm[t]; read up to t* only).
+def backward(x: np.ndarray, net: Network, saved: dict, surrogate: np.ndarray, g_out: np.ndarray,
+             g_spikes: np.ndarray) -> dict:
+    """Gradients of every parameter from ``g_out [batch, steps, classes]`` (dL/dm[t]; read up to t* only)
+    and ``g_spikes [batch, layers]``, the gradient of each sample's spike count up to t* per layer.
 
     ``saved`` is :func:`forward`'s result; ``surrogate [sum(t* + 1), layers, H]`` is sigma'(u[t] - B[t])
     at the steps computed, packed sample by sample (:func:`packed_offsets`).
@@ -281,7 +284,7 @@ def backward(x: np.ndarray, net: Network, saved: dict, surrogate: np.ndarray, g_
     grads = {name: np.zeros((n_parts,) + shape, dtype) for name, shape in parts.items()}
     _backward(x, net.sizes, net.w_deep, net.w_rec, net.w_out, net.alpha, net.rho, net.b0, net.beta, net.alpha_out,
               saved["u"], saved["b"], saved["s"], saved["current"], saved["m"], saved["co"], surrogate,
-              packed_offsets(saved["steps"]), g_out, saved["steps"], np.argsort(-saved["steps"], kind="stable"),
+              packed_offsets(saved["steps"]), g_out, g_spikes, saved["steps"], np.argsort(-saved["steps"], kind="stable"),
               **grads)  # longest first, dealt out
     total = {name: value.sum(0) for name, value in grads.items()}
     layers = []

@@ -32,7 +32,10 @@ class TrainConfig:
     ``decision_threshold`` is the early-exit rule's softmax threshold (see
     :mod:`rc_snn.training.early_exit`); ``entropy_weight`` is beta_H of
     :mod:`rc_snn.training.losses` and ``last_step_weight`` its lambda (cross-entropy at the last step
-added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
+    added to the rank-coded loss); ``activity_weight`` is lambda_A there, the penalty on the ALIF
+    network's spikes per neuron over the steps training computes (up to each decision when training
+    stops there); ``full_readout`` applies to ``loss="full"``. ``prune_fraction`` of every weight
+    matrix is pruned by magnitude, reached gradually over ``prune_epochs`` (:mod:`rc_snn.training.prune`).
     ``backward`` picks how the ALIF network's gradients are computed, all to the same values:
     ``"compiled"`` runs the compiled kernels of :mod:`rc_snn.training.compiled` (any depth, on the
     CPU; on a GPU it falls back to ``"manual"``), ``"manual"`` the hand-written BPTT
@@ -66,6 +69,9 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
     decision_threshold: float = 0.9
     entropy_weight: float = 0.0
     last_step_weight: float = 0.0
+    activity_weight: float = 0.0
+    prune_fraction: float = 0.0
+    prune_epochs: int = 0
     full_readout: str = "last"
     layers: int = 1
     hidden: int = 128
@@ -112,11 +118,19 @@ added to the rank-coded loss); ``full_readout`` applies to ``loss="full"``.
             object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
         if self.fold >= self.folds:
             _fail("fold", f"an integer below folds ({self.folds})", self.fold)
+        if self.activity_weight > 0 and self.model != "alif":
+            _fail("activity_weight", f"0 for a {self.model!r} model (the spike penalty is the ALIF network's)",
+                  self.activity_weight)
+        if (self.activity_weight > 0 and self.backward == "autograd"
+                and (self.loss == "full" or self.last_step_weight > 0)):
+            _fail("activity_weight", "0 with backward 'autograd' in a full-sequence run (its spikes are counted by "
+                  "the 'compiled' and 'manual' engines there)", self.activity_weight)
         if self.lr_schedule == "cosine" and self.lr_decay != 1:
             _fail("lr_decay", "1.0 with lr_schedule 'cosine' (lr_decay is the exponential schedule's factor)",
                   self.lr_decay)
-        for name in ("decision_threshold", "entropy_weight", "last_step_weight", "lr", "lr_decay", "weight_decay",
-                     "label_smoothing", "b0", "beta", "rotate_deg", "zoom", "drop_events"):
+        for name in ("decision_threshold", "entropy_weight", "last_step_weight", "activity_weight", "prune_fraction",
+                     "lr", "lr_decay", "weight_decay", "label_smoothing", "b0", "beta", "rotate_deg", "zoom",
+                     "drop_events"):
             object.__setattr__(self, name, float(getattr(self, name)))
         if self.bin_ms is not None:
             object.__setattr__(self, "bin_ms", float(self.bin_ms))
@@ -252,6 +266,9 @@ _RULES = {
     "decision_threshold": _number(lambda v: 0 < v < 1, "a softmax probability, 0 < p < 1 for training"),
     "entropy_weight": _number(lambda v: v >= 0, "a finite number >= 0"),
     "last_step_weight": _number(lambda v: v >= 0, "a finite number >= 0"),
+    "activity_weight": _number(lambda v: v >= 0, "a finite number >= 0"),
+    "prune_fraction": _number(lambda v: 0 <= v < 1, "a fraction of each weight matrix, 0 <= f < 1"),
+    "prune_epochs": _integer(0),
     "full_readout": _choice(FULL_READOUTS),
     "layers": _integer(1),
     "hidden": _integer(1),

@@ -60,6 +60,7 @@ class Decision:
     mean_entropy: Optional[Tensor] = None  # (1 / (t*+1)) sum_{t<=t*} H(p[t]); None unless tracked
     steps_simulated: int = 0  # length of the batch's forward pass (= max t* + 1)
     sample_steps: int = 0  # sum over samples of (t* + 1): the model steps actually computed
+    spike_counts: Optional[Tensor] = None  # [batch, layers]: spikes up to t*, differentiable; None unless tracked
 
     @property
     def predictions(self) -> Tensor:
@@ -138,12 +139,15 @@ def run_until_decision(
     *,
     chunk_size: int = 16,
     track_entropy: bool = False,
+    track_spikes: bool = False,
 ) -> Decision:
     """Step ``model`` over ``x_seq [time, batch, features]`` until every sample has decided.
 
     The first layer's input projection is computed ``chunk_size`` steps at a time for the samples
     still running (one matmul per chunk); a sample leaves the batch at its t*, so the forward pass
     and its graph stop there. Equal to ``select_decision(model(x_seq)[0], decision_threshold)`` (tested).
+    ``track_spikes`` also sums each sample's spikes up to t* per layer (``Decision.spike_counts``, with
+    their graph), for a model whose state holds ``layers[l].s`` (the ALIF network).
     """
     check_sequence(x_seq, model.n_inputs)
     if chunk_size < 1:
@@ -152,7 +156,8 @@ def run_until_decision(
     state = model.initial_state(batch, device=x_seq.device, dtype=x_seq.dtype)
     exits = ExitTracker(batch, n_steps, device=x_seq.device)
     entropy_sum = x_seq.new_zeros(batch) if track_entropy else None
-    done_rows, done_logits, done_entropy = [], [], []
+    spike_sum = x_seq.new_zeros(batch, len(state.layers)) if track_spikes else None
+    done_rows, done_logits, done_entropy, done_spikes = [], [], [], []
     steps_simulated = sample_steps = 0
     params = model.step_params()
 
@@ -167,6 +172,8 @@ def run_until_decision(
             steps_simulated, sample_steps = t + 1, sample_steps + exits.running.numel()
             if track_entropy:
                 entropy_sum = entropy_sum + output_entropy(logits)
+            if track_spikes:
+                spike_sum = spike_sum + torch.stack([layer.s.sum(-1) for layer in state.layers], -1)
             leaving = exits.running
             finished = exits.update(t, crossed_threshold(logits.detach(), decision_threshold))
             if finished is None:
@@ -176,6 +183,9 @@ def run_until_decision(
             if track_entropy:
                 done_entropy.append(entropy_sum[finished] / (t + 1))
                 entropy_sum = entropy_sum[exits.keep]
+            if track_spikes:
+                done_spikes.append(spike_sum[finished])
+                spike_sum = spike_sum[exits.keep]
             state, currents = select_rows(state, exits.keep), currents[:, exits.keep]
             if exits.done:
                 break
@@ -190,4 +200,5 @@ def run_until_decision(
         mean_entropy=torch.cat(done_entropy)[order] if track_entropy else None,
         steps_simulated=steps_simulated,
         sample_steps=sample_steps,
+        spike_counts=torch.cat(done_spikes)[order] if track_spikes else None,
     )

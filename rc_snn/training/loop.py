@@ -34,8 +34,9 @@ from .config import TrainConfig
 from .distributed import World, launch, world_from_environment
 from .early_exit import (Decision, check_decision_threshold, mean_entropy_until, read_last_step, run_until_decision,
                          select_decision)
-from .losses import full_sequence_loss, rank_coded_loss
+from .losses import activity_penalty, full_sequence_loss, rank_coded_loss
 from .optim import build_average, build_optimizer, build_schedule, update_average
+from .prune import Pruner
 from .run import (CHECKPOINT_FILE, CHECKPOINT_FORMAT, TrainedRun, build_model, claim_run_folder, load_checkpoint,
                   load_run, load_split, load_state, resolve_device, save_run_state, set_aside_derived, start_from,
                   unclaim_if_empty)
@@ -72,26 +73,33 @@ def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Tr
     full_run = not rank or config.last_step_weight > 0 or getattr(model, "needs_full_sequence", False)
     engine = config.model == "alif" and config.backward != "autograd"
     compiled = None if config.backward == "compiled" else False
+    penalise = config.activity_weight > 0  # the spikes' penalty needs their counts (ALIF only: config)
     if full_run:
-        logits_seq = (run_alif(model, x, None, chunk_size=config.chunk_size, compiled=compiled)[0] if engine
-                      else model(x)[0])
+        if engine:
+            logits_seq, full_decision = run_alif(model, x, None, chunk_size=config.chunk_size, compiled=compiled)
+            spike_counts = full_decision.spike_counts  # over every step: every step is computed
+        else:
+            logits_seq, spike_counts = model(x)[0], None
     if rank and full_run:  # the rank-coded loss read off the whole sequence's outputs (rc_snn.training.losses)
         decision = select_decision(logits_seq, config.decision_threshold)
         entropy = mean_entropy_until(logits_seq, decision.steps) if config.entropy_weight > 0 else None
-        decision = replace(decision, mean_entropy=entropy, sample_steps=logits_seq.shape[0] * logits_seq.shape[1])
+        decision = replace(decision, mean_entropy=entropy, sample_steps=logits_seq.shape[0] * logits_seq.shape[1],
+                           spike_counts=spike_counts)
     elif rank and engine:
         _, decision = run_alif(model, x, config.decision_threshold, chunk_size=config.chunk_size,
                                track_entropy=config.entropy_weight > 0, compiled=compiled)
     elif rank:
-        decision = run_until_decision(
-            model, x, config.decision_threshold, chunk_size=config.chunk_size, track_entropy=config.entropy_weight > 0
-        )
+        decision = run_until_decision(model, x, config.decision_threshold, chunk_size=config.chunk_size,
+                                      track_entropy=config.entropy_weight > 0, track_spikes=penalise)
     if rank:
         loss = rank_coded_loss(decision.logits, y, decision.mean_entropy, config.entropy_weight,
                                logits_seq[-1] if full_run else None, config.last_step_weight, config.label_smoothing)
     else:
         loss = full_sequence_loss(logits_seq, y, config.full_readout, config.label_smoothing)
-        decision = read_last_step(logits_seq.detach())  # what a full-sequence model is trained to output
+        decision = replace(read_last_step(logits_seq.detach()), spike_counts=spike_counts)
+    if penalise:
+        loss = loss + activity_penalty(decision.spike_counts, sum(layer.n_neurons for layer in model.layers),
+                                       config.activity_weight)
     return StepResult(loss, decision)
 
 
@@ -292,7 +300,11 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
             "epoch": epoch_done, "batch": batch_done, "partial": sums, "history": history,
         })
 
+    pruner = (Pruner(model, config.prune_fraction, config.prune_epochs, average.module if average is not None else None)
+              if config.prune_fraction > 0 else None)
     while epoch < config.epochs:
+        if pruner is not None:  # the same fraction again on a resumed epoch: nothing changes
+            pruner.start_epoch(epoch)
         batches = epoch_batches(len(train_set), config.batch_size, config.seed, epoch)
         sums = {"loss": 0.0, "correct": 0, "samples": 0, "decision_steps": 0, "steps_simulated": 0, "batches": 0,
                 "sample_steps": 0, "full_sample_steps": 0, "seconds": 0.0, **(partial or {})}
@@ -317,8 +329,12 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
                     (loss * (len(indices) / len(batch))).backward()
                 world.sum_gradients(model)
                 optimizer.step()
+                if pruner is not None:
+                    pruner.hold()
                 if average is not None:
                     update_average(average, model)
+                    if pruner is not None:
+                        pruner.hold()
                 sums["seconds"] += time.perf_counter() - started
                 batch_index += 1
                 if indices:  # (process 0 always has a share: it shows the progress)

@@ -18,6 +18,15 @@ reading at the last step (weight ``lambda >= 0``, ``last_step_weight``)::
 This needs every sample's full sequence, so with ``lambda > 0`` training computes all T steps
 (rank coding then no longer shortens training, only inference).
 
+Energy-aware training adds an activity penalty (weight ``lambda_A >= 0``, ``activity_weight``) on
+the spikes each sample emits up to its decision, per neuron, over the hidden layers' ``N`` neurons::
+
+    L_act = L + lambda_A * (1/N) sum_i (1 / N_neurons) sum_l sum_{t <= t*_i} sum_h s_l,h[t]
+
+Every spike costs one accumulate per synapse it reaches, so this is the cost the network pays for
+its hidden activity; its gradient reaches each spike through the surrogate, in every engine
+(``tests/test_bptt.py``).
+
 Every CE may be label-smoothed (``label_smoothing`` eps, as in ``torch.nn.functional.cross_entropy``:
 the target puts 1 - eps on the class and eps / C on each of the C classes).
 """
@@ -50,6 +59,14 @@ def rank_coded_loss(
             raise ValueError("last_step_weight > 0 needs last_logits, the outputs at the last step")
         loss = loss + last_step_weight * F.cross_entropy(last_logits, targets, label_smoothing=label_smoothing)
     return loss
+
+
+def activity_penalty(spike_counts: Tensor, n_neurons: int, activity_weight: float) -> Tensor:
+    """``lambda_A * (1/N) sum_i (1 / n_neurons) sum_l spike_counts[i, l]`` (module docstring) from
+    ``spike_counts [batch, layers]``, the spikes of each sample up to its decision."""
+    if activity_weight < 0 or n_neurons < 1:
+        raise ValueError(f"expected activity_weight >= 0 and n_neurons >= 1; got {activity_weight}, {n_neurons}")
+    return activity_weight * spike_counts.sum(1).mean() / n_neurons
 
 
 def full_sequence_loss(logits_seq: Tensor, targets: Tensor, readout: str = "last",
