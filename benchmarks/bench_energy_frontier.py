@@ -57,9 +57,14 @@ def sim(args) -> None:
 
 
 def model_name(config: TrainConfig) -> str:
-    """``"IR-SNN 128 6b"``: the model, its size and (IR-SNN) its bits."""
-    bits = f" {config.bits}b" if config.model == "irsnn" else ""
-    return f"{MODEL_LABELS[config.model]} {config.hidden}{bits}"
+    """``"IR-SNN 128 6b"``, ``"ALIF 256 binary act 0.02 pruned 50%"``: the model, its size and what
+    sets it apart (IR-SNN bits, input encoding, activity penalty, pruning)."""
+    parts = [MODEL_LABELS[config.model], str(config.hidden)]
+    parts += [f"{config.bits}b"] if config.model == "irsnn" else []
+    parts += [config.input_encoding] if config.input_encoding != "counts" else []
+    parts += [f"act {config.activity_weight:g}"] if config.activity_weight else []
+    parts += [f"pruned {100 * config.prune_fraction:.0f}%"] if config.prune_fraction else []
+    return " ".join(parts)
 
 
 def multiplications(counts: OpCounts, convention: str) -> float:

@@ -274,3 +274,35 @@ def decide(outputs: np.ndarray, threshold: float):
     steps = np.where(hits.any(axis=1), hits.argmax(axis=1), n_time - 1)
     predictions = outputs[np.arange(outputs.shape[0]), steps].argmax(axis=-1)
     return steps.astype(np.int64), predictions.astype(np.int64)
+
+
+# ------------------------------------------------------------------------------------------------
+# Spike counts packed for reading out of Lava, where ``Var.get`` moves one element per message
+# (25-55 us each): ``per_word`` counts of ``bits`` bits each share one element, below 2**52 so
+# that the element survives a float64 exactly.
+
+
+def count_packing(n_steps: int) -> tuple:
+    """``(bits, per_word)`` for counts of at most ``n_steps`` (a neuron spikes at most once a step)."""
+    bits = max(1, int(n_steps).bit_length())
+    return bits, max(1, 52 // bits)
+
+
+def pack_counts(counts: np.ndarray, n_steps: int) -> np.ndarray:
+    """Counts ``[..., H]`` (0 <= count <= n_steps) as ``[..., ceil(H / per_word)]`` int64 words."""
+    bits, per_word = count_packing(n_steps)
+    counts = np.asarray(counts, dtype=np.int64)
+    n_words = -(-counts.shape[-1] // per_word)
+    padded = np.zeros(counts.shape[:-1] + (n_words * per_word,), dtype=np.int64)
+    padded[..., :counts.shape[-1]] = counts
+    shifts = bits * np.arange(per_word, dtype=np.int64)
+    return (padded.reshape(counts.shape[:-1] + (n_words, per_word)) << shifts).sum(-1)
+
+
+def unpack_counts(words: np.ndarray, n_neurons: int, n_steps: int) -> np.ndarray:
+    """The inverse of :func:`pack_counts`: ``[..., n_neurons]`` counts."""
+    bits, per_word = count_packing(n_steps)
+    words = np.asarray(words).astype(np.int64)
+    shifts = bits * np.arange(per_word, dtype=np.int64)
+    counts = (words[..., None] >> shifts) & ((1 << bits) - 1)
+    return counts.reshape(words.shape[:-1] + (-1,))[..., :n_neurons]

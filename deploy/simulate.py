@@ -1,18 +1,24 @@
 """Run a network file as Lava processes (Loihi-style simulation on CPU) with early exit.
 
-``evaluate(ir, frames, labels)`` splits the samples into batches, builds one Lava network per batch
-with the batch's samples side by side (every port carries ``[batch, n]``; see
-``deploy.lava_procs.process``), runs it until every sample has decided, reads a few counters once,
-and stops it. Alternatives measured on the development machine (lava-nc 0.10.0, 2 cores): rebuilding
-the network per sample costs about 0.4 s per sample, and polling Vars from the host every step
-4-9 ms per step; side by side, the per-step synchronisation of Lava's processes (about 0.7 ms per
-step) is paid once for the whole batch.
+``evaluate(ir, frames, labels)`` builds one Lava network with ``batch_size`` slots side by side
+(every port carries ``[batch, n]``; see ``deploy.lava_procs.process``) and streams the samples
+through it (:func:`run_stream`): each slot takes the next sample as soon as its current one has
+decided, as a Loihi core moves on to its next input, so a run takes about (mean decision step +
+pipeline depth) steps per sample and a slot's next sample is not held back by the slowest one.
+``stream=False`` is the batch mode: one run per batch of ``batch_size`` samples, each until its
+slowest sample decides. Either way a few counters are read once at the end. Alternatives measured
+on the development machine (lava-nc 0.10.0, 2 cores): rebuilding the network per sample costs about
+0.4 s per sample, and polling Vars from the host every step 4-9 ms per step; side by side, the
+per-step synchronisation of Lava's processes (about 0.7 ms per step) is paid once for all slots.
 
 Lava's timing, compensated here (details in ``deploy.lava_procs.process``):
 
-* each Dense delays by one step, so the layer at depth d computes PyTorch step ``t`` at Lava step
-  ``t + 1 + d`` and holds at rest before (no bias integration); the readout (depth ``L + 1``)
-  sees step ``T - 1`` at Lava step ``T + L + 1``, which is the most a batch runs;
+* each Dense delays by one step, so the layer at depth d computes a sample's PyTorch step ``t`` at
+  Lava step ``start + t + d`` (``start`` = 1 for the first samples) and holds at rest before (no
+  bias integration); the readout (depth ``L + 1``) sees step ``T - 1`` at ``start + T + L``;
+* a slot that takes a new sample is reset layer by layer as the sample's first step reaches it
+  (state at rest, the recurrent input of the old sample's last spikes masked), so a sample gives
+  the same result whatever ran before it in its slot;
 * the recurrent Dense's one-step delay is the ``s[t-1]`` of the equations (no compensation);
 * spikes use the same strict ``u > B`` as PyTorch, and the decision the same strict ``>``;
 * the readout knows a sample's decision ``L + 1 - l`` steps after layer ``l`` computed that step, so
@@ -30,6 +36,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from . import kernels
 from .counting import EMPTY_COUNTS, OpCounts, count_snn
 from .ir import NetworkIR, layer_kind
 from .quantize import FixedNetwork, to_device
@@ -40,12 +47,12 @@ DEFAULT_BATCH_SIZE = 100
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What one Lava run returned: ``[batch]`` decisions and per-layer ``[batch, H]`` spike counts."""
+    """What one Lava run returned: ``[N]`` decisions and per-layer ``[N, H]`` spike counts."""
 
     decision_steps: np.ndarray
     predictions: np.ndarray
     spike_counts: Tuple[np.ndarray, ...]
-    lava_steps: int  # Lava steps executed (early exit: fewer than T + n_layers + 1)
+    lava_steps: int  # Lava steps executed
     build_s: float
     run_s: float
     read_s: float
@@ -54,13 +61,13 @@ class BatchResult:
 
 
 def _sparse_frames(frames: np.ndarray, fixed_point: bool):
-    """CSR of frames ``[B, T, F]`` with row ``t * B + b`` (``FrameSource``'s layout)."""
-    batch, n_time, n_channels = frames.shape
-    rows = np.ascontiguousarray(frames.transpose(1, 0, 2)).reshape(n_time * batch, n_channels)
+    """CSR of frames ``[N, T, F]`` with row ``n * T + t`` (``FrameSource``'s layout)."""
+    n_samples, n_time, n_channels = frames.shape
+    rows = np.ascontiguousarray(frames).reshape(n_samples * n_time, n_channels)
     row_index, indices = np.nonzero(rows)
     values = rows[row_index, indices]
-    indptr = np.zeros(n_time * batch + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row_index, minlength=n_time * batch), out=indptr[1:])
+    indptr = np.zeros(n_samples * n_time + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row_index, minlength=n_samples * n_time), out=indptr[1:])
     return indptr, indices.astype(np.int64), values.astype(np.int64 if fixed_point else np.float64)
 
 
@@ -117,15 +124,42 @@ def _import_lava_runtime() -> None:
         import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401,F811
 
 
+def max_lava_steps(n_samples: int, slots: int, n_steps: int, n_layers: int) -> int:
+    """A bound on the Lava steps a stream of ``n_samples`` through ``slots`` takes: a sample holds its
+    slot at most ``T + L + 1`` steps (its ``T`` steps, the pipeline's depth, the step that starts
+    the next), and a slot never waits while samples wait (list scheduling: at most the mean load
+    plus one sample). With ``n_samples == slots``, ``T + L + 1``: the batch mode's run without exit."""
+    per_sample = n_steps + n_layers + 1
+    if n_samples <= slots:
+        return per_sample
+    return -(-n_samples // slots) * per_sample + per_sample
+
+
 def run_batch(
     ir: NetworkIR, frames: np.ndarray, *, fixed: Optional[FixedNetwork] = None, record: bool = False
 ) -> BatchResult:
-    """One Lava run of ``frames [B, T, F]`` side by side; ``fixed`` selects the ``fixed_pt`` models.
+    """One Lava run of ``frames [B, T, F]``, one sample per slot (the batch mode); ``fixed``
+    selects the ``fixed_pt`` models. ``record``: see :func:`run_stream`."""
+    return run_stream(ir, frames, slots=frames.shape[0], fixed=fixed, record=record)
 
-    ``record=True`` attaches Lava Monitors to every layer's spikes and the readout's ``m`` (slow:
-    about +0.7 ms per step each and one message per value read; for tests and debugging) and
-    returns them shifted back to PyTorch's step index. Always stops the Lava runtime
-    (``finally``), also when a model raises.
+
+#: Lava steps per ``run`` call of a stream, between two looks at how many samples have decided.
+PROGRESS_CHUNK = 10
+
+
+def run_stream(
+    ir: NetworkIR, frames: np.ndarray, *, slots: int, fixed: Optional[FixedNetwork] = None, record: bool = False,
+    progress: bool = False,
+) -> BatchResult:
+    """One Lava run of ``frames [N, T, F]`` streamed through ``slots`` side by side (module docstring);
+    ``fixed`` selects the ``fixed_pt`` models.
+
+    ``record=True`` (batch mode only: ``slots == N``) attaches Lava Monitors to every layer's spikes
+    and the readout's ``m`` (slow: about +0.7 ms per step each and one message per value read; for
+    tests and debugging) and returns them shifted back to PyTorch's step index. ``progress`` shows
+    a bar of the samples decided (and samples/s): the run goes in chunks of ``PROGRESS_CHUNK``
+    steps, reading one counter between them. Always stops the Lava runtime (``finally``), also when
+    a model raises.
     """
     _import_lava_runtime()
     from lava.magma.core.run_conditions import RunSteps
@@ -134,14 +168,20 @@ def run_batch(
     from .lava_procs.process import ALIF, BatchDense, DecisionReadout, FrameSource, IRNeuron, LeakyNeuron
 
     start = time.perf_counter()
-    batch, n_time, n_channels = frames.shape
+    n_samples, n_time, n_channels = frames.shape
+    if not 1 <= int(slots) <= n_samples:
+        raise ValueError(f"expected 1 <= slots <= {n_samples} (the samples); got {slots}")
+    batch = int(slots)
+    if record and batch != n_samples:
+        raise ValueError("record=True needs the batch mode (slots equal to the samples)")
     n_layers = len(ir.layers)
     readout_depth = n_layers + 1
+    total_steps = max_lava_steps(n_samples, batch, n_time, n_layers)
     indptr, indices, values = _sparse_frames(frames, fixed is not None)
     layer_params, readout_params = _layer_parameters(ir, fixed)
 
     source = FrameSource(indptr=indptr, indices=indices, values=values, n_steps=n_time, batch=batch,
-                         n_channels=n_channels, name="source")
+                         n_samples=n_samples, n_channels=n_channels, name="source")
     upstream = source.s_out
     neurons: list = []
     neuron_processes = {"alif": ALIF, "irsnn": IRNeuron, "lif": LeakyNeuron}
@@ -150,7 +190,8 @@ def run_batch(
                                  name=f"dense_in_{depth - 1}")
         recurrent = BatchDense(weights_t=params["w_rec"][0], exponents=params["w_rec"][1], batch=batch,
                                name=f"dense_rec_{depth - 1}")
-        layer = neuron_processes[params["kind"]](batch=batch, depth=depth, count_lag=readout_depth - depth,
+        layer = neuron_processes[params["kind"]](batch=batch, n_samples=n_samples, n_steps=n_time, depth=depth,
+                                                 count_lag=readout_depth - depth,
                                                  name=f"{params['kind']}_{depth - 1}", **params["neuron"])
         upstream.connect(feedforward.s_in)
         feedforward.a_out.connect(layer.a_in)
@@ -160,11 +201,14 @@ def run_batch(
         neurons.append(layer)
     dense_out = BatchDense(weights_t=readout_params["weights"][0], exponents=readout_params["weights"][1],
                            batch=batch, name="dense_out")
-    readout = DecisionReadout(batch=batch, threshold=ir.decision_threshold, depth=readout_depth, n_steps=n_time,
+    chunk = PROGRESS_CHUNK if progress else total_steps
+    readout = DecisionReadout(batch=batch, n_samples=n_samples, threshold=ir.decision_threshold,
+                              depth=readout_depth, n_steps=n_time, max_lava_steps=total_steps, run_chunk=chunk,
                               name="readout", **readout_params["neuron"])
     upstream.connect(dense_out.s_in)
     dense_out.a_out.connect(readout.a_in)
     readout.count_out.connect([layer.count_in for layer in neurons])
+    readout.start_out.connect([source.start_in] + [layer.start_in for layer in neurons])
 
     monitors = []
     if record:
@@ -181,13 +225,30 @@ def run_batch(
         readout.create_runtime(run_cfg=run_cfg)  # compile and start the processes
         started = True
         built = time.perf_counter()
-        readout.run(condition=RunSteps(num_steps=n_time + readout_depth), run_cfg=run_cfg)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n_samples, desc="lava " + ("fixed" if fixed is not None else "float") + " stream",
+                       unit="sample")
+        executed = decided = 0
+        while executed < total_steps and decided < n_samples:
+            readout.run(condition=RunSteps(num_steps=min(chunk, total_steps - executed)), run_cfg=run_cfg)
+            executed = int(readout.lava_steps.get()[0])
+            if bar is not None:
+                decided = int(readout.n_decided.get()[0])
+                bar.update(decided - bar.n)
+            else:
+                break  # one run of every step: it ended at the last decision or at the bound
+        if bar is not None:
+            bar.close()
         ran = time.perf_counter()
         # Var.get moves one element per message: read only these counters, once.
         decision_steps = readout.decision_step.get().astype(np.int64)
         predictions = readout.prediction.get().astype(np.int64)
         lava_steps = int(readout.lava_steps.get()[0])
-        spike_counts = tuple(layer.spike_counts.get().astype(np.int64) for layer in neurons)
+        spike_counts = tuple(kernels.unpack_counts(layer.packed_counts.get(), size, n_time)
+                             for layer, size in zip(neurons, ir.layer_sizes))
         read = time.perf_counter()
         recorded = [_monitored(monitor) for monitor in monitors]
     finally:
@@ -234,14 +295,15 @@ class LavaEvaluation:
     labels: np.ndarray
     activities: Tuple[Activity, ...]
     fixed_point: bool
-    batch_size: int
-    lava_steps: int  # summed over batches
-    max_lava_steps: int  # summed over batches: T + n_layers + 1 each (what a run without early exit takes)
+    batch_size: int  # the slots side by side (batch mode: the samples of each run)
+    lava_steps: int  # summed over runs
+    max_lava_steps: int  # what batch mode takes without early exit: T + n_layers + 1 per batch of batch_size
     build_s: float
     run_s: float
     read_s: float
     wall_s: float
     counts: OpCounts = EMPTY_COUNTS
+    streamed: bool = True
 
     @property
     def n_samples(self) -> int:
@@ -279,6 +341,7 @@ class LavaEvaluation:
             "synaptic_ops": self.synaptic_ops,
             "counts": self.counts.to_dict(),
             "batch_size": self.batch_size,
+            "streamed": self.streamed,
             "lava_steps": self.lava_steps,
             "max_lava_steps": self.max_lava_steps,
             "build_s": self.build_s,
@@ -297,9 +360,11 @@ def evaluate(
     *,
     fixed_point: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    stream: bool = True,
     progress: bool = True,
 ) -> LavaEvaluation:
-    """Run ``frames [N, T, F]`` (event counts per bin) with labels ``[N]`` through Lava with early exit.
+    """Run ``frames [N, T, F]`` (event counts per bin) with labels ``[N]`` through Lava with early exit:
+    streamed through ``batch_size`` slots (``stream``), or in batches of ``batch_size`` (module docstring).
 
     Validates everything (frames, labels, the fixed-point conversion) before any Lava process starts.
     """
@@ -322,17 +387,19 @@ def evaluate(
     for a, b in batches:  # every value checked before any Lava process starts (one batch in memory at a time)
         check_frames(frames[a:b], ir.n_inputs, fixed_point=fixed_point, as_float64=False)
 
-    iterator = iter(batches)
-    if progress:
+    runs = [(0, frames.shape[0])] if stream else batches  # one stream through the slots, or one run per batch
+    iterator = iter(runs)
+    if progress and not stream:
         from tqdm import tqdm
 
-        iterator = tqdm(iterator, total=len(batches), desc="lava " + ("fixed" if fixed_point else "float"), unit="batch")
+        iterator = tqdm(iterator, total=len(runs), desc="lava " + ("fixed" if fixed_point else "float"), unit="batch")
     start = time.perf_counter()
     steps, predictions, activities = [], [], []
     lava_steps = build_s = run_s = read_s = 0.0
     for a, b in iterator:
         batch_frames = check_frames(frames[a:b], ir.n_inputs, fixed_point=fixed_point, as_float64=False)
-        result = run_batch(ir, batch_frames, fixed=fixed)
+        result = run_stream(ir, batch_frames, slots=min(batch_size, b - a), fixed=fixed,
+                            progress=progress and stream)
         steps.append(result.decision_steps)
         predictions.append(result.predictions)
         lava_steps += result.lava_steps
@@ -355,6 +422,7 @@ def evaluate(
         activities=tuple(activities),
         fixed_point=fixed_point,
         batch_size=batch_size,
+        streamed=stream,
         lava_steps=int(lava_steps),
         max_lava_steps=len(batches) * (frames.shape[1] + len(ir.layers) + 1),
         build_s=build_s,

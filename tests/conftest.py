@@ -16,7 +16,11 @@ NMNIST_SMALL = Path(os.environ.get("RC_SNN_NMNIST_SMALL", ROOT.parent / "shared"
 
 # The tests' models are tiny: one thread is as fast, and two OpenMP threads spin-waiting on a
 # 2-core machine where anything else runs made small matmuls up to 30x slower (measured here).
+# RC_SNN_THREADS fixes the count for training in the tests and the CLI processes they start, so
+# that results do not depend on other rc-snn jobs running on the machine (rc_snn.training.threads);
+# tests/test_threads.py checks the shared count itself.
 torch.set_num_threads(1)
+os.environ["RC_SNN_THREADS"] = "1"
 
 
 @pytest.fixture(autouse=True)

@@ -138,3 +138,53 @@ def test_evaluate_validates_before_any_lava_process():
         simulate.evaluate(net, frames * 0.5, np.zeros(2, dtype=int), fixed_point=True, progress=False)
     with pytest.raises(ValueError, match="batch_size"):
         simulate.evaluate(net, frames, np.zeros(2, dtype=int), batch_size=0, progress=False)
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(LAVA_TIMEOUT)
+@pytest.mark.parametrize("fixed_point", [False, True])
+def test_a_stream_gives_each_sample_what_it_gives_alone(fixed_point):
+    """Nine samples streamed through three slots: each slot takes the next sample when its current
+    one decides, so samples follow long and short ones; every decision, prediction and spike count
+    equals the reference run of the sample alone (the slot is reset for each new sample)."""
+    model = lively_model(30, [20, 16], 5, seed=3)
+    net = export_model(model, decision_threshold=0.32)
+    frames = random_frames(9, 40, 30, graded=True, seed=3)
+    fixed = quantize.to_device(net) if fixed_point else None
+    ref = reference.simulate(net, frames, fixed_point=fixed_point, fixed=fixed)
+    assert len(set(ref.decision_steps.tolist())) > 3, "the test wants samples of different lengths"
+    streamed = simulate.run_stream(net, frames, slots=3, fixed=fixed)
+    np.testing.assert_array_equal(streamed.decision_steps, ref.decision_steps)
+    np.testing.assert_array_equal(streamed.predictions, ref.predictions)
+    for layer in range(2):
+        np.testing.assert_array_equal(streamed.spike_counts[layer],
+                                      np.stack([ref.spike_counts(n)[layer] for n in range(9)]))
+    batches = [simulate.run_batch(net, frames[a:a + 3], fixed=fixed) for a in (0, 3, 6)]
+    assert streamed.lava_steps < sum(batch.lava_steps for batch in batches)  # slots do not wait for the slowest
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(LAVA_TIMEOUT)
+def test_evaluate_streams_by_default_and_counts_as_the_batch_mode():
+    model = lively_model(30, [16], 5, seed=4)
+    net = export_model(model, decision_threshold=0.32)
+    frames = random_frames(7, 30, 30, seed=4)
+    labels = np.arange(7) % 5
+    streamed = simulate.evaluate(net, frames, labels, batch_size=2, progress=False)
+    batched = simulate.evaluate(net, frames, labels, batch_size=2, stream=False, progress=False)
+    assert streamed.streamed and not batched.streamed
+    np.testing.assert_array_equal(streamed.decision_steps, batched.decision_steps)
+    np.testing.assert_array_equal(streamed.predictions, batched.predictions)
+    assert streamed.counts == batched.counts
+    assert streamed.lava_steps <= batched.lava_steps
+
+
+@pytest.mark.parametrize("n_steps", [1, 20, 300, 4000])
+def test_packed_spike_counts_unpack_to_themselves(n_steps):
+    from deploy.kernels import count_packing, pack_counts, unpack_counts
+
+    counts = np.random.default_rng(n_steps).integers(0, n_steps + 1, (6, 37))
+    counts[0, :] = n_steps  # the largest count fits
+    words = pack_counts(counts, n_steps)
+    assert words.shape == (6, -(-37 // count_packing(n_steps)[1])) and words.max() < 2**52  # exact in float64
+    np.testing.assert_array_equal(unpack_counts(words.astype(np.float64), 37, n_steps), counts)

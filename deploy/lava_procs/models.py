@@ -24,25 +24,35 @@ from deploy.lava_procs.process import ALIF, BatchDense, DecisionReadout, FrameSo
 FLOAT = float
 INT = np.int64
 PORT_INT = np.int32  # 24-bit values on the wire
+#: The ``start_out`` word of a slot that keeps its sample (when none is waiting, the decided one
+#: plays on, uncounted, as in the batch mode).
+NO_CHANGE = -1
 
 
 # ---------------------------------------------------------------- source
 class AbstractFrameSourceModel(PyLoihiProcessModel):
+    start_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
     indptr: np.ndarray = LavaPyType(np.ndarray, INT)
     indices: np.ndarray = LavaPyType(np.ndarray, INT)
     n_steps: np.ndarray = LavaPyType(np.ndarray, INT)
+    slot_sample: np.ndarray = LavaPyType(np.ndarray, INT)
+    slot_start: np.ndarray = LavaPyType(np.ndarray, INT)
     frame_dtype = FLOAT
 
     def run_spk(self) -> None:
         batch, n_channels = self.s_out.shape
+        n_steps = int(self.n_steps[0])
         frame = np.zeros((batch, n_channels), dtype=self.frame_dtype)
-        t = self.time_step - 1
-        if t < int(self.n_steps[0]):
-            bounds = self.indptr[t * batch : (t + 1) * batch + 1]
-            start, end = int(bounds[0]), int(bounds[-1])
-            rows = np.repeat(np.arange(batch), np.diff(bounds))
-            frame[rows, self.indices[start:end]] = self.values[start:end]
+        t = self.time_step - self.slot_start  # each slot's step of its sample
+        playing = np.flatnonzero((self.slot_sample >= 0) & (t >= 0) & (t < n_steps))
+        rows = self.slot_sample[playing] * n_steps + t[playing]  # CSR rows: sample * T + t
+        starts, lengths = self.indptr[rows], self.indptr[rows + 1] - self.indptr[rows]
+        entries = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(starts, lengths)
+        frame[np.repeat(playing, lengths), self.indices[entries]] = self.values[entries]
         self.s_out.send(frame)
+        started = self.start_in.recv().astype(INT)  # the readout's word of this step: who starts next step
+        self.slot_sample = np.where(started >= 0, started, self.slot_sample)
+        self.slot_start = np.where(started >= 0, self.time_step + 1, self.slot_start)
 
 
 @implements(proc=FrameSource, protocol=LoihiProtocol)
@@ -104,12 +114,18 @@ class PyBatchDenseFixed(AbstractBatchDenseModel):
 
 # ---------------------------------------------------------------- neuron layers
 class AbstractLayerModel(PyLoihiProcessModel):
-    """A layer's timing and spike counting; subclasses give :meth:`advance`, one step of its neurons."""
+    """A layer's timing, resets and spike counting; subclasses give :meth:`advance`, one step of its
+    neurons, and ``states``, the names of their state Vars."""
 
     count_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
+    start_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, FLOAT)
     depth: np.ndarray = LavaPyType(np.ndarray, INT)
     count_lag: np.ndarray = LavaPyType(np.ndarray, INT)
+    reset_at: np.ndarray = LavaPyType(np.ndarray, INT)
     spike_counts: np.ndarray = LavaPyType(np.ndarray, INT)
+    n_steps: np.ndarray = LavaPyType(np.ndarray, INT)
+    packed_counts: np.ndarray = LavaPyType(np.ndarray, INT)
+    states: tuple = ()
 
     def advance(self, ff: np.ndarray, rec: np.ndarray) -> None:
         raise NotImplementedError
@@ -117,23 +133,35 @@ class AbstractLayerModel(PyLoihiProcessModel):
     def run_spk(self) -> None:
         ff = self.a_in.recv()
         rec = self.r_in.recv()
-        t = self.time_step - 1 - int(self.depth[0])
+        depth = int(self.depth[0])
+        t = self.time_step - 1 - depth  # steps since the first samples reached this depth
         if t >= 0:  # before its first input arrives the layer stays at rest (bias not integrated)
+            resetting = self.reset_at == self.time_step  # a new sample's first step reaches this slot
+            if resetting.any():
+                for name in self.states:
+                    getattr(self, name)[resetting] = 0
+                rec = np.where(resetting[:, None], 0, rec)  # the recurrent Dense still holds the old spikes
             self.advance(ff, rec)
         self.s_out.send(self.s)
-        # Receive the readout's word for step t - count_lag only after sending: the readout's step
+        # Receive the readout's words for step t - count_lag only after sending: the readout's step
         # depends on this step's Dense outputs, never on this layer's spikes of this step.
         slots = int(self.count_lag[0]) + 1
         if t >= 0:
             self.history[t % slots] = self.s
-        counted = self.count_in.recv()
+        counted = self.count_in.recv().astype(INT) - 1  # the sample each slot's step counts for, -1: none
+        started = self.start_in.recv().astype(INT)
         counted_step = t - int(self.count_lag[0])
         if counted_step >= 0:
-            self.spike_counts += (counted[:, None] * (self.history[counted_step % slots] != 0)).astype(INT)
+            rows = np.flatnonzero(counted >= 0)
+            samples = counted[rows]
+            self.spike_counts[samples] += (self.history[counted_step % slots][rows] != 0).astype(INT)
+            self.packed_counts[samples] = kernels.pack_counts(self.spike_counts[samples], int(self.n_steps[0]))
+        self.reset_at = np.where(started >= 0, self.time_step + 1 + depth, self.reset_at)
 
 
 class AbstractALIFModel(AbstractLayerModel):
     step_function = None
+    states = ("u", "b", "s")
 
     def advance(self, ff: np.ndarray, rec: np.ndarray) -> None:
         state = type(self).step_function(
@@ -183,6 +211,7 @@ class PyALIFFixed(AbstractALIFModel):
 
 class AbstractIRNeuronModel(AbstractLayerModel):
     step_function = None
+    states = ("h", "a", "s")
 
     def advance(self, ff: np.ndarray, rec: np.ndarray) -> None:
         state = type(self).step_function(
@@ -232,6 +261,7 @@ class PyIRNeuronFixed(AbstractIRNeuronModel):
 
 class AbstractLeakyNeuronModel(AbstractLayerModel):
     step_function = None
+    states = ("mem", "s")
 
     def advance(self, ff: np.ndarray, rec: np.ndarray) -> None:
         state = type(self).step_function(ff, rec, kernels.LIFLayerState(self.mem, self.s), self.bias, self.beta,
@@ -277,10 +307,17 @@ class PyLeakyNeuronFixed(AbstractLeakyNeuronModel):
 # ---------------------------------------------------------------- readout
 class AbstractDecisionReadoutModel(PyLoihiProcessModel):
     count_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
+    start_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
     scale: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     threshold: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     depth: np.ndarray = LavaPyType(np.ndarray, INT)
     n_steps: np.ndarray = LavaPyType(np.ndarray, INT)
+    max_lava_steps: np.ndarray = LavaPyType(np.ndarray, INT)
+    run_chunk: np.ndarray = LavaPyType(np.ndarray, INT)
+    n_decided: np.ndarray = LavaPyType(np.ndarray, INT)
+    slot_sample: np.ndarray = LavaPyType(np.ndarray, INT)
+    slot_start: np.ndarray = LavaPyType(np.ndarray, INT)
+    next_sample: np.ndarray = LavaPyType(np.ndarray, INT)
     decision_step: np.ndarray = LavaPyType(np.ndarray, INT)
     prediction: np.ndarray = LavaPyType(np.ndarray, INT)
     lava_steps: np.ndarray = LavaPyType(np.ndarray, INT)
@@ -288,21 +325,32 @@ class AbstractDecisionReadoutModel(PyLoihiProcessModel):
 
     def run_spk(self) -> None:
         ff = self.a_in.recv()
-        t = self.time_step - 1 - int(self.depth[0])
-        n_steps = int(self.n_steps[0])
-        counted = np.zeros(self.decision_step.shape[0])
-        if 0 <= t < n_steps:
-            self.m = np.asarray(type(self).step_function(ff, self.m, self.bias, self.alpha), dtype=self.m.dtype)
-            logits = self.m / self.scale
-            undecided = self.decision_step < 0
-            newly = undecided & (kernels.crossed(logits, float(self.threshold[0])) | (t == n_steps - 1))
-            self.decision_step = np.where(newly, t, self.decision_step)
-            self.prediction = np.where(newly, logits.argmax(axis=-1), self.prediction)
-            counted = undecided.astype(FLOAT)
+        n_steps, sample = int(self.n_steps[0]), self.slot_sample
+        t = self.time_step - self.slot_start - int(self.depth[0])  # each slot's step of its sample
+        playing = (sample >= 0) & (t >= 0) & (t < n_steps)  # (a decided sample plays on if none waits)
+        running = playing.copy()  # and still undecided: its steps count
+        running[playing] = self.decision_step[sample[playing]] < 0
+        m_before = np.where((playing & (t == 0))[:, None], 0, self.m)  # a new sample starts at rest
+        m_new = np.asarray(type(self).step_function(ff, m_before, self.bias, self.alpha), dtype=self.m.dtype)
+        self.m = np.where(playing[:, None], m_new, self.m)
+        logits = self.m / self.scale
+        newly = running & (kernels.crossed(logits, float(self.threshold[0])) | (t == n_steps - 1))
+        self.decision_step[sample[newly]] = t[newly]
+        self.prediction[sample[newly]] = logits.argmax(axis=-1)[newly]
+        counted = np.where(running, sample + 1, 0).astype(FLOAT)  # which sample counts this step, 0: none
+        started = np.full(sample.shape[0], NO_CHANGE, dtype=FLOAT)
+        for slot in np.flatnonzero(newly):  # a decided slot takes the next sample waiting, at the next step
+            following = int(self.next_sample[0])
+            if following < self.decision_step.shape[0]:
+                started[slot], self.slot_sample[slot], self.slot_start[slot] = following, following, self.time_step + 1
+                self.next_sample[0] = following + 1
         self.lava_steps[0] = self.time_step
+        self.n_decided[0] += int(newly.sum())
         self.count_out.send(counted)
-        if 0 <= t < n_steps - 1 and np.all(self.decision_step >= 0):
-            # Every sample decided: end the run after this step. Not on the run's last step, where
+        self.start_out.send(started)
+        last_of_a_run = self.time_step % int(self.run_chunk[0]) == 0 or self.time_step >= int(self.max_lava_steps[0])
+        if not last_of_a_run and int(self.n_decided[0]) == self.decision_step.shape[0]:
+            # Every sample decided: end the run after this step. Not on a run's last step, where
             # the run ends anyway and a pause request races the runtime's end-of-run message.
             self._req_pause = True
 

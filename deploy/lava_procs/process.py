@@ -1,12 +1,20 @@
-"""Interfaces (ports and Vars) of the Lava Processes that run a network file, B samples side by side.
+"""Interfaces (ports and Vars) of the Lava Processes that run a network file, B slots side by side.
 
 Every port carries ``[batch, n]`` arrays: B independent copies of the network run in lockstep (as B
 copies placed on different cores would). Float and fixed-point ProcessModels use the same Vars in
 different units (float parameters, or device integers from ``deploy.quantize``), as Lava's LIF does.
 
-Timing (Lava steps ``tau = 1, 2, ...``): the source sends frame ``t`` at ``tau = t + 1``; every Dense
-sends at ``tau`` what it received at ``tau - 1``; so a process at ``depth`` d (Dense hops from the
-source) computes PyTorch step ``t = tau - 1 - d`` and holds at rest while ``t < 0``. ALIF layer l
+Streaming: the run works through N samples, B at a time. Slot b starts with sample b; when the
+readout decides a slot's sample, it sends on ``start_out`` the index of the next sample waiting
+(-1 for none), and the source starts playing it in that slot at the next step; each layer resets
+the slot (state to rest, the recurrent input that still carries the previous sample's spikes
+masked) when the new sample's first step reaches its depth. With N = B this is the batch mode:
+every slot holds one sample and the run ends when the last one has decided.
+
+Timing (Lava steps ``tau = 1, 2, ...``): the source sends a sample's frame ``t`` at ``tau = start + t``
+(``start`` = 1 for the first B samples); every Dense sends at ``tau`` what it received at ``tau - 1``;
+so a process at ``depth`` d (Dense hops from the source) computes the sample's PyTorch step
+``t = tau - start - d`` and holds at rest while ``t < 0``. ALIF layer l
 (1-based) has depth l, the readout depth ``n_layers + 1``. The recurrent Dense's one-step delay is
 exactly the ``W_rec s[t-1]`` of the equations. A layer (ALIF or IR-SNN) is its neuron Process
 between two BatchDense (feed-forward in, recurrent around); an IR-SNN layer's graded spikes (its
@@ -20,28 +28,40 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
+from deploy import kernels
+
 
 def _vector(value) -> np.ndarray:
     return np.atleast_1d(np.asarray(value))
 
 
-class FrameSource(AbstractProcess):
-    """Plays B samples' frames ``[T, F]`` side by side, frame ``t`` at Lava step ``t + 1``, zeros after ``T``.
+def _first_samples(batch: int, n_samples: int) -> np.ndarray:
+    """The sample each slot starts with: ``0 .. B-1``, -1 for slots beyond the samples."""
+    return np.where(np.arange(batch) < n_samples, np.arange(batch), -1)
 
-    The frames are stored sparse, row ``t * batch + b`` of a CSR matrix (``indptr``, ``indices``,
-    ``values``), so 300 samples of N-MNIST fit in a few MB.
+
+class FrameSource(AbstractProcess):
+    """Plays each slot's current sample, frame ``t`` at Lava step ``start + t``, zeros after ``T``.
+
+    The frames of all N samples are stored sparse, row ``n * T + t`` of a CSR matrix (``indptr``,
+    ``indices``, ``values``), so thousands of N-MNIST samples fit in a few MB. ``start_in [batch]``
+    (from the readout) names the sample a slot starts at the next step (-1: none).
     """
 
-    def __init__(self, *, indptr, indices, values, n_steps: int, batch: int, n_channels: int, **kwargs) -> None:
+    def __init__(self, *, indptr, indices, values, n_steps: int, batch: int, n_samples: int, n_channels: int,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         indptr, indices, values = _vector(indptr), _vector(indices), _vector(values)
         if indices.size == 0:  # Lava Vars cannot be empty; indptr never points at this pad
             indices, values = np.zeros(1, dtype=np.int64), np.zeros(1)
         self.s_out = OutPort(shape=(batch, n_channels))
+        self.start_in = InPort(shape=(batch,))
         self.indptr = Var(shape=indptr.shape, init=indptr)
         self.indices = Var(shape=indices.shape, init=indices)
         self.values = Var(shape=values.shape, init=values)
         self.n_steps = Var(shape=(1,), init=np.array([n_steps]))
+        self.slot_sample = Var(shape=(batch,), init=_first_samples(batch, n_samples))
+        self.slot_start = Var(shape=(batch,), init=np.ones(batch, dtype=np.int64))
 
 
 class BatchDense(AbstractProcess):
@@ -64,37 +84,47 @@ class ALIF(AbstractProcess):
     """Adaptive LIF neurons (Yin et al. 2021; equations in ``deploy.kernels``), B samples side by side.
 
     Ports: ``a_in`` feedforward current ``W_in x``, ``r_in`` recurrent current ``W_rec s``,
-    ``count_in [batch]`` from the readout (1: count PyTorch step ``t - count_lag`` for this sample,
-    0: the sample decided before it), ``s_out`` spikes. ``spike_counts [batch, H]`` counts each
-    sample's spikes up to and including its decision step: spikes wait ``count_lag`` steps in
-    ``history`` until the readout says whether their step is still before the decision.
+    ``count_in [batch]`` from the readout (n + 1: count the spikes of ``count_lag`` steps ago for
+    sample n; 0: that step came after the slot's decision), ``start_in [batch]`` from the readout
+    (a sample starts in the slot: reset it when its first step reaches this depth), ``s_out``
+    spikes. ``spike_counts [N, H]`` counts each sample's spikes up to and including its decision
+    step: spikes wait ``count_lag`` steps in ``history`` until the readout says whether their step
+    is still before the decision.
     """
 
-    def __init__(self, *, batch: int, bias, alpha, rho, b0, beta, depth: int, count_lag: int, **kwargs) -> None:
+    def __init__(self, *, batch: int, n_samples: int, n_steps: int, bias, alpha, rho, b0, beta, depth: int,
+                 count_lag: int, **kwargs) -> None:
         super().__init__(**kwargs)
         bias = _vector(bias)
         n_neurons = bias.shape[0]
-        _layer_interface(self, batch, n_neurons, n_neurons, ("u", "b", "s"), depth, count_lag)
+        _layer_interface(self, batch, n_samples, n_steps, n_neurons, n_neurons, ("u", "b", "s"), depth, count_lag)
         for name, value in (("bias", bias), ("alpha", alpha), ("rho", rho), ("b0", b0), ("beta", beta)):
             value = np.broadcast_to(np.asarray(value), (n_neurons,)).copy()
             setattr(self, name, Var(shape=(n_neurons,), init=value))
 
 
-def _layer_interface(process: AbstractProcess, batch: int, n_neurons: int, input_rows: int, states: tuple,
-                     depth: int, count_lag: int) -> None:
-    """A layer's ports (``a_in``, ``r_in`` of ``input_rows``; ``count_in``; ``s_out``), its state
-    Vars at rest, and the Vars with which it counts its spikes up to each decision (see ``ALIF``)."""
+def _layer_interface(process: AbstractProcess, batch: int, n_samples: int, n_steps: int, n_neurons: int,
+                     input_rows: int, states: tuple, depth: int, count_lag: int) -> None:
+    """A layer's ports (``a_in``, ``r_in`` of ``input_rows``; ``count_in``, ``start_in``; ``s_out``),
+    its state Vars at rest, when each slot resets next, and the Vars with which it counts its spikes
+    up to each decision (see ``ALIF``)."""
     shape = (batch, n_neurons)
     process.a_in = InPort(shape=(batch, input_rows))
     process.r_in = InPort(shape=(batch, input_rows))
     process.count_in = InPort(shape=(batch,))
+    process.start_in = InPort(shape=(batch,))
     process.s_out = OutPort(shape=shape)
+    process.reset_at = Var(shape=(batch,), init=np.full(batch, -1, dtype=np.int64))
     for name in states:
         setattr(process, name, Var(shape=shape, init=np.zeros(shape)))
     process.depth = Var(shape=(1,), init=np.array([depth]))
     process.count_lag = Var(shape=(1,), init=np.array([count_lag]))
     process.history = Var(shape=(count_lag + 1,) + shape, init=np.zeros((count_lag + 1,) + shape))
-    process.spike_counts = Var(shape=shape, init=np.zeros(shape, dtype=np.int64))
+    process.spike_counts = Var(shape=(n_samples, n_neurons), init=np.zeros((n_samples, n_neurons), dtype=np.int64))
+    # The same counts packed (deploy.kernels.pack_counts), for the host to read in few messages.
+    n_words = -(-n_neurons // kernels.count_packing(n_steps)[1])
+    process.n_steps = Var(shape=(1,), init=np.array([n_steps]))
+    process.packed_counts = Var(shape=(n_samples, n_words), init=np.zeros((n_samples, n_words), dtype=np.int64))
 
 
 class IRNeuron(AbstractProcess):
@@ -105,12 +135,13 @@ class IRNeuron(AbstractProcess):
     ``spike_counts`` counts nonzero levels sent, up to each sample's decision step.
     """
 
-    def __init__(self, *, batch: int, bias, value_range: float, lower: float, delta: float, dead_zone: int,
-                 depth: int, count_lag: int, **kwargs) -> None:
+    def __init__(self, *, batch: int, n_samples: int, n_steps: int, bias, value_range: float, lower: float,
+                 delta: float, dead_zone: int, depth: int, count_lag: int, **kwargs) -> None:
         super().__init__(**kwargs)
         bias = _vector(bias)
         n_neurons = bias.shape[0] // 2
-        _layer_interface(self, batch, n_neurons, 2 * n_neurons, ("h", "a", "s"), depth, count_lag)
+        _layer_interface(self, batch, n_samples, n_steps, n_neurons, 2 * n_neurons, ("h", "a", "s"), depth,
+                         count_lag)
         self.bias = Var(shape=bias.shape, init=bias)
         for name, value in (("value_range", value_range), ("lower", lower), ("delta", delta),
                             ("dead_zone", dead_zone)):
@@ -118,22 +149,30 @@ class IRNeuron(AbstractProcess):
 
 
 class DecisionReadout(AbstractProcess):
-    """Leaky readout with the early-exit decision detector, B samples side by side.
+    """Leaky readout with the early-exit decision detector, B slots side by side.
 
-    At PyTorch step ``t`` (``0 <= t < n_steps``) it updates ``m``, and each undecided sample whose
-    ``max softmax(m / scale) > threshold`` (or ``t == n_steps - 1``) records ``decision_step = t``
-    and ``prediction = argmax m``. ``count_out`` tells the ALIF layers which samples still count
-    step ``t``. When every sample has decided it ends the run after this step
-    (``self._req_pause``). ``lava_steps`` is the last Lava step it executed.
+    At a slot's PyTorch step ``t`` (``0 <= t < n_steps``; ``m`` at rest before ``t = 0``) it
+    updates ``m``, and a slot's undecided sample whose ``max softmax(m / scale) > threshold`` (or
+    ``t == n_steps - 1``) records ``decision_step = t`` and ``prediction = argmax m``, and the slot
+    takes the next sample waiting (``start_out``, to the source and the layers). ``count_out`` tells
+    the layers which sample still counts step ``t`` in each slot. When every sample has decided it
+    ends the run after this step (``self._req_pause``), unless the step ends a ``run_chunk`` (the
+    host's ``run`` calls) anyway. ``lava_steps`` is the last Lava step it executed and
+    ``n_decided`` the samples decided so far.
     """
 
-    def __init__(self, *, batch: int, bias, alpha, scale, threshold: float, depth: int, n_steps: int, **kwargs) -> None:
+    def __init__(self, *, batch: int, n_samples: int, bias, alpha, scale, threshold: float, depth: int,
+                 n_steps: int, max_lava_steps: int, run_chunk: int, **kwargs) -> None:
         super().__init__(**kwargs)
         bias = _vector(bias)
         n_outputs = bias.shape[0]
         shape = (batch, n_outputs)
         self.a_in = InPort(shape=shape)
         self.count_out = OutPort(shape=(batch,))
+        self.start_out = OutPort(shape=(batch,))
+        self.slot_sample = Var(shape=(batch,), init=_first_samples(batch, n_samples))
+        self.slot_start = Var(shape=(batch,), init=np.ones(batch, dtype=np.int64))
+        self.next_sample = Var(shape=(1,), init=np.array([min(batch, n_samples)]))
         self.m = Var(shape=shape, init=np.zeros(shape))
         self.bias = Var(shape=(n_outputs,), init=bias)
         self.alpha = Var(shape=(n_outputs,), init=_vector(alpha))
@@ -141,8 +180,11 @@ class DecisionReadout(AbstractProcess):
         self.threshold = Var(shape=(1,), init=np.array([threshold], dtype=float))
         self.depth = Var(shape=(1,), init=np.array([depth]))
         self.n_steps = Var(shape=(1,), init=np.array([n_steps]))
-        self.decision_step = Var(shape=(batch,), init=np.full(batch, -1, dtype=np.int64))
-        self.prediction = Var(shape=(batch,), init=np.full(batch, -1, dtype=np.int64))
+        self.max_lava_steps = Var(shape=(1,), init=np.array([max_lava_steps]))
+        self.run_chunk = Var(shape=(1,), init=np.array([run_chunk]))
+        self.n_decided = Var(shape=(1,), init=np.zeros(1, dtype=np.int64))
+        self.decision_step = Var(shape=(n_samples,), init=np.full(n_samples, -1, dtype=np.int64))
+        self.prediction = Var(shape=(n_samples,), init=np.full(n_samples, -1, dtype=np.int64))
         self.lava_steps = Var(shape=(1,), init=np.zeros(1, dtype=np.int64))
 
 
@@ -152,12 +194,12 @@ class LeakyNeuron(AbstractProcess):
     Ports and spike counting as :class:`ALIF`'s; ``reset`` indexes ``deploy.ir_layers.LIF_RESETS``.
     """
 
-    def __init__(self, *, batch: int, bias, beta, threshold, reset: int, depth: int, count_lag: int,
-                 **kwargs) -> None:
+    def __init__(self, *, batch: int, n_samples: int, n_steps: int, bias, beta, threshold, reset: int, depth: int,
+                 count_lag: int, **kwargs) -> None:
         super().__init__(**kwargs)
         bias = _vector(bias)
         n_neurons = bias.shape[0]
-        _layer_interface(self, batch, n_neurons, n_neurons, ("mem", "s"), depth, count_lag)
+        _layer_interface(self, batch, n_samples, n_steps, n_neurons, n_neurons, ("mem", "s"), depth, count_lag)
         self.bias = Var(shape=(n_neurons,), init=bias)
         self.beta = Var(shape=(n_neurons,), init=_vector(beta))
         self.threshold = Var(shape=(n_neurons,), init=_vector(threshold))

@@ -14,6 +14,7 @@ from deploy.files import check_output_file, write_json
 from .. import __version__
 from ..training.distributed import WorkerFailed
 from ..training.loop import Terminated
+from ..training.threads import THREADS_VARIABLE, thread_budget
 from ..training.config import (BACKWARDS, DEVICES, FULL_READOUTS, LOSSES, LR_SCHEDULES, MODELS, SPIKING_MODELS,
                                WINDOWS, TrainConfig)
 from ..data.encoding import INPUT_ENCODINGS
@@ -215,7 +216,8 @@ def cmd_lava(args: argparse.Namespace) -> int:
     network = load_network(args.network) if args.network else None
     run = load_run(args.run_dir)
     summary, _ = lava_versus_pytorch(run, split=args.split, samples=args.samples, fixed_point=args.fixed_point,
-                                     data_dir=args.data_dir, network=network, progress=args.progress)
+                                     data_dir=args.data_dir, network=network, stream=args.stream,
+                                     progress=args.progress)
     write_json(out, summary)
     print(format_lava(summary))
     print(f"written: {out}")
@@ -243,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rc-snn", description=__doc__)
     parser.add_argument("--version", action="version", version=f"rc-snn {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error (or set RC_SNN_DEBUG=1)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="compute threads of each process (or set RC_SNN_THREADS; default: this job's share of "
+                             "the cores it may use, with the other rc-snn jobs running beside it)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a model (rank-coded or full-sequence loss)")
@@ -302,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=100, help="how many samples of the split to run")
     p.add_argument("--fixed-point", action=argparse.BooleanOptionalAction, default=False,
                    help="Loihi-style fixed point (fixed_pt ProcessModels) instead of floating point")
+    p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True,
+                   help="stream the samples through 100 slots, each taking the next sample as soon as its own has "
+                        "decided (--no-stream: batches of 100, each run until its slowest sample decides)")
     p.add_argument("--data-dir", help="dataset folder (default: the run's)")
     p.add_argument("--out", help="JSON file (default: RUN_DIR/lava-float|fixed-SPLIT.json)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
@@ -321,6 +329,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get("RC_SNN_DEBUG", "") not in ("", "0")
     try:
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ValueError(f"expected --threads >= 1; got {args.threads}")
+            os.environ[THREADS_VARIABLE] = str(args.threads)  # this process and the ones it starts
+        if args.command in ("evaluate", "compare", "demo"):  # a job that computes (train and cv: each run is one)
+            with thread_budget():
+                return args.func(args)
         return args.func(args)
     except Terminated:
         return 143

@@ -54,11 +54,12 @@ def check_network_of_run(network: NetworkIR, run: TrainedRun) -> None:
 
 def lava_versus_pytorch(
     run: TrainedRun, *, split: str = "test", samples: int = 200, fixed_point: bool = False,
-    data_dir: Optional[str] = None, network: Optional[NetworkIR] = None, progress: bool = True,
+    data_dir: Optional[str] = None, network: Optional[NetworkIR] = None, stream: bool = True, progress: bool = True,
 ) -> LavaParity:
     """Lava figures of ``samples`` samples of ``split``, with PyTorch's on the same frames.
 
-    ``network`` defaults to the run's model exported in memory (``rc-snn export`` writes the same file).
+    ``network`` defaults to the run's model exported in memory (``rc-snn export`` writes the same file);
+    ``stream``: the samples stream through the slots (``deploy.simulate``), else batch mode.
     """
     config, model, info = run.config, run.model, run.info
     if not isinstance(model, SPIKING_NETWORKS):
@@ -75,7 +76,7 @@ def lava_versus_pytorch(
     frames = np.stack([np.asarray(x) for x, _ in dataset]).astype(np.float64)
     labels = np.asarray([int(y) for _, y in dataset], dtype=np.int64)
 
-    lava = evaluate(network, frames, labels, fixed_point=fixed_point, progress=progress)
+    lava = evaluate(network, frames, labels, fixed_point=fixed_point, stream=stream, progress=progress)
     model64 = copy.deepcopy(model).to(device="cpu", dtype=torch.float64).eval()  # the run's model stays as it is
     with torch.no_grad():
         logits_seq, _ = model64(time_first(torch.from_numpy(frames), torch.device("cpu")).double())
@@ -113,6 +114,8 @@ def format_lava(summary: dict) -> str:
         f"  spikes per layer      {spikes}  (total over samples, up to each decision)",
         f"  input events          {summary['input_events']}",
         f"  synaptic events       {summary['synaptic_ops']}  (spikes and input events times fan-out)",
-        f"  Lava steps run        {summary['lava_steps']} of {summary['max_lava_steps']} without early exit",
+        f"  Lava steps run        {summary['lava_steps']} of {summary['max_lava_steps']} in batches without early exit"
+        f" ({'streamed through' if summary.get('streamed') else 'batches of'} {summary['batch_size']}"
+        f"{' slots' if summary.get('streamed') else ''})",
         f"  wall time             {summary['wall_s']:.1f} s ({summary['samples_per_s']:.2f} samples/s)",
     ])

@@ -120,7 +120,6 @@ def _free_port() -> int:
 
 def _worker(rank: int, size: int, port: int, job, args: tuple, kwargs: dict) -> None:
     backend = "nccl" if torch.cuda.is_available() else "gloo"
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // size))  # the cores are shared
     dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=size)
     try:
         job(*args, world=World(rank, size, rank), **kwargs)

@@ -37,6 +37,7 @@ from .early_exit import (Decision, check_decision_threshold, mean_entropy_until,
 from .losses import activity_penalty, full_sequence_loss, rank_coded_loss
 from .optim import build_average, build_optimizer, build_schedule, update_average
 from .prune import Pruner
+from .threads import refresh_threads, thread_budget
 from .run import (CHECKPOINT_FILE, CHECKPOINT_FORMAT, TrainedRun, build_model, claim_run_folder, load_checkpoint,
                   load_run, load_split, load_state, resolve_device, save_run_state, set_aside_derived, start_from,
                   unclaim_if_empty)
@@ -210,7 +211,7 @@ def train(
     run_dir = Path(run_dir)
     if world is not None or int(os.environ.get("RANK", "0")) != 0:  # a worker: the launching process owns the folder
         world = world or world_from_environment() or World()
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(), thread_budget():  # each worker is a job: the cores are shared
             return _train(config, run_dir, resume, progress and world.is_main, checkpoint_every_s,
                           log if world.is_main else (lambda *args, **kwargs: None), world)
     created = not run_dir.exists()
@@ -218,7 +219,7 @@ def train(
     try:
         with FolderLock(run_dir):
             if nproc == 1:
-                with sigterm_as_interrupt():
+                with sigterm_as_interrupt(), thread_budget():
                     return _train(config, run_dir, resume, progress, checkpoint_every_s, log,
                                   world_from_environment() or World())
             load_split(config, "train", config.limit_train, progress)  # user errors here, caches filled once
@@ -313,6 +314,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
                    total=len(batches), initial=batch_index, disable=not progress)
         try:
             for batch in bar:
+                refresh_threads()  # another job started or ended: take this one's share of the cores
                 indices = world.share(batch)  # a share can be empty (a last batch smaller than the processes)
                 if indices:  # loaded before the clock starts, as a DataLoader would hand the batch over
                     x, y = default_collate([train_set[index] for index in indices])
