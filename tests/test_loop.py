@@ -135,3 +135,18 @@ def test_evaluation_leaves_the_models_mode_as_it_was(training):
     model = ALIFRSNN(7, 8, 4).train(training)
     evaluate_model(model, TensorDataset(torch.rand(4, 5, 7), torch.zeros(4, dtype=torch.long)), 0.5, progress=False)
     assert model.training is training
+
+
+def test_prefetched_batches_come_in_order_and_their_errors_reach_the_loop():
+    from rc_snn.training.loop import prefetched
+
+    assert list(prefetched(iter(range(7)), depth=2)) == list(range(7))
+
+    def failing():
+        yield 1
+        raise ValueError("bad recording")
+
+    items = prefetched(failing())
+    assert next(items) == 1
+    with pytest.raises(ValueError, match="bad recording"):
+        next(items)

@@ -10,6 +10,7 @@ under ``torchrun``) the batches are shared out over processes (:mod:`rc_snn.trai
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import threading
 import time
@@ -65,6 +66,54 @@ def epoch_batches(n_samples: int, batch_size: int, seed: int, epoch: int) -> lis
 def time_first(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     """A collated batch ``[batch, time, features]`` as the models' ``[time, batch, features]`` float tensor."""
     return x.to(device=device, dtype=torch.float32).transpose(0, 1)
+
+
+def training_batch(train_set, indices: list, config: TrainConfig, epoch: int, info) -> tuple:
+    """``(indices, x [batch, time, features], y)`` of one share of a training batch: loaded,
+    augmented (a function of seed, epoch and index) and encoded; ``x, y`` are None for an empty share."""
+    if not indices:
+        return indices, None, None
+    x, y = default_collate([train_set[index] for index in indices])
+    x = augment_batch(x, indices, seed=config.seed, epoch=epoch, shift_px=config.shift_px,
+                      rotate_deg=config.rotate_deg, zoom=config.zoom, drop_events=config.drop_events,
+                      sensor=info.sensor)
+    return indices, encode_frames(x, config.input_encoding), y  # (encoded after a move: it can merge pixels)
+
+
+def prefetched(items, depth: int = 2):
+    """Iterate ``items`` (a generator) computed in a background thread up to ``depth`` ahead; an
+    exception there is raised here; the thread stops when this iterator is closed or collected."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put((done, None))
+        except BaseException as error:  # handed to the consumer
+            buffer.put((None, error))
+
+    worker = threading.Thread(target=produce, daemon=True, name="rc-snn-prefetch")
+    worker.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
 
 
 def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> StepResult:
@@ -313,18 +362,16 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
         bar = tqdm(batches[batch_index:], desc=f"epoch {epoch + 1}/{config.epochs} [{config.model}/{config.loss}]",
                    total=len(batches), initial=batch_index, disable=not progress)
         try:
+            # Loaded, augmented and encoded in a thread one batch ahead (as a DataLoader worker
+            # would), so that the step's clock times the model and the optimiser alone.
+            loaded = prefetched(training_batch(train_set, world.share(batch), config, epoch, info)
+                                for batch in batches[batch_index:])
             for batch in bar:
                 refresh_threads()  # another job started or ended: take this one's share of the cores
-                indices = world.share(batch)  # a share can be empty (a last batch smaller than the processes)
-                if indices:  # loaded before the clock starts, as a DataLoader would hand the batch over
-                    x, y = default_collate([train_set[index] for index in indices])
+                indices, x, y = next(loaded)  # a share can be empty (a last batch smaller than the processes)
                 started = time.perf_counter()
                 optimizer.zero_grad(set_to_none=True)
                 if indices:
-                    x = augment_batch(x, indices, seed=config.seed, epoch=epoch, shift_px=config.shift_px,
-                                      rotate_deg=config.rotate_deg, zoom=config.zoom,
-                                      drop_events=config.drop_events, sensor=info.sensor)
-                    x = encode_frames(x, config.input_encoding)  # a move can merge two pixels' events
                     x, y = time_first(x, device), y.to(device)
                     loss, decision = training_step(model, x, y, config)
                     # this share's part of the batch's mean loss: summed over processes, the batch's
