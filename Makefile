@@ -10,11 +10,12 @@ STAMP := $(VENV)/.installed
 PYTHON310 ?= $(shell for p in python3.10 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10.*/bin/python3.10 2>/dev/null | sort -rV); do \
   "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 
-.PHONY: demo test venv clean help
+.PHONY: demo test test-fast venv clean help
 
 help:
 	@echo "make demo   set up .venv (Python 3.10) and run the main job (rc-snn demo)"
 	@echo "make test   set up .venv and run the test suite"
+	@echo "make test-fast  the suite without the tests marked lava or slow"
 
 venv: $(STAMP)
 
@@ -38,6 +39,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not lava and not slow"
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -80,6 +80,11 @@ def test_shipped_recipes_are_the_package_recipe_and_share_their_data_settings():
     assert recipe("alif").hidden == 256 and recipe("lstm").lr == 5e-3
     with pytest.raises(ValueError, match="expected a model among"):
         recipe("transformer")
+    for variant in ("efficient", "full"):
+        assert TrainConfig.load(folder / f"nmnist-alif-{variant}.json") == recipe("alif", variant)
+    assert recipe("alif", "efficient").input_encoding == "binary" and recipe("alif", "full").epochs == 20
+    with pytest.raises(ValueError, match="recipe variant"):
+        recipe("alif", "tiny")
 
 
 @pytest.mark.parametrize("changes, expected", [

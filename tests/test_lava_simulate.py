@@ -188,3 +188,34 @@ def test_packed_spike_counts_unpack_to_themselves(n_steps):
     words = pack_counts(counts, n_steps)
     assert words.shape == (6, -(-37 // count_packing(n_steps)[1])) and words.max() < 2**52  # exact in float64
     np.testing.assert_array_equal(unpack_counts(words.astype(np.float64), 37, n_steps), counts)
+
+
+def _irsnn_network(frames):
+    from test_irsnn_deploy import lively_irsnn
+
+    return export_model(lively_irsnn(30, [16, 12], 5, bits=6, dead_zone=3, seed=6, frames=frames[:8]),
+                        decision_threshold=0.5)
+
+
+def _snntorch_network(frames):
+    from rc_snn.pipeline.snntorch_export import export_snntorch
+    from test_snntorch_export import snntorch_network
+
+    return export_snntorch(snntorch_network("rleaky-zero", seed=2), decision_threshold=0.5)
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(LAVA_TIMEOUT)
+@pytest.mark.parametrize("kind", ["irsnn", "snntorch"])
+@pytest.mark.parametrize("fixed_point", [False, True])
+def test_every_layer_kind_streams_as_it_runs_alone(kind, fixed_point):
+    frames = random_frames(8, 35, 30, graded=kind == "irsnn", rate=0.2, seed=6)
+    net = {"irsnn": _irsnn_network, "snntorch": _snntorch_network}[kind](frames)
+    fixed = quantize.to_device(net) if fixed_point else None
+    ref = reference.simulate(net, frames, fixed_point=fixed_point, fixed=fixed)
+    streamed = simulate.run_stream(net, frames, slots=3, fixed=fixed)
+    np.testing.assert_array_equal(streamed.decision_steps, ref.decision_steps)
+    np.testing.assert_array_equal(streamed.predictions, ref.predictions)
+    for layer in range(len(net.layers)):
+        np.testing.assert_array_equal(streamed.spike_counts[layer],
+                                      np.stack([ref.spike_counts(n)[layer] for n in range(8)]))
