@@ -258,19 +258,19 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def crossed(logits: np.ndarray, threshold: float) -> np.ndarray:
-    """``max_c softmax(m)_c > threshold`` per sample (strict ``>``, as ``rc_snn.training.early_exit``)."""
-    return softmax(logits).max(axis=-1) > threshold
+def crossed(logits: np.ndarray, decision_threshold: float) -> np.ndarray:
+    """``max_c softmax(m)_c > decision_threshold`` per sample (strict ``>``, as ``rc_snn.training.early_exit``)."""
+    return softmax(logits).max(axis=-1) > decision_threshold
 
 
-def decide(outputs: np.ndarray, threshold: float):
+def decide(outputs: np.ndarray, decision_threshold: float):
     """Decision steps and predictions from outputs ``[batch, time, classes]`` (float units).
 
-    ``t*`` is the first step whose softmax maximum exceeds ``threshold``, else ``T-1``;
+    ``t*`` is the first step whose softmax maximum exceeds ``decision_threshold``, else ``T-1``;
     the prediction is ``argmax m[t*]``. Returns ``(decision_steps [batch], predictions [batch])``.
     """
     n_time = outputs.shape[1]
-    hits = crossed(outputs, threshold)  # [batch, time]
+    hits = crossed(outputs, decision_threshold)  # [batch, time]
     steps = np.where(hits.any(axis=1), hits.argmax(axis=1), n_time - 1)
     predictions = outputs[np.arange(outputs.shape[0]), steps].argmax(axis=-1)
     return steps.astype(np.int64), predictions.astype(np.int64)

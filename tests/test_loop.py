@@ -138,7 +138,7 @@ def test_evaluation_leaves_the_models_mode_as_it_was(training):
 
 
 def test_prefetched_batches_come_in_order_and_their_errors_reach_the_loop():
-    from rc_snn.training.loop import prefetched
+    from rc_snn.training.batches import prefetched
 
     assert list(prefetched(iter(range(7)), depth=2)) == list(range(7))
 

@@ -309,7 +309,7 @@ class AbstractDecisionReadoutModel(PyLoihiProcessModel):
     count_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
     start_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, FLOAT)
     scale: np.ndarray = LavaPyType(np.ndarray, FLOAT)
-    threshold: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    decision_threshold: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     depth: np.ndarray = LavaPyType(np.ndarray, INT)
     n_steps: np.ndarray = LavaPyType(np.ndarray, INT)
     max_lava_steps: np.ndarray = LavaPyType(np.ndarray, INT)
@@ -334,7 +334,7 @@ class AbstractDecisionReadoutModel(PyLoihiProcessModel):
         m_new = np.asarray(type(self).step_function(ff, m_before, self.bias, self.alpha), dtype=self.m.dtype)
         self.m = np.where(playing[:, None], m_new, self.m)
         logits = self.m / self.scale
-        newly = running & (kernels.crossed(logits, float(self.threshold[0])) | (t == n_steps - 1))
+        newly = running & (kernels.crossed(logits, float(self.decision_threshold[0])) | (t == n_steps - 1))
         self.decision_step[sample[newly]] = t[newly]
         self.prediction[sample[newly]] = logits.argmax(axis=-1)[newly]
         counted = np.where(running, sample + 1, 0).astype(FLOAT)  # which sample counts this step, 0: none

@@ -152,7 +152,7 @@ class DecisionReadout(AbstractProcess):
     """Leaky readout with the early-exit decision detector, B slots side by side.
 
     At a slot's PyTorch step ``t`` (``0 <= t < n_steps``; ``m`` at rest before ``t = 0``) it
-    updates ``m``, and a slot's undecided sample whose ``max softmax(m / scale) > threshold`` (or
+    updates ``m``, and a slot's undecided sample whose ``max softmax(m / scale) > decision_threshold`` (or
     ``t == n_steps - 1``) records ``decision_step = t`` and ``prediction = argmax m``, and the slot
     takes the next sample waiting (``start_out``, to the source and the layers). ``count_out`` tells
     the layers which sample still counts step ``t`` in each slot. When every sample has decided it
@@ -161,7 +161,7 @@ class DecisionReadout(AbstractProcess):
     ``n_decided`` the samples decided so far.
     """
 
-    def __init__(self, *, batch: int, n_samples: int, bias, alpha, scale, threshold: float, depth: int,
+    def __init__(self, *, batch: int, n_samples: int, bias, alpha, scale, decision_threshold: float, depth: int,
                  n_steps: int, max_lava_steps: int, run_chunk: int, **kwargs) -> None:
         super().__init__(**kwargs)
         bias = _vector(bias)
@@ -177,7 +177,7 @@ class DecisionReadout(AbstractProcess):
         self.bias = Var(shape=(n_outputs,), init=bias)
         self.alpha = Var(shape=(n_outputs,), init=_vector(alpha))
         self.scale = Var(shape=(n_outputs,), init=np.broadcast_to(np.asarray(scale, dtype=float), (n_outputs,)).copy())
-        self.threshold = Var(shape=(1,), init=np.array([threshold], dtype=float))
+        self.decision_threshold = Var(shape=(1,), init=np.array([decision_threshold], dtype=float))
         self.depth = Var(shape=(1,), init=np.array([depth]))
         self.n_steps = Var(shape=(1,), init=np.array([n_steps]))
         self.max_lava_steps = Var(shape=(1,), init=np.array([max_lava_steps]))

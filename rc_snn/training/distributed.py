@@ -1,6 +1,6 @@
 """Data-parallel training on ``torch.distributed``: N processes on one machine, or ``torchrun`` across machines.
 
-Each global batch of :func:`rc_snn.training.loop.epoch_batches` (a function of seed and epoch, so
+Each global batch of :func:`rc_snn.training.batches.epoch_batches` (a function of seed and epoch, so
 the same in every process and for every N) is shared out by position: process ``r`` of ``N``
 trains on samples ``r, r + N, ...`` of it. Every process runs its share with rank-coded early
 exit on its own (its part of the batch leaves at its own last decision), scales its loss by its

@@ -1,0 +1,255 @@
+"""Build and run one Lava network for a network file: B slots side by side, samples streamed
+through them (``deploy.simulate`` has the timing and the modes; ``deploy.lava_procs`` the Processes).
+
+:func:`run_stream` builds the network (source, per layer a Dense in, the neuron Process and a
+recurrent Dense, a Dense out and the readout), runs it until every sample has decided (in chunks
+with a progress bar when asked), reads a few counters once and stops it; :func:`run_batch` is the
+batch mode, one sample per slot.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+
+from . import kernels
+from .ir import NetworkIR, layer_kind
+from .quantize import FixedNetwork
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one Lava run returned: ``[N]`` decisions and per-layer ``[N, H]`` spike counts."""
+
+    decision_steps: np.ndarray
+    predictions: np.ndarray
+    spike_counts: Tuple[np.ndarray, ...]
+    lava_steps: int  # Lava steps executed
+    build_s: float
+    run_s: float
+    read_s: float
+    spike_trains: Optional[Tuple[np.ndarray, ...]] = None  # record=True: per layer [batch, T, H], PyTorch steps
+    outputs: Optional[np.ndarray] = None  # record=True: readout m [batch, T, C] in float units (NaN: not run)
+
+
+def _sparse_frames(frames: np.ndarray, fixed_point: bool):
+    """CSR of frames ``[N, T, F]`` with row ``n * T + t`` (``FrameSource``'s layout)."""
+    n_samples, n_time, n_channels = frames.shape
+    rows = np.ascontiguousarray(frames).reshape(n_samples * n_time, n_channels)
+    row_index, indices = np.nonzero(rows)
+    values = rows[row_index, indices]
+    indptr = np.zeros(n_samples * n_time + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row_index, minlength=n_samples * n_time), out=indptr[1:])
+    return indptr, indices.astype(np.int64), values.astype(np.int64 if fixed_point else np.float64)
+
+
+#: The Vars each layer kind's neuron Process takes from its layer, named alike in a float layer
+#: (``deploy.ir``) and in its fixed-point form (``deploy.quantize``).
+NEURON_VARS = {
+    "alif": ("bias", "alpha", "rho", "b0", "beta"),
+    "irsnn": ("bias", "value_range", "lower", "delta", "dead_zone"),
+    "lif": ("bias", "beta", "threshold", "reset"),
+}
+
+
+def _layer_parameters(ir: NetworkIR, fixed: Optional[FixedNetwork]):
+    """Per layer and readout: Dense and neuron parameters in the units of the selected models;
+    ``kind`` picks the layer's neuron Process."""
+    layers = []
+    for index, float_layer in enumerate(ir.layers):
+        kind = layer_kind(float_layer)
+        if fixed is None:
+            layer, w_in, w_rec = float_layer, (float_layer.w_in.T, None), (float_layer.w_rec.T, None)
+        else:
+            layer = fixed.layers[index]
+            w_in, w_rec = (layer.w_in_mant.T, layer.w_in_exp), (layer.w_rec_mant.T, layer.w_rec_exp)
+        layers.append(dict(w_in=w_in, w_rec=w_rec, kind=kind,
+                           neuron={name: getattr(layer, name) for name in NEURON_VARS[kind]}))
+    if fixed is None:
+        readout = dict(weights=(ir.readout.weight.T, None),
+                       neuron=dict(bias=ir.readout.bias, alpha=ir.readout.alpha, scale=1.0))
+    else:
+        readout = dict(weights=(fixed.readout.weight_mant.T, fixed.readout.weight_exp),
+                       neuron=dict(bias=fixed.readout.bias, alpha=fixed.readout.alpha, scale=fixed.readout.scale))
+    return layers, readout
+
+
+def _import_lava_runtime() -> None:
+    """Import Lava's runtime, which calls ``multiprocessing.set_start_method('fork')`` at import.
+
+    That call raises when anything earlier fixed the start method (for example a data loader asking
+    for it). When the method already is 'fork', which is what Lava wants, let Lava's call through.
+    """
+    import multiprocessing
+
+    try:
+        import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401
+    except RuntimeError as error:
+        if "context has already been set" not in str(error):
+            raise
+        if multiprocessing.get_start_method() != "fork":
+            raise RuntimeError(
+                f"Lava needs the 'fork' start method; this process already uses "
+                f"{multiprocessing.get_start_method()!r}. Import deploy.simulate first."
+            ) from error
+        multiprocessing.context._default_context._actual_context = None
+        import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401,F811
+
+
+def max_lava_steps(n_samples: int, slots: int, n_steps: int, n_layers: int) -> int:
+    """A bound on the Lava steps a stream of ``n_samples`` through ``slots`` takes: a sample holds its
+    slot at most ``T + L + 1`` steps (its ``T`` steps, the pipeline's depth, the step that starts
+    the next), and a slot never waits while samples wait (list scheduling: at most the mean load
+    plus one sample). With ``n_samples == slots``, ``T + L + 1``: the batch mode's run without exit."""
+    per_sample = n_steps + n_layers + 1
+    if n_samples <= slots:
+        return per_sample
+    return -(-n_samples // slots) * per_sample + per_sample
+
+
+def run_batch(
+    ir: NetworkIR, frames: np.ndarray, *, fixed: Optional[FixedNetwork] = None, record: bool = False
+) -> BatchResult:
+    """One Lava run of ``frames [B, T, F]``, one sample per slot (the batch mode); ``fixed``
+    selects the ``fixed_pt`` models. ``record``: see :func:`run_stream`."""
+    return run_stream(ir, frames, slots=frames.shape[0], fixed=fixed, record=record)
+
+
+#: Lava steps per ``run`` call of a stream, between two looks at how many samples have decided.
+PROGRESS_CHUNK = 10
+
+
+def run_stream(
+    ir: NetworkIR, frames: np.ndarray, *, slots: int, fixed: Optional[FixedNetwork] = None, record: bool = False,
+    progress: bool = False,
+) -> BatchResult:
+    """One Lava run of ``frames [N, T, F]`` streamed through ``slots`` side by side (module docstring);
+    ``fixed`` selects the ``fixed_pt`` models.
+
+    ``record=True`` (batch mode only: ``slots == N``) attaches Lava Monitors to every layer's spikes
+    and the readout's ``m`` (slow: about +0.7 ms per step each and one message per value read; for
+    tests and debugging) and returns them shifted back to PyTorch's step index. ``progress`` shows
+    a bar of the samples decided (and samples/s): the run goes in chunks of ``PROGRESS_CHUNK``
+    steps, reading one counter between them. Always stops the Lava runtime (``finally``), also when
+    a model raises.
+    """
+    _import_lava_runtime()
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    from .lava_procs.process import ALIF, BatchDense, DecisionReadout, FrameSource, IRNeuron, LeakyNeuron
+
+    start = time.perf_counter()
+    n_samples, n_time, n_channels = frames.shape
+    if not 1 <= int(slots) <= n_samples:
+        raise ValueError(f"expected 1 <= slots <= {n_samples} (the samples); got {slots}")
+    batch = int(slots)
+    if record and batch != n_samples:
+        raise ValueError("record=True needs the batch mode (slots equal to the samples)")
+    n_layers = len(ir.layers)
+    readout_depth = n_layers + 1
+    total_steps = max_lava_steps(n_samples, batch, n_time, n_layers)
+    indptr, indices, values = _sparse_frames(frames, fixed is not None)
+    layer_params, readout_params = _layer_parameters(ir, fixed)
+
+    source = FrameSource(indptr=indptr, indices=indices, values=values, n_steps=n_time, batch=batch,
+                         n_samples=n_samples, n_channels=n_channels, name="source")
+    upstream = source.s_out
+    neurons: list = []
+    neuron_processes = {"alif": ALIF, "irsnn": IRNeuron, "lif": LeakyNeuron}
+    for depth, params in enumerate(layer_params, start=1):
+        feedforward = BatchDense(weights_t=params["w_in"][0], exponents=params["w_in"][1], batch=batch,
+                                 name=f"dense_in_{depth - 1}")
+        recurrent = BatchDense(weights_t=params["w_rec"][0], exponents=params["w_rec"][1], batch=batch,
+                               name=f"dense_rec_{depth - 1}")
+        layer = neuron_processes[params["kind"]](batch=batch, n_samples=n_samples, n_steps=n_time, depth=depth,
+                                                 count_lag=readout_depth - depth,
+                                                 name=f"{params['kind']}_{depth - 1}", **params["neuron"])
+        upstream.connect(feedforward.s_in)
+        feedforward.a_out.connect(layer.a_in)
+        layer.s_out.connect(recurrent.s_in)
+        recurrent.a_out.connect(layer.r_in)
+        upstream = layer.s_out
+        neurons.append(layer)
+    dense_out = BatchDense(weights_t=readout_params["weights"][0], exponents=readout_params["weights"][1],
+                           batch=batch, name="dense_out")
+    chunk = PROGRESS_CHUNK if progress else total_steps
+    readout = DecisionReadout(batch=batch, n_samples=n_samples, decision_threshold=ir.decision_threshold,
+                              depth=readout_depth, n_steps=n_time, max_lava_steps=total_steps, run_chunk=chunk,
+                              name="readout", **readout_params["neuron"])
+    upstream.connect(dense_out.s_in)
+    dense_out.a_out.connect(readout.a_in)
+    readout.count_out.connect([layer.count_in for layer in neurons])
+    readout.start_out.connect([source.start_in] + [layer.start_in for layer in neurons])
+
+    monitors = []
+    if record:
+        from lava.proc.monitor.process import Monitor
+
+        for layer in neurons + [readout]:
+            monitor = Monitor()
+            monitor.probe(layer.s if layer is not readout else readout.m, n_time + readout_depth)
+            monitors.append(monitor)
+
+    run_cfg = Loihi2SimCfg(select_tag="fixed_pt" if fixed is not None else "floating_pt")
+    started = False
+    try:
+        readout.create_runtime(run_cfg=run_cfg)  # compile and start the processes
+        started = True
+        built = time.perf_counter()
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=n_samples, desc="lava " + ("fixed" if fixed is not None else "float") + " stream",
+                       unit="sample")
+        executed = decided = 0
+        while executed < total_steps and decided < n_samples:
+            readout.run(condition=RunSteps(num_steps=min(chunk, total_steps - executed)), run_cfg=run_cfg)
+            executed = int(readout.lava_steps.get()[0])
+            if bar is not None:
+                decided = int(readout.n_decided.get()[0])
+                bar.update(decided - bar.n)
+            else:
+                break  # one run of every step: it ended at the last decision or at the bound
+        if bar is not None:
+            bar.close()
+        ran = time.perf_counter()
+        # Var.get moves one element per message: read only these counters, once.
+        decision_steps = readout.decision_step.get().astype(np.int64)
+        predictions = readout.prediction.get().astype(np.int64)
+        lava_steps = int(readout.lava_steps.get()[0])
+        spike_counts = tuple(kernels.unpack_counts(layer.packed_counts.get(), size, n_time)
+                             for layer, size in zip(neurons, ir.layer_sizes))
+        read = time.perf_counter()
+        recorded = [_monitored(monitor) for monitor in monitors]
+    finally:
+        if started:
+            readout.stop()
+    if np.any(decision_steps < 0):
+        raise RuntimeError(f"Lava run ended before every sample decided: decision steps {decision_steps}")
+    spike_trains = outputs = None
+    if record:
+        # Layer at depth d computed PyTorch step t at Lava step t + 1 + d (Monitor row t + d).
+        aligned = []
+        for depth, data in enumerate(recorded, start=1):
+            shifted = np.full((batch, n_time) + data.shape[2:], np.nan)
+            available = min(n_time, lava_steps - depth)
+            shifted[:, :available] = data[depth : depth + available].transpose(1, 0, *range(2, data.ndim))
+            aligned.append(shifted)
+        spike_trains = tuple(aligned[:-1])
+        outputs = aligned[-1] / (1.0 if fixed is None else fixed.readout.scale)
+    return BatchResult(decision_steps, predictions, spike_counts, lava_steps,
+                       build_s=built - start, run_s=ran - built, read_s=read - ran,
+                       spike_trains=spike_trains, outputs=outputs)
+
+
+def _monitored(monitor) -> np.ndarray:
+    """The one probed Var's data ``[steps, ...]`` of a Lava Monitor."""
+    data = monitor.get_data()
+    (per_var,) = data.values()
+    (values,) = per_var.values()
+    return np.asarray(values, dtype=np.float64)
