@@ -11,6 +11,9 @@ quarter): the goal is
 >= 2x with accuracy within 1 point of full BPTT (its last step, the answer it is trained for).
 
     .venv/bin/python benchmarks/bench_rank_coding.py --dataset nmnist-sim --epochs 10 --thresholds 0.9 0.99
+    # a shipped recipe as it is (its data, threshold, augmentation, averaging) on fold 0 of 5:
+    .venv/bin/python benchmarks/bench_rank_coding.py --config configs/nmnist-alif.json \
+        --data-dir ../shared/data/nmnist-small --epochs 40
 """
 
 from __future__ import annotations
@@ -49,14 +52,20 @@ def main() -> None:
                         help="also evaluate the final models on the test split (held out from all choices)")
     parser.add_argument("--skip-epochs", type=int, default=1, help="epochs left out of the medians (warm-up)")
     parser.add_argument("--out", help="keep the runs here (default: a temporary folder)")
+    parser.add_argument("--config", help="a shipped recipe (its every setting but the loss and epochs; "
+                                         "fold 0 of 5 of --data-dir); the flags above then do not apply")
     args = parser.parse_args()
 
     base = TrainConfig(model=args.model, dataset=args.dataset, data_dir=args.data_dir, hidden=args.hidden,
                        lr=args.lr, lr_decay=args.lr_decay, batch_size=args.batch_size, limit_train=args.limit_train,
                        limit_val=args.limit_val, seed=args.seed, device="cpu", backward=args.backward, chunk_size=args.chunk_size)
+    if args.config:
+        base = TrainConfig.load(args.config).replace(data_dir=args.data_dir, folds=5, fold=0, device="cpu")
     runs = {"full": base.replace(loss="full")}  # full BPTT ignores the threshold in training
-    runs.update({f"rank {t:g}": base.replace(loss="rank", decision_threshold=t, entropy_weight=args.entropy_weight)
-                 for t in args.thresholds})
+    thresholds = [base.decision_threshold] if args.config else args.thresholds
+    runs.update({f"rank {t:g}": base.replace(loss="rank", decision_threshold=t,
+                                             entropy_weight=base.entropy_weight if args.config else args.entropy_weight)
+                 for t in thresholds})
     root = Path(args.out or tempfile.mkdtemp(prefix="bench-rank-"))
 
     def run_dir(name: str) -> Path:

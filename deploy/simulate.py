@@ -186,7 +186,7 @@ def evaluate(
         labels=labels.astype(np.int64),
         activities=tuple(activities),
         fixed_point=fixed_point,
-        batch_size=batch_size,
+        batch_size=min(batch_size, frames.shape[0]),  # the slots side by side (streamed) or the largest batch
         streamed=stream,
         lava_steps=int(lava_steps),
         max_lava_steps=len(batches) * (frames.shape[1] + len(ir.layers) + 1),
