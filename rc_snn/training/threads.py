@@ -1,8 +1,9 @@
 """Compute threads that do not fight: each rc-snn job uses its share of the cores it may run on.
 
 The compiled kernels' parallel regions wait for their slowest thread, so two jobs that each start
-one thread per core on the same cores slow each other far more than their share (measured: 8.4x
-for two trainings on two cores, benchmarks/RESULTS.md). Here every job that computes (training,
+one thread per core on the same cores slow each other more than their share (a full-size N-MNIST
+epoch ran 8.4x slower beside another training; benchmarks/RESULTS.md has the side-by-side figures
+of bench_threads.py). Here every job that computes (training,
 cross-validation, evaluation, each ``--nproc`` worker) registers itself in a folder of lock files
 shared by the machine's rc-snn jobs and sets numba's and torch's thread counts to::
 
