@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import rc_snn.training.batches as batches_module
 import rc_snn.training.loop as loop_module
 from rc_snn.data.augment import augment_batch, destinations, move, translate
 from rc_snn.data.events import NMNIST_DTYPE, NMNIST_SENSOR, events_to_frames
@@ -96,13 +97,13 @@ def test_training_augments_only_training_batches_and_resumes_exactly(tmp_path, m
     config = TrainConfig(dataset="nmnist", data_dir=str(tmp_path / "data"), window="first-saccade", hidden=8,
                          batch_size=8, epochs=2, shift_px=2, drop_events=0.1, lr_decay=0.5, device="cpu")
     seen = []
-    real_augment = loop_module.augment_batch
+    real_augment = batches_module.augment_batch
 
     def recording(x, indices, **kwargs):
         seen.append((list(indices), kwargs["epoch"]))
         return real_augment(x, indices, **kwargs)
 
-    monkeypatch.setattr(loop_module, "augment_batch", recording)
+    monkeypatch.setattr(batches_module, "augment_batch", recording)
     train(config, tmp_path / "straight", progress=False, log=lambda *a: None)
     assert sorted(i for indices, epoch in seen if epoch == 0 for i in indices) == list(range(36))  # train only
 
