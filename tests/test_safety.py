@@ -23,17 +23,10 @@ from rc_snn.pipeline.cli import build_parser, main
 from rc_snn.pipeline.compare import check_lava_provenance, check_lava_summary, unique_names
 from rc_snn.training.run import load_run
 from test_cli import TRAIN as TOY
-from test_cli_errors import fails_cleanly
+from test_cli_errors import fails_cleanly, toy_run  # noqa: F401 (toy_run: a module-scoped fixture)
 from test_data_nmnist import write_copy
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def toy_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("safety") / "toy"
-    assert main(["train", "--out", str(run), *TOY]) == 0
-    return run
 
 
 # 1. demo --fresh deleted whatever --out held ------------------------------------------------------

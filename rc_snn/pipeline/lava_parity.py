@@ -20,7 +20,7 @@ from ..models import SPIKING_NETWORKS
 from ..training.early_exit import select_decision
 from ..training.loop import time_first
 from ..training.run import TrainedRun, load_split
-from .compare import run_label
+from .compare import firing_rate, run_label
 from .export import export_model
 
 
@@ -95,7 +95,7 @@ def lava_versus_pytorch(
         "pytorch_mean_decision_step": float(np.mean(torch_steps)),
         "dt_ms": info.dt_ms,
         "connection_sparsity": network_sparsity(network),
-        "firing_rate": sum(lava.spikes_per_layer) / (sum(network.layer_sizes) * int(np.sum(lava.decision_steps + 1))),
+        "firing_rate": firing_rate(lava.counts, sum(network.layer_sizes)),
         **{key: value for key, value in lava.to_json().items()
            if key not in ("accuracy", "mean_decision_step", "fixed_point", "n_samples")},
     }
