@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from deploy.files import check_output_file, write_json
+from deploy.nir_io import READOUTS
 
 from .. import __version__
 from ..training.distributed import WorkerFailed
@@ -187,17 +188,23 @@ def format_evaluation(result: dict) -> str:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from deploy.ir import save_network
+    from deploy.nir_io import write_nir
 
     from ..training.run import load_run
     from .export import export_model
 
-    out = check_output_file(Path(args.out) if args.out else Path(args.run_dir) / "network.npz")
+    default_name = "network.nir" if args.format == "nir" else "network.npz"
+    out = check_output_file(Path(args.out) if args.out else Path(args.run_dir) / default_name)
     run = load_run(args.run_dir)
     if run.config.model not in SPIKING_MODELS:
         raise ValueError(f"{args.run_dir} holds a {run.config.model!r} model; only spiking networks "
                          f"{SPIKING_MODELS} are exported to Lava")
     network = export_model(run.model, decision_threshold=run.config.decision_threshold, dt_ms=run.info.dt_ms)
-    path = save_network(network, out)
+    if args.format == "nir":
+        dt = args.dt if args.dt is not None else (network.dt_ms or 1.0) / 1000.0
+        path = write_nir(network, out, dt=dt, readout=args.nir_readout)
+    else:
+        path = save_network(network, out)
     sizes = " -> ".join(str(size) for size in (network.n_inputs, *network.layer_sizes, network.n_outputs))
     print(f"network {sizes}, decision threshold {network.decision_threshold}, dt {network.dt_ms} ms")
     print(f"written: {path}")
@@ -206,6 +213,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_lava(args: argparse.Namespace) -> int:
     from deploy.ir import load_network
+    from deploy.nir_io import read_nir
 
     from ..training.run import load_run
     from .lava_parity import format_lava, lava_versus_pytorch
@@ -213,10 +221,16 @@ def cmd_lava(args: argparse.Namespace) -> int:
     kind = "fixed" if args.fixed_point else "float"
     out = Path(args.out) if args.out else Path(args.run_dir) / f"lava-{kind}-{args.split}.json"
     check_output_file(out)  # before the Lava run, which the write would otherwise lose
-    network = load_network(args.network) if args.network else None
     run = load_run(args.run_dir)
+    network = None
+    if args.network and Path(args.network).suffix == ".nir":  # decided as the run decides
+        network = read_nir(args.network, dt=args.dt, decision_threshold=run.config.decision_threshold)
+    elif args.network:
+        network = load_network(args.network)
     summary, _ = lava_versus_pytorch(run, split=args.split, samples=args.samples, fixed_point=args.fixed_point,
-                                     data_dir=args.data_dir, network=network, stream=args.stream,
+                                     data_dir=args.data_dir, network=network,
+                                     network_name=Path(args.network).name if args.network else None,
+                                     stream=args.stream,
                                      progress=args.progress)
     write_json(out, summary)
     print(format_lava(summary))
@@ -297,12 +311,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write a trained spiking network (ALIF, IR-SNN) to the network file deploy/ reads")
     p.add_argument("run_dir")
-    p.add_argument("--out", help="network file (default: RUN_DIR/network.npz)")
+    p.add_argument("--out", help="network file (default: RUN_DIR/network.npz, or network.nir)")
+    p.add_argument("--format", choices=("npz", "nir"), default="npz",
+                   help="rc-snn's network file (npz) or a NIR graph (nir; leaky layers only, see docs/nir.md)")
+    p.add_argument("--dt", type=float, help="NIR: the step in seconds readers integrate at (default: the run's bin)")
+    p.add_argument("--nir-readout", choices=READOUTS, default="li",
+                   help="NIR: the readout as NIR's LI, or as a LIF that never fires (for snnTorch 1.0 and Norse 1.1)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("lava", help="run a trained ALIF run as Lava processes; accuracy, agreement, counts")
     p.add_argument("run_dir")
-    p.add_argument("--network", help="a network file from `rc-snn export` (default: export the run in memory)")
+    p.add_argument("--network", help="a network file from `rc-snn export`, or a NIR graph (.nir) from any tool "
+                                     "(default: export the run in memory)")
+    p.add_argument("--dt", type=float, help="NIR: the step in seconds to integrate the graph at (default: the graph's)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--samples", type=int, default=100, help="how many samples of the split to run")
     p.add_argument("--fixed-point", action=argparse.BooleanOptionalAction, default=False,

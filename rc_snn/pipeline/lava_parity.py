@@ -54,11 +54,14 @@ def check_network_of_run(network: NetworkIR, run: TrainedRun) -> None:
 
 def lava_versus_pytorch(
     run: TrainedRun, *, split: str = "test", samples: int = 200, fixed_point: bool = False,
-    data_dir: Optional[str] = None, network: Optional[NetworkIR] = None, stream: bool = True, progress: bool = True,
+    data_dir: Optional[str] = None, network: Optional[NetworkIR] = None, network_name: Optional[str] = None,
+    stream: bool = True, progress: bool = True,
 ) -> LavaParity:
     """Lava figures of ``samples`` samples of ``split``, with PyTorch's on the same frames.
 
     ``network`` defaults to the run's model exported in memory (``rc-snn export`` writes the same file);
+    a network from elsewhere (no ``weights_id``: a NIR graph, an snnTorch export) runs on the run's
+    data under ``network_name``, and its result names no run (the PyTorch figures stay the run's).
     ``stream``: the samples stream through the slots (``deploy.simulate``), else batch mode.
     """
     config, model, info = run.config, run.model, run.info
@@ -76,6 +79,7 @@ def lava_versus_pytorch(
     frames = np.stack([np.asarray(x) for x, _ in dataset]).astype(np.float64)
     labels = np.asarray([int(y) for _, y in dataset], dtype=np.int64)
 
+    ours = network.weights_id is not None
     lava = evaluate(network, frames, labels, fixed_point=fixed_point, stream=stream, progress=progress)
     model64 = copy.deepcopy(model).to(device="cpu", dtype=torch.float64).eval()  # the run's model stays as it is
     with torch.no_grad():
@@ -84,8 +88,8 @@ def lava_versus_pytorch(
     torch_predictions, torch_steps = reference.predictions.numpy(), reference.steps.numpy()
     kind = "fixed point" if fixed_point else "floating point"
     summary = {
-        "name": f"{run_label(config)}, Lava {kind}",
-        "run_dir": str(run.run_dir), "weights_id": network.weights_id, "dataset": config.dataset, "split": split, "fixed_point": fixed_point,
+        "name": f"{run_label(config) if ours else network_name or 'network'}, Lava {kind}",
+        "run_dir": str(run.run_dir) if ours else None, "weights_id": network.weights_id, "dataset": config.dataset, "split": split, "fixed_point": fixed_point,
         "n_samples": int(labels.size),
         "accuracy": lava.accuracy,
         "pytorch_accuracy": float(np.mean(torch_predictions == labels)),

@@ -12,7 +12,7 @@ neuron ``init_hidden=True``, as an ``nn.Sequential`` needs), where each hidden n
 The output neuron ``mem[t] = beta*mem[t-1] + W s[t] + b`` is the network file's leaky readout
 ``m[t] = alpha*m[t-1] + (1-alpha)*(W' s[t] + b')`` with ``alpha = beta`` and ``W' = W / (1 -
 beta)``, ``b' = b / (1 - beta)`` (``0 < beta < 1``). Anything else (convolutions, other neurons,
-graded spikes, inhibition, state quantisation, ``reset_delay=False``, an output that spikes and
+graded spikes, inhibition, state quantisation, ``reset_delay=False`` with a reset by subtraction, an output that spikes and
 resets) is refused with a message naming the module. NIR, snnTorch's own route to Lava, would lose
 the reset rule and the recurrent weights' meaning; this file keeps both.
 """
@@ -50,8 +50,10 @@ def _check_snntorch_neuron(index: int, neuron: snn.SpikingNeuron) -> None:
         _refuse(index, neuron, "an nn.Sequential needs init_hidden=True neurons")
     if float(torch.as_tensor(neuron.graded_spikes_factor)) != 1.0:
         _refuse(index, neuron, "graded spikes (graded_spikes_factor != 1) are not supported")
-    if neuron.inhibition or neuron.state_quant or not getattr(neuron, "reset_delay", True):
-        _refuse(index, neuron, "inhibition, state_quant and reset_delay=False are not supported")
+    if neuron.inhibition or neuron.state_quant:
+        _refuse(index, neuron, "inhibition and state_quant are not supported")
+    if not getattr(neuron, "reset_delay", True) and neuron.reset_mechanism != "zero":
+        _refuse(index, neuron, "reset_delay=False is supported only with reset_mechanism='zero'")
 
 
 def _lif_layer(index: int, linear: nn.Linear, neuron: snn.Leaky) -> LIFLayerIR:
@@ -69,7 +71,7 @@ def _lif_layer(index: int, linear: nn.Linear, neuron: snn.Leaky) -> LIFLayerIR:
         else:
             w_rec = np.diag(_per_neuron(neuron.V, n))
     reset = neuron.reset_mechanism
-    if reset == "zero" and isinstance(neuron, snn.RLeaky):
+    if reset == "zero" and isinstance(neuron, snn.RLeaky) and neuron.reset_delay:
         reset = "zero-step"  # RLeaky zeroes the whole update of the step after a spike
     if reset not in LIF_RESETS:
         _refuse(index, neuron, f"reset_mechanism {neuron.reset_mechanism!r} in a hidden layer (expected "
