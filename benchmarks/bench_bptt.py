@@ -21,7 +21,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from rc_snn.training.config import BACKWARDS, TrainConfig
-from rc_snn.training.loop import time_first, train, training_step
+from rc_snn.training.evaluation import time_first
+from rc_snn.training.loop import train, training_step
 from rc_snn.training.run import load_run, load_split
 
 

@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from rc_snn.training.config import BACKWARDS, TrainConfig
-from rc_snn.training.loop import evaluate_model, train
+from rc_snn.training.evaluation import evaluate_model
+from rc_snn.training.loop import train
 from rc_snn.training.run import load_run, load_split
 
 

@@ -12,6 +12,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 NMNIST_SMALL = Path(os.environ.get("RC_SNN_NMNIST_SMALL", ROOT.parent / "shared" / "data" / "nmnist-small"))
+QTDB = Path(os.environ.get("RC_SNN_QTDB", ROOT.parent / "shared" / "data" / "qtdb"))
 
 
 # The tests' models are tiny: one thread is as fast, and two OpenMP threads spin-waiting on a
@@ -70,3 +71,11 @@ def nmnist_small() -> Path:
             pytest.fail(message + "; CI must run the real-data tests")
         pytest.skip(message)
     return NMNIST_SMALL
+
+
+@pytest.fixture
+def qtdb() -> Path:
+    """The folder holding Yin et al.'s QTDB_train.mat beside the repository; absent, the test is skipped."""
+    if not (QTDB / "QTDB_train.mat").is_file():
+        pytest.skip(f"QTDB_train.mat not found in {QTDB} (set RC_SNN_QTDB to its folder)")
+    return QTDB

@@ -131,7 +131,7 @@ def test_training_step_gives_the_same_loss_and_gradients_with_either_backward(lo
     results = {}
     for backward in BACKWARDS:
         model.zero_grad()
-        loss, decision = training_step(model, x, y, config.replace(backward=backward))
+        loss, decision, _ = training_step(model, x, y, config.replace(backward=backward))
         loss.backward()
         results[backward] = (loss.detach(), decision.steps, [p.grad.clone() for p in model.parameters()])
     loss_a, steps_a, grads_a = results["autograd"]
@@ -226,14 +226,40 @@ def test_the_activity_penalty_gives_the_same_loss_and_gradients_with_either_back
     backwards = BACKWARDS if loss == "rank" and last_step_weight == 0 else ("manual", "compiled")
     for backward in backwards:
         model.zero_grad()
-        loss_value, _ = training_step(model, x, y, config.replace(backward=backward))
+        loss_value, _, _ = training_step(model, x, y, config.replace(backward=backward))
         loss_value.backward()
         results[backward] = (loss_value.detach(), [p.grad.clone() for p in model.parameters()])
     model.zero_grad()
-    without, _ = training_step(model, x, y, config.replace(activity_weight=0.0))
+    without, _, _ = training_step(model, x, y, config.replace(activity_weight=0.0))
     assert float(results["manual"][0]) > float(without.detach()) + 1e-3  # the penalty is there
     loss_m, grads_m = results["manual"]
     for backward in backwards:
         torch.testing.assert_close(results[backward][0], loss_m)
         for a, m in zip(results[backward][1], grads_m):
             torch.testing.assert_close(a, m, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("hidden", [[12], [12, 9]])
+@pytest.mark.parametrize("activity_weight", [0.0, 0.05])
+def test_the_per_step_loss_gives_autograds_gradients_in_every_engine(hidden, activity_weight):
+    """A label at every step (the ECG task): every step's output carries gradient, in float64."""
+    config = TrainConfig(loss="per-step", hidden=hidden[0], layers=len(hidden), activity_weight=activity_weight,
+                         chunk_size=4)
+    model, x = lively_model(hidden), inputs()
+    y = torch.randint(0, 4, (10, 30))
+    results = {}
+    for backward in BACKWARDS if activity_weight == 0 else ("manual", "compiled"):
+        model.zero_grad()
+        loss_value, decision, score = training_step(model, x, y, config.replace(backward=backward), burn_in=5)
+        loss_value.backward()
+        results[backward] = (loss_value.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}, score)
+    expected_loss, expected, expected_score = results["manual" if activity_weight else "autograd"]
+    assert expected["layers.0.w_in.weight"].abs().max() > 0
+    for loss_value, grads, score in results.values():
+        torch.testing.assert_close(loss_value, expected_loss, rtol=1e-12, atol=0)
+        assert_same_gradients(expected, grads)
+        torch.testing.assert_close(score, expected_score)
+    if activity_weight == 0:  # autograd through the model's own forward
+        outputs = model(x)[0]
+        manual = sum(torch.nn.functional.cross_entropy(outputs[t], y[:, t]) for t in range(5, 30)) / 25
+        torch.testing.assert_close(expected_loss, manual.detach(), rtol=1e-12, atol=0)

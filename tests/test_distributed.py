@@ -33,7 +33,7 @@ def one_step(world: World, batch=range(64)) -> dict:
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     x, y = batch_of_64()
     share = world.share(list(batch))
-    loss, _ = training_step(model, x[:, share], y[share], CONFIG)
+    loss, _, _ = training_step(model, x[:, share], y[share], CONFIG)
     (loss * (len(share) / len(batch))).backward()
     world.sum_gradients(model)
     optimizer.step()

@@ -9,7 +9,8 @@ from torch.utils.data import TensorDataset
 from rc_snn.training.config import TrainConfig
 from rc_snn.training.early_exit import select_decision
 from rc_snn.models import ALIFRSNN
-from rc_snn.training.loop import evaluate_model, train
+from rc_snn.training.evaluation import evaluate_model
+from rc_snn.training.loop import train
 from rc_snn.training.run import load_checkpoint, load_run
 
 TOY = dict(dataset="toy", hidden=16, batch_size=32, lr=1e-2, limit_train=256, limit_val=128, device="cpu")

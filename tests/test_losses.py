@@ -31,3 +31,22 @@ def test_label_smoothing_mixes_the_target_with_the_uniform_distribution():
     assert torch.allclose(rank_coded_loss(z, y, label_smoothing=eps), by_hand)
     assert torch.allclose(full_sequence_loss(z[None], y, "last", label_smoothing=eps), by_hand)
     assert not torch.allclose(rank_coded_loss(z, y), by_hand)
+
+
+def test_the_per_step_loss_and_accuracy_are_the_formulas_of_the_docstring():
+    import numpy as np
+
+    from rc_snn.training.losses import per_step_accuracy, per_step_loss
+
+    torch.manual_seed(0)
+    logits, targets = torch.randn(12, 3, 5, dtype=torch.float64), torch.randint(0, 5, (3, 12))
+    z, y = logits.numpy(), targets.numpy()
+    log_p = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    loss = np.mean([np.mean([-log_p[t, i, y[i, t]] for t in range(4, 12)]) for i in range(3)])
+    accuracy = [np.mean([z[t, i].argmax() == y[i, t] for t in range(4, 12)]) for i in range(3)]
+    torch.testing.assert_close(per_step_loss(logits, targets, burn_in=4), torch.tensor(loss, dtype=torch.float64))
+    np.testing.assert_allclose(per_step_accuracy(logits, targets, burn_in=4).numpy(), accuracy)
+    with pytest.raises(ValueError, match="per-step targets"):
+        per_step_loss(logits, targets.t(), burn_in=4)
+    with pytest.raises(ValueError, match="burn_in"):
+        per_step_accuracy(logits, targets, burn_in=12)

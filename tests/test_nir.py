@@ -205,7 +205,7 @@ def test_snntorch_imports_an_rc_snn_graph_with_the_same_spikes():
     ref = reference.simulate(network, FRAMES)
     model = import_from_nir(to_nir(network, dt=SNNTORCH_DT, readout="lif"))
     neurons = dict(model.named_modules())
-    spikes, membranes, state = [], [], None
+    spikes, membranes = [], []
     neurons["layer0_lif"].register_forward_hook(lambda module, args, output: spikes.append(output))
     snn.utils.reset(model)
     with torch.no_grad():

@@ -413,7 +413,7 @@ def test_network_files_with_a_fractional_version_or_unknown_keys_are_refused(toy
 # 26. small ones ------------------------------------------------------------------------------------
 
 def test_evaluate_limit_one_is_one_sample_and_the_median_is_the_middle(toy_run, tmp_path):
-    from rc_snn.training.loop import evaluate_model
+    from rc_snn.training.evaluation import evaluate_model
     from rc_snn.training.run import load_split
 
     assert main(["evaluate", str(toy_run), "--limit", "1", "--out", str(tmp_path / "e.json"), "--no-progress"]) == 0

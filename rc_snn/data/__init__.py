@@ -13,6 +13,7 @@ name               what                                                      x
 ``temporal-mnist`` latency-coded MNIST of the rank-coding paper              [20, 784] 0/1
 ``shd``            Spiking Heidelberg Digits with tonic (:mod:`.shd`)        [100, 700] counts
 ``toy``            the rank-coding paper's toy task (:mod:`.toy`)            [25, 1]
+``qtdb``           Yin et al.'s ECG task, a label per step (:mod:`.qtdb`)    [1301, 4] -1/0/1
 =================  ========================================================  ================
 
 Event data is binned by tonic's ``ToFrame`` in fixed windows from t = 0 (300 ms for N-MNIST-like
@@ -29,7 +30,7 @@ from torch.utils.data import Dataset
 
 from .info import DatasetInfo
 
-DATASETS = ("nmnist-sim", "nmnist", "temporal-mnist", "shd", "toy")
+DATASETS = ("nmnist-sim", "nmnist", "temporal-mnist", "shd", "toy", "qtdb")
 SPLITS = ("train", "val", "test")
 
 # Options each dataset accepts when set to something other than its "unset" value (None / False / 0).
@@ -39,6 +40,7 @@ _ACCEPTS = {
     "temporal-mnist": {"n_bins", "limit"},
     "shd": {"data_dir", "download", "bin_ms", "n_bins", "limit"},
     "toy": {"n_bins", "limit"},
+    "qtdb": {"data_dir", "limit", "folds"},
 }
 
 
@@ -94,6 +96,10 @@ def load_dataset(name: str, split: str, *, data_dir=None, download: bool = False
 
         return shd_dataset(split, data_dir=data_dir, download=download, cache_dir=cache_dir, bin_ms=bin_ms,
                            n_bins=n_bins, limit=limit)
+    if name == "qtdb":
+        from .qtdb import qtdb_dataset
+
+        return qtdb_dataset(split, data_dir=data_dir, limit=limit, folds=folds, fold=fold)
     from .toy import toy_dataset
 
     options = {"seed": seed}

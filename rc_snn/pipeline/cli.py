@@ -150,7 +150,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from ..training.loop import evaluate_model
+    from ..training.evaluation import burn_in_of, evaluate_model
     from ..training.run import load_run, load_split
 
     from ..training.early_exit import check_decision_threshold
@@ -164,7 +164,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     threshold = check_decision_threshold(
         args.decision_threshold if args.decision_threshold is not None else config.decision_threshold)
     dataset, _ = load_split(config, args.split, args.limit, args.progress)
-    result = evaluate_model(run.model, dataset, threshold, dt_ms=run.info.dt_ms, progress=args.progress)
+    result = evaluate_model(run.model, dataset, threshold, dt_ms=run.info.dt_ms, burn_in=burn_in_of(run.info),
+                            progress=args.progress)
     result.update({"run_dir": str(args.run_dir), "weights_id": run.weights_id, "dataset": config.dataset,
                    "split": args.split, "decision_threshold": threshold})
     write_json(out, result)
@@ -174,6 +175,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def format_evaluation(result: dict) -> str:
+    if result.get("task") == "per-step":
+        return "\n".join([
+            f"samples              {result['n_samples']} ({result['split']} split, {result['n_steps']} steps each)",
+            f"accuracy (per step)  {100 * result['accuracy']:.2f}% (steps {result['burn_in']}.., per recording, "
+            f"averaged)",
+            f"accuracy (last step) {100 * result['accuracy_last_step']:.2f}%"])
     lines = [
         f"samples              {result['n_samples']} ({result['split']} split, decision threshold {result['decision_threshold']})",
         f"accuracy (early exit) {100 * result['accuracy']:.2f}%",

@@ -33,7 +33,7 @@ from deploy.report import (REPORT_CONVENTIONS, ModelResult, OperatingPoint, buil
 
 from ..models import SPIKING_NETWORKS
 from ..training.early_exit import read_last_step, select_decision
-from ..training.loop import time_first
+from ..training.evaluation import time_first
 from ..training.prune import connection_sparsity
 from ..training.run import TrainedRun, load_run, load_split
 from .export import export_model
@@ -41,6 +41,13 @@ from .recording import record_run
 
 MODEL_LABELS = {"alif": "ALIF", "irsnn": "IR-SNN", "lstm": "LSTM", "gru": "GRU"}
 TRADEOFF_THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+def refuse_per_step(run: TrainedRun, what: str) -> None:
+    """Refuse a run of a per-step task (a label at every step) where only one decision per sample is handled."""
+    if run.info.per_step:
+        raise ValueError(f"{run.run_dir} is a per-step task ({run.info.name}: a label at every step); such runs are "
+                         f"not {what} yet: judge it with `rc-snn evaluate` or `rc-snn cv`")
 
 
 def run_label(config) -> str:
@@ -57,6 +64,7 @@ def analyse_run(
 ) -> ModelResult:
     """One run's :class:`deploy.report.ModelResult` on ``split`` (PyTorch, CPU)."""
     config, info = run.config, run.info
+    refuse_per_step(run, "compared (reports count each sample up to one decision)")
     model = copy.deepcopy(run.model).cpu().eval()  # on the CPU, in evaluation mode; the run's model untouched
     if data_dir:
         config = config.replace(data_dir=data_dir)

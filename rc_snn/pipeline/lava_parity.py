@@ -18,9 +18,9 @@ from deploy.simulate import LavaEvaluation, evaluate
 
 from ..models import SPIKING_NETWORKS
 from ..training.early_exit import select_decision
-from ..training.loop import time_first
+from ..training.evaluation import time_first
 from ..training.run import TrainedRun, load_split
-from .compare import firing_rate, run_label
+from .compare import firing_rate, refuse_per_step, run_label
 from .export import export_model
 
 
@@ -65,6 +65,7 @@ def lava_versus_pytorch(
     ``stream``: the samples stream through the slots (``deploy.simulate``), else batch mode.
     """
     config, model, info = run.config, run.model, run.info
+    refuse_per_step(run, "run in Lava (its readout decides once per sample)")
     if not isinstance(model, SPIKING_NETWORKS):
         raise ValueError(f"{run.run_dir} holds a {config.model!r} model; only spiking networks run in Lava")
     if samples < 1:

@@ -14,11 +14,10 @@ from ..data import DATASETS
 from ..data.encoding import INPUT_ENCODINGS
 from ..neuron.alif import ALIFParams
 from ..neuron.irsnn import IRParams
-from .losses import FULL_READOUTS
+from .losses import FULL_READOUTS, LOSSES
 
 MODELS = ("alif", "lstm", "irsnn", "gru")
 SPIKING_MODELS = ("alif", "irsnn")
-LOSSES = ("rank", "full")
 DEVICES = ("auto", "cpu", "cuda")
 BACKWARDS = ("compiled", "manual", "autograd")
 WINDOWS = ("full", "first-saccade")
@@ -34,7 +33,8 @@ class TrainConfig:
     :mod:`rc_snn.training.losses` and ``last_step_weight`` its lambda (cross-entropy at the last step
     added to the rank-coded loss); ``activity_weight`` is lambda_A there, the penalty on the ALIF
     network's spikes per neuron over the steps training computes (up to each decision when training
-    stops there); ``full_readout`` applies to ``loss="full"``. ``prune_fraction`` of every weight
+    stops there); ``full_readout`` applies to ``loss="full"``; ``loss="per-step"`` is for datasets
+    labelled at every step (``qtdb``), and only for them. ``prune_fraction`` of every weight
     matrix is pruned by magnitude, reached gradually over ``prune_epochs`` (:mod:`rc_snn.training.prune`).
     ``backward`` picks how the ALIF network's gradients are computed, all to the same values:
     ``"compiled"`` runs the compiled kernels of :mod:`rc_snn.training.compiled` (any depth, on the
@@ -122,7 +122,7 @@ class TrainConfig:
             _fail("activity_weight", f"0 for a {self.model!r} model (the spike penalty is the ALIF network's)",
                   self.activity_weight)
         if (self.activity_weight > 0 and self.backward == "autograd"
-                and (self.loss == "full" or self.last_step_weight > 0)):
+                and (self.loss != "rank" or self.last_step_weight > 0)):
             _fail("activity_weight", "0 with backward 'autograd' in a full-sequence run (its spikes are counted by "
                   "the 'compiled' and 'manual' engines there)", self.activity_weight)
         if self.lr_schedule == "cosine" and self.lr_decay != 1:

@@ -1,4 +1,4 @@
-"""K-fold cross-validation over a local N-MNIST Train/ folder: K runs, mean and spread.
+"""K-fold cross-validation over a local N-MNIST Train/ folder (or QTDB_train.mat): K runs, mean and spread.
 
 Fold ``k`` of ``K`` trains on the files whose index modulo ``K`` is not ``k`` and validates on
 those where it is (``rc_snn.data.nmnist.split_files``): the K validation parts are disjoint and
@@ -20,7 +20,8 @@ from typing import Callable
 from deploy.files import FolderLock, claim_folder, write_json
 
 from .config import TrainConfig
-from .loop import evaluate_model, train
+from .evaluation import burn_in_of, evaluate_model
+from .loop import train
 from .run import load_split
 
 CV_FILE = "cv.json"
@@ -61,12 +62,13 @@ def cross_validate(config: TrainConfig, out_dir, folds: int = 5, *, resume: bool
     accuracy at the last step, mean decision step and time to decision. Summary: mean and
     population standard deviation over the folds of each.
     """
-    if config.dataset != "nmnist":
-        raise ValueError(f"cross-validation splits a local N-MNIST Train/ folder by file index; got dataset "
-                         f"{config.dataset!r} (use --dataset nmnist --data-dir DIR)")
+    if config.dataset not in ("nmnist", "qtdb"):
+        raise ValueError(f"cross-validation splits a local N-MNIST Train/ folder or QTDB_train.mat by file or "
+                         f"recording index; got dataset {config.dataset!r} (use --dataset nmnist --data-dir DIR)")
     if not isinstance(folds, int) or folds < 2:
         raise ValueError(f"expected folds >= 2; got {folds!r}")
-    check_folds(config, folds)
+    if config.dataset == "nmnist":
+        check_folds(config, folds)
     out_dir = claim_folder(out_dir, "cv", also_ours=is_cv_folder)
     with FolderLock(out_dir):
         return _cross_validate(config, out_dir, folds, resume, progress, log)
@@ -81,12 +83,12 @@ def _cross_validate(config: TrainConfig, out_dir: Path, folds: int, resume: bool
         configs.append(run.config)
         val_set, _ = load_split(run.config, "val", progress=progress)
         result = evaluate_model(run.model, val_set, run.config.decision_threshold, dt_ms=run.info.dt_ms,
-                                progress=progress)
+                                burn_in=burn_in_of(run.info), progress=progress)
         rank = run.config.loss == "rank"
         steps = result["mean_decision_step"] if rank else result["n_steps"] - 1
         per_fold.append({
             "fold": fold, "n_samples": result["n_samples"],
-            "accuracy": result["accuracy"] if rank else result["accuracy_last_step"],
+            "accuracy": result["accuracy_last_step"] if run.config.loss == "full" else result["accuracy"],
             "accuracy_last_step": result["accuracy_last_step"],
             "mean_decision_step": steps,
             "mean_decision_ms": (steps + 1) * run.info.dt_ms if run.info.dt_ms else None,

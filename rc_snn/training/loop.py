@@ -21,19 +21,17 @@ from typing import NamedTuple, Optional
 
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from deploy.files import FolderLock
 
-from ..models import ALIFRSNN
 from .batches import epoch_batches, prefetched, training_batch
-from .bptt import compiled_applies, run_alif
+from .bptt import run_alif
 from .config import TrainConfig
 from .distributed import World, launch, world_from_environment
-from .early_exit import (Decision, check_decision_threshold, mean_entropy_until, read_last_step, run_until_decision,
-                         select_decision)
-from .losses import activity_penalty, full_sequence_loss, rank_coded_loss
+from .evaluation import burn_in_of, evaluate_model, time_first
+from .early_exit import Decision, mean_entropy_until, read_last_step, run_until_decision, select_decision
+from .losses import activity_penalty, full_sequence_loss, per_step_accuracy, per_step_loss, rank_coded_loss
 from .optim import build_average, build_optimizer, build_schedule, update_average
 from .prune import Pruner
 from .threads import refresh_threads, thread_budget
@@ -49,19 +47,25 @@ PER_PROCESS_METRICS = ("steps_simulated", "batches")
 
 
 class StepResult(NamedTuple):
-    """One training step: the batch's loss (with its graph) and each sample's decision."""
+    """One training step: the batch's loss (with its graph), each sample's decision and its score (1 or 0
+    for a correct or wrong answer; for a per-step task its fraction of steps labelled correctly)."""
 
     loss: Tensor
     decision: Decision
+    score: Tensor
 
 
-def time_first(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A collated batch ``[batch, time, features]`` as the models' ``[time, batch, features]`` float tensor."""
-    return x.to(device=device, dtype=torch.float32).transpose(0, 1)
+def check_task(config: TrainConfig, info) -> None:
+    """Refuse a per-step loss on a dataset with one label per sample, and the reverse."""
+    if info.per_step != (config.loss == "per-step"):
+        raise ValueError(f"dataset {info.name!r} has {'a label at every step' if info.per_step else 'one label per sample'}: "
+                         f"train it with --loss {'per-step' if info.per_step else 'rank or full'}; got {config.loss!r}")
 
 
-def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig) -> StepResult:
-    """Loss and decisions of one step (the caller runs backward on ``loss``)."""
+def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
+                  burn_in: int = 0) -> StepResult:
+    """Loss, decisions and scores of one step (the caller runs backward on ``loss``); ``burn_in``: the
+    first judged step of a per-step task."""
     rank = config.loss == "rank"
     # every sample runs to the last step (a model whose training needs whole sequences: always)
     full_run = not rank or config.last_step_weight > 0 or getattr(model, "needs_full_sequence", False)
@@ -88,62 +92,18 @@ def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Tr
     if rank:
         loss = rank_coded_loss(decision.logits, y, decision.mean_entropy, config.entropy_weight,
                                logits_seq[-1] if full_run else None, config.last_step_weight, config.label_smoothing)
+    elif config.loss == "per-step":
+        loss = per_step_loss(logits_seq, y, burn_in, config.label_smoothing)
+        decision = replace(read_last_step(logits_seq.detach()), spike_counts=spike_counts)
     else:
         loss = full_sequence_loss(logits_seq, y, config.full_readout, config.label_smoothing)
         decision = replace(read_last_step(logits_seq.detach()), spike_counts=spike_counts)
     if penalise:
         loss = loss + activity_penalty(decision.spike_counts, sum(layer.n_neurons for layer in model.layers),
                                        config.activity_weight)
-    return StepResult(loss, decision)
-
-
-@torch.no_grad()
-def evaluate_model(
-    model: nn.Module, dataset, decision_threshold: float, *, batch_size: int = 256, device=None,
-    dt_ms: Optional[float] = None, progress: bool = True, desc: str = "evaluate",
-) -> dict:
-    """Early-exit inference figures on ``dataset``.
-
-    Each batch runs the full sequence once (no graph; an ALIF network on the CPU through
-    the compiled kernels of :mod:`rc_snn.training.compiled`) and applies the decision rule of
-    :mod:`rc_snn.training.early_exit`, so the same pass also gives the accuracy read at the last
-    step; the decisions equal :func:`~rc_snn.training.early_exit.run_until_decision`'s (tested).
-    The model's train/eval mode is restored on return.
-    """
-    decision_threshold = check_decision_threshold(decision_threshold)
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    steps, correct, correct_last, crossed = [], 0, 0, 0
-    n_steps = 0
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    for x, y in tqdm(loader, desc=desc, disable=not progress, leave=False):
-        x, y = time_first(x, device), y.to(device)
-        compiled = isinstance(model, ALIFRSNN) and compiled_applies(model, x)
-        logits_seq = run_alif(model, x, compiled=True)[0] if compiled else model(x)[0]
-        decision = select_decision(logits_seq, decision_threshold)
-        n_steps = x.shape[0]
-        correct += int((decision.predictions == y).sum())
-        correct_last += int((logits_seq[-1].argmax(-1) == y).sum())
-        crossed += int(decision.crossed.sum())
-        steps.append(decision.steps.cpu())
-    model.train(was_training)
-    steps = torch.cat(steps)
-    n = steps.numel()
-    result = {
-        "n_samples": n,
-        "n_steps": n_steps,
-        "accuracy": correct / n,
-        "accuracy_last_step": correct_last / n,
-        "mean_decision_step": float(steps.float().mean()),
-        "median_decision_step": float(steps.double().quantile(0.5)),  # the mean of the middle two for an even count
-        "fraction_crossed": crossed / n,
-        "decision_step_histogram": torch.bincount(steps, minlength=n_steps).tolist(),
-        "decision_steps": steps.tolist(),
-    }
-    if dt_ms is not None:  # t* is 0-based: a decision at step t* has seen (t* + 1) bins
-        result["mean_decision_ms"] = (result["mean_decision_step"] + 1) * dt_ms
-    return result
+    score = (per_step_accuracy(logits_seq.detach(), y, burn_in) if config.loss == "per-step"
+             else (decision.predictions == y).double())
+    return StepResult(loss, decision, score)
 
 
 def check_decision_reachable(config: TrainConfig, n_classes: int) -> None:
@@ -234,6 +194,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
     device = world.device(resolve_device(config.device))
     train_set, info = load_split(config, "train", config.limit_train, progress)
     val_set, _ = load_split(config, "val", config.limit_val, progress)
+    check_task(config, info)
     check_decision_reachable(config, info.n_classes)
     model = build_model(config, info)
     resuming = resume and checkpoint_path.exists()
@@ -300,7 +261,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
         if pruner is not None:  # the same fraction again on a resumed epoch: nothing changes
             pruner.start_epoch(epoch)
         batches = epoch_batches(len(train_set), config.batch_size, config.seed, epoch)
-        sums = {"loss": 0.0, "correct": 0, "samples": 0, "decision_steps": 0, "steps_simulated": 0, "batches": 0,
+        sums = {"loss": 0.0, "correct": 0.0, "samples": 0, "decision_steps": 0, "steps_simulated": 0, "batches": 0,
                 "sample_steps": 0, "full_sample_steps": 0, "seconds": 0.0, **(partial or {})}
         partial, last_save = None, time.monotonic()
         bar = tqdm(batches[batch_index:], desc=f"epoch {epoch + 1}/{config.epochs} [{config.model}/{config.loss}]",
@@ -317,7 +278,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
                 optimizer.zero_grad(set_to_none=True)
                 if indices:
                     x, y = time_first(x, device), y.to(device)
-                    loss, decision = training_step(model, x, y, config)
+                    loss, decision, score = training_step(model, x, y, config, info.burn_in)
                     # this share's part of the batch's mean loss: summed over processes, the batch's
                     (loss * (len(indices) / len(batch))).backward()
                 world.sum_gradients(model)
@@ -331,9 +292,9 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
                 sums["seconds"] += time.perf_counter() - started
                 batch_index += 1
                 if indices:  # (process 0 always has a share: it shows the progress)
-                    sums["loss"] += float(loss.detach()) * y.numel()
-                    sums["correct"] += int((decision.predictions == y).sum())
-                    sums["samples"] += y.numel()
+                    sums["loss"] += float(loss.detach()) * len(indices)
+                    sums["correct"] += float(score.sum())
+                    sums["samples"] += len(indices)
                     sums["decision_steps"] += int(decision.steps.sum())
                     sums["steps_simulated"] += decision.steps_simulated
                     sums["batches"] += 1
@@ -351,7 +312,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
             for key in PER_PROCESS_METRICS:  # each process simulates its own share of a batch: their mean
                 sums[key] /= world.size
             val = evaluate_model(used, val_set, config.decision_threshold, device=device, dt_ms=info.dt_ms,
-                                 progress=progress, desc="validate") if world.is_main else None
+                                 burn_in=burn_in_of(info), progress=progress, desc="validate") if world.is_main else None
         except KeyboardInterrupt as interrupt:  # also Terminated (SIGTERM); resuming re-runs what was cut short
             # Several processes cannot sum their metrics now: the epoch's resumed part is reported alone.
             checkpoint(epoch, batch_index, None if world.distributed else sums)
@@ -379,12 +340,13 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
             "train_seconds": sums["seconds"],
             "val_accuracy": val["accuracy"],
             "val_accuracy_last_step": val["accuracy_last_step"],
-            "val_mean_decision_step": val["mean_decision_step"],
-            "val_fraction_crossed": val["fraction_crossed"],
+            "val_mean_decision_step": val.get("mean_decision_step"),  # None for a per-step task
+            "val_fraction_crossed": val.get("fraction_crossed"),
         })
         checkpoint(epoch, 0, None)
         entry = history[-1]
+        decided = ("per step" if info.per_step else
+                   f"mean decision step {entry['val_mean_decision_step']:.1f}/{val['n_steps']}")
         log(f"epoch {epoch}: train acc {entry['train_accuracy']:.3f}, val acc {entry['val_accuracy']:.3f} "
-            f"(last step {entry['val_accuracy_last_step']:.3f}), mean decision step {entry['val_mean_decision_step']:.1f}"
-            f"/{val['n_steps']}, {entry['train_seconds']:.1f} s")
+            f"(last step {entry['val_accuracy_last_step']:.3f}), {decided}, {entry['train_seconds']:.1f} s")
     return TrainedRun(config, used.eval(), info, run_dir, history)

@@ -27,6 +27,16 @@ Every spike costs one accumulate per synapse it reaches, so this is the cost the
 its hidden activity; its gradient reaches each spike through the surrogate, in every engine
 (``tests/test_bptt.py``).
 
+A per-step (streaming) task labels every step (Yin et al.'s ECG task, ``rc_snn.data.qtdb``) and
+judges the outputs from a burn-in step ``b`` on; its loss and its accuracy, as the authors' script
+computes it (per recording, then averaged), are::
+
+    L_step = (1/N) sum_i (1/(T - b)) sum_{t >= b} CE(z_i[t], y_i[t])
+    acc    = (1/N) sum_i (1/(T - b)) #{t >= b : argmax z_i[t] = y_i[t]}
+
+(the authors sum their loss over steps; the mean differs by the constant T - b). Every step is
+computed, so gradients come from every step in every engine (``tests/test_bptt.py``).
+
 Every CE may be label-smoothed (``label_smoothing`` eps, as in ``torch.nn.functional.cross_entropy``:
 the target puts 1 - eps on the class and eps / C on each of the C classes).
 """
@@ -39,6 +49,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 FULL_READOUTS = ("last", "mean")
+#: The losses: rank-coded (early exit), full-sequence (one label per sample) and per-step (a label per step).
+LOSSES = ("rank", "full", "per-step")
 
 
 def rank_coded_loss(
@@ -77,3 +89,25 @@ def full_sequence_loss(logits_seq: Tensor, targets: Tensor, readout: str = "last
     if readout == "mean":
         return F.cross_entropy(logits_seq.mean(dim=0), targets, label_smoothing=label_smoothing)
     raise ValueError(f"expected readout in {FULL_READOUTS}; got {readout!r}")
+
+
+def _check_per_step(logits_seq: Tensor, targets: Tensor, burn_in: int) -> None:
+    if targets.shape != logits_seq.shape[1::-1]:
+        raise ValueError(f"expected per-step targets [batch, steps] = {tuple(logits_seq.shape[1::-1])}; "
+                         f"got {tuple(targets.shape)}")
+    if not 0 <= burn_in < logits_seq.shape[0]:
+        raise ValueError(f"expected 0 <= burn_in < {logits_seq.shape[0]} steps; got {burn_in}")
+
+
+def per_step_loss(logits_seq: Tensor, targets: Tensor, burn_in: int = 0, label_smoothing: float = 0.0) -> Tensor:
+    """``L_step`` (module docstring) of outputs ``[steps, batch, classes]`` and labels ``[batch, steps]``."""
+    _check_per_step(logits_seq, targets, burn_in)
+    judged = logits_seq[burn_in:]
+    return F.cross_entropy(judged.reshape(-1, judged.shape[-1]), targets[:, burn_in:].t().reshape(-1),
+                           label_smoothing=label_smoothing)
+
+
+def per_step_accuracy(logits_seq: Tensor, targets: Tensor, burn_in: int = 0) -> Tensor:
+    """Each recording's fraction of steps ``t >= burn_in`` labelled correctly, ``[batch]`` (``acc``'s terms)."""
+    _check_per_step(logits_seq, targets, burn_in)
+    return (logits_seq[burn_in:].argmax(-1) == targets[:, burn_in:].t()).double().mean(0)
