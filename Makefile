@@ -10,12 +10,13 @@ STAMP := $(VENV)/.installed
 PYTHON310 ?= $(shell for p in python3.10 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10.*/bin/python3.10 2>/dev/null | sort -rV); do \
   "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 
-.PHONY: demo test test-fast venv clean help
+.PHONY: demo test test-fast docs venv clean help
 
 help:
 	@echo "make demo   set up .venv (Python 3.10) and run the main job (rc-snn demo)"
 	@echo "make test   set up .venv and run the test suite"
 	@echo "make test-fast  the suite without the tests marked lava or slow"
+	@echo "make docs   the documentation site with its API reference (build/site; any warning fails)"
 
 venv: $(STAMP)
 
@@ -42,6 +43,9 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not lava and not slow"
+
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict -f docs/mkdocs.yml
 
 clean:
 	rm -rf $(VENV) build *.egg-info
