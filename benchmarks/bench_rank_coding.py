@@ -42,6 +42,9 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.9], help="one rank-coded run per threshold")
     parser.add_argument("--entropy-weight", type=float, default=0.0, help="beta_H of the rank-coded runs")
+    parser.add_argument("--training-thresholds", type=float, nargs="*", default=[],
+                        help="more rank-coded runs, each deciding at this threshold in training only "
+                             "(TrainConfig.training_decision_threshold; validated at the run's own)")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch (TrainConfig.lr_decay)")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -67,6 +70,8 @@ def main() -> None:
     runs.update({f"rank {t:g}": base.replace(loss="rank", decision_threshold=t,
                                              entropy_weight=base.entropy_weight if args.config else args.entropy_weight)
                  for t in thresholds})
+    runs.update({f"rank {runs[f'rank {thresholds[0]:g}'].decision_threshold:g}/train {t:g}":
+                 runs[f"rank {thresholds[0]:g}"].replace(training_decision_threshold=t) for t in args.training_thresholds})
     root = Path(args.out or tempfile.mkdtemp(prefix="bench-rank-"))
 
     def run_dir(name: str) -> Path:
@@ -80,7 +85,7 @@ def main() -> None:
             histories[name] = train(config.replace(epochs=epoch), run_dir(name),
                                     progress=False, log=lambda *a: None).history
             e = histories[name][-1]
-            print(f"epoch {epoch} {name:9s}: {e['train_seconds']:6.1f} s,"
+            print(f"epoch {epoch} {name:17s}: {e['train_seconds']:6.1f} s,"
                   f" steps/batch {e['train_mean_steps_simulated']:4.1f},"
                   f" sample-steps {e['train_sample_steps_fraction']:.2f} of full,"
                   f" val acc {e['val_accuracy']:.3f} (last step {e['val_accuracy_last_step']:.3f}),"

@@ -151,3 +151,17 @@ def test_prefetched_batches_come_in_order_and_their_errors_reach_the_loop():
     assert next(items) == 1
     with pytest.raises(ValueError, match="bad recording"):
         next(items)
+
+
+def test_a_training_decision_threshold_moves_the_training_decisions_only():
+    from rc_snn.training.loop import training_step
+    from test_bptt import inputs, lively_model
+
+    model, x, y = lively_model([12]).float(), inputs().float(), torch.randint(0, 4, (10,))
+    low = training_step(model, x, y, TrainConfig(decision_threshold=0.3, hidden=12)).decision
+    split = training_step(model, x, y, TrainConfig(decision_threshold=0.97, training_decision_threshold=0.3,
+                                                   hidden=12)).decision
+    high = training_step(model, x, y, TrainConfig(decision_threshold=0.97, hidden=12)).decision
+    assert torch.equal(split.steps, low.steps) and not torch.equal(split.steps, high.steps)
+    with pytest.raises(ValueError, match="training_decision_threshold"):
+        TrainConfig(training_decision_threshold=1.5)

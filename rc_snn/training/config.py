@@ -29,7 +29,9 @@ class TrainConfig:
     """Everything that defines a training run.
 
     ``decision_threshold`` is the early-exit rule's softmax threshold (see
-    :mod:`rc_snn.training.early_exit`); ``entropy_weight`` is beta_H of
+    :mod:`rc_snn.training.early_exit`); ``training_decision_threshold``, if set, is the one the
+    rank-coded loss uses in training instead (lower: earlier decisions in training, so fewer steps
+    computed; validation and inference keep ``decision_threshold``); ``entropy_weight`` is beta_H of
     :mod:`rc_snn.training.losses` and ``last_step_weight`` its lambda (cross-entropy at the last step
     added to the rank-coded loss); ``activity_weight`` is lambda_A there, the penalty on the ALIF
     network's spikes per neuron over the steps training computes (up to each decision when training
@@ -67,6 +69,7 @@ class TrainConfig:
     model: str = "alif"
     loss: str = "rank"
     decision_threshold: float = 0.9
+    training_decision_threshold: Optional[float] = None
     entropy_weight: float = 0.0
     last_step_weight: float = 0.0
     activity_weight: float = 0.0
@@ -277,6 +280,7 @@ _RULES = {
     "model": _choice(MODELS),
     "loss": _choice(LOSSES),
     "decision_threshold": _number(lambda v: 0 < v < 1, "a softmax probability, 0 < p < 1 for training"),
+    "training_decision_threshold": _number(lambda v: 0 < v < 1, "a softmax probability, 0 < p < 1", optional=True),
     "entropy_weight": _number(lambda v: v >= 0, "a finite number >= 0"),
     "last_step_weight": _number(lambda v: v >= 0, "a finite number >= 0"),
     "activity_weight": _number(lambda v: v >= 0, "a finite number >= 0"),

@@ -62,11 +62,20 @@ def check_task(config: TrainConfig, info) -> None:
                          f"train it with --loss {'per-step' if info.per_step else 'rank or full'}; got {config.loss!r}")
 
 
+def training_threshold(config: TrainConfig) -> float:
+    """The decision threshold of the rank-coded loss in training (``training_decision_threshold``, else
+    ``decision_threshold``)."""
+    if config.training_decision_threshold is None:
+        return config.decision_threshold
+    return config.training_decision_threshold
+
+
 def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
                   burn_in: int = 0) -> StepResult:
     """Loss, decisions and scores of one step (the caller runs backward on ``loss``); ``burn_in``: the
     first judged step of a per-step task."""
     rank = config.loss == "rank"
+    threshold = training_threshold(config)
     # every sample runs to the last step (a model whose training needs whole sequences: always)
     full_run = not rank or config.last_step_weight > 0 or getattr(model, "needs_full_sequence", False)
     engine = config.model == "alif" and config.backward != "autograd"
@@ -79,15 +88,15 @@ def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Tr
         else:
             logits_seq, spike_counts = model(x)[0], None
     if rank and full_run:  # the rank-coded loss read off the whole sequence's outputs (rc_snn.training.losses)
-        decision = select_decision(logits_seq, config.decision_threshold)
+        decision = select_decision(logits_seq, threshold)
         entropy = mean_entropy_until(logits_seq, decision.steps) if config.entropy_weight > 0 else None
         decision = replace(decision, mean_entropy=entropy, sample_steps=logits_seq.shape[0] * logits_seq.shape[1],
                            spike_counts=spike_counts)
     elif rank and engine:
-        _, decision = run_alif(model, x, config.decision_threshold, chunk_size=config.chunk_size,
+        _, decision = run_alif(model, x, threshold, chunk_size=config.chunk_size,
                                track_entropy=config.entropy_weight > 0, compiled=compiled)
     elif rank:
-        decision = run_until_decision(model, x, config.decision_threshold, chunk_size=config.chunk_size,
+        decision = run_until_decision(model, x, threshold, chunk_size=config.chunk_size,
                                       track_entropy=config.entropy_weight > 0, track_spikes=penalise)
     if rank:
         loss = rank_coded_loss(decision.logits, y, decision.mean_entropy, config.entropy_weight,
@@ -110,8 +119,9 @@ def check_decision_reachable(config: TrainConfig, n_classes: int) -> None:
     """Refuse a rank-coded run whose label smoothing makes its decision threshold unreachable: the
     smoothed loss is lowest where the true class has probability ``1 - eps + eps / C``."""
     best = 1.0 - config.label_smoothing + config.label_smoothing / n_classes
-    if config.loss == "rank" and config.decision_threshold >= best:
-        raise ValueError(f"decision_threshold {config.decision_threshold} cannot be reached with label_smoothing "
+    highest = max(config.decision_threshold, training_threshold(config))
+    if config.loss == "rank" and highest >= best:
+        raise ValueError(f"decision threshold {highest} cannot be reached with label_smoothing "
                          f"{config.label_smoothing} over {n_classes} classes: the loss is lowest at probability "
                          f"{best:.4g}; lower the threshold or the smoothing")
 
