@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from .neuron.alif import ALIFParams, ALIFState, TauInit
 from .neuron.irsnn import IRParams, IRState
-from .neuron.layers import ALIFLayer, IRLayer, LeakyReadout
+from .neuron.layers import AdaptiveReadout, ALIFLayer, IRLayer, LeakyReadout
 from .neuron.surrogate import SpikeFn, resolve
 from .neuron.validation import check_sequence, check_step
 
@@ -45,7 +45,12 @@ def hidden_sizes(n_hidden: Union[int, Sequence[int]]) -> list:
 
 class RSNNState(NamedTuple):
     layers: Tuple[ALIFState, ...]
-    readout: Tensor  # m[t], [batch, classes]
+    readout: Union[Tensor, ALIFState]  # m[t], [batch, classes]; the output neurons' state for an adaptive output
+
+
+#: What an ALIF network's outputs are: the leaky readout's ``m[t]``, or the membrane of adaptive
+#: spiking output neurons (Yin et al.'s ECG network; :class:`~rc_snn.neuron.layers.AdaptiveReadout`).
+OUTPUT_LAYERS = ("leaky", "adaptive")
 
 
 class ALIFRSNN(SteppedModel):
@@ -54,6 +59,10 @@ class ALIFRSNN(SteppedModel):
     Layer ``l+1`` receives layer ``l``'s spikes of the same step; the readout integrates the last
     layer's spikes. Its output ``m[t]`` is read as class scores (logits). Every layer shares
     ``params`` (:class:`~rc_snn.neuron.alif.ALIFParams`); the readout takes its ``tau_out``.
+    ``output_layer="adaptive"`` replaces the readout by adaptive spiking output neurons read by
+    their membrane (:class:`~rc_snn.neuron.layers.AdaptiveReadout`, with ``output_params``), as in
+    Yin et al.'s ECG network; only autograd trains it (the hand-written engines are the leaky
+    readout's) and the network file does not hold it.
     """
 
     def __init__(
@@ -64,15 +73,21 @@ class ALIFRSNN(SteppedModel):
         params: ALIFParams = ALIFParams(),
         *,
         spike_grad: Optional[SpikeFn] = None,
+        output_layer: str = "leaky",
+        output_params: Optional[ALIFParams] = None,
     ) -> None:
         super().__init__()
+        if output_layer not in OUTPUT_LAYERS:
+            raise ValueError(f"expected output_layer among {OUTPUT_LAYERS}; got {output_layer!r}")
         sizes = hidden_sizes(n_hidden)
         spike_fn = resolve(spike_grad)
         fan_in = [n_inputs] + sizes[:-1]
         self.layers = nn.ModuleList(
             ALIFLayer(n_in, n, params, spike_grad=spike_fn) for n_in, n in zip(fan_in, sizes)
         )
-        self.readout = LeakyReadout(sizes[-1], n_outputs, tau=params.tau_out)
+        self.output_layer = output_layer
+        self.readout = (LeakyReadout(sizes[-1], n_outputs, tau=params.tau_out) if output_layer == "leaky" else
+                        AdaptiveReadout(sizes[-1], n_outputs, output_params or params, spike_grad=spike_fn))
         self.n_inputs, self.n_outputs = n_inputs, n_outputs
 
     def initial_state(self, batch_size: int, *, device=None, dtype=None) -> RSNNState:
@@ -94,7 +109,7 @@ class ALIFRSNN(SteppedModel):
                 current = layer.w_in(new_layers[-1].s)
             new_layers.append(layer.step_current(current, layer_state, layer_decays[index]))
         m = self.readout.step(new_layers[-1].s, state.readout, readout_alpha)
-        return m, RSNNState(tuple(new_layers), m)
+        return (m if self.output_layer == "leaky" else m.u), RSNNState(tuple(new_layers), m)
 
     def forward(self, x_seq: Tensor, state: Optional[RSNNState] = None) -> Tuple[Tensor, RSNNState]:
         """Layer by layer over the whole sequence (each input projection is one matmul)."""

@@ -101,3 +101,16 @@ def test_lava_and_compare_refuse_a_per_step_run_until_they_handle_one(tmp_path, 
     assert "per-step task" in capsys.readouterr().err
     assert main(["compare", str(run), "--split", "val", "--out", str(tmp_path / "report"), "--no-progress"]) == 2
     assert "per-step task" in capsys.readouterr().err
+
+
+def test_the_shipped_qtdb_recipes_train_and_yins_output_layer_is_not_exported(tmp_path, capsys):
+    from pathlib import Path
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    write_mat(tmp_path / "QTDB_train.mat", n=8, steps=20)
+    for name in ("qtdb-alif", "qtdb-yin"):
+        assert main(["train", "--config", str(configs / f"{name}.json"), "--data-dir", str(tmp_path), "--epochs", "1",
+                     "--out", str(tmp_path / name), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "qtdb-yin")]) == 2
+    assert "output layer is 'adaptive'" in capsys.readouterr().err

@@ -261,3 +261,52 @@ def test_bad_construction_raises_value_error():
         ALIFRSNN(N_IN, [], N_OUT)
     with pytest.raises(ValueError, match="n_layers >= 1"):
         LSTMBaseline(N_IN, 9, N_OUT, n_layers=0)
+
+
+def test_the_adaptive_output_layer_is_yins_ecg_network_in_float64():
+    """4 inputs -> non-adaptive recurrent ALIF layer -> adaptive spiking output neurons read by their
+    membrane, against the equations of Yin et al.'s ECG script written out in numpy."""
+    import numpy as np
+
+    from rc_snn.neuron.alif import ALIFParams
+    from rc_snn.training.config import TrainConfig
+
+    torch.manual_seed(0)
+    hidden, output = ALIFParams(b0=0.01, beta=0.0, tau_m=(20.0, 0.0), tau_adp=(7.0, 0.0)), \
+        ALIFParams(b0=0.01, beta=1.8, tau_m=(20.0, 0.0), tau_adp=(100.0, 0.0))
+    model = ALIFRSNN(4, 12, 6, hidden, output_layer="adaptive", output_params=output).double()
+    with torch.no_grad():
+        model.layers[0].w_in.weight.mul_(3.0)
+    x = torch.randint(-1, 2, (60, 3, 4)).double()
+    u_seq = model(x)[0].detach().numpy()
+
+    def alif(current, state, tau_m, tau_adp, beta):  # the script's mem_update_adp, dt = R_m = 1
+        u, b, s = state
+        alpha, rho = np.exp(-1.0 / tau_m), np.exp(-1.0 / tau_adp)  # tau: the model's (20, 7, 100 in float32)
+        b = rho * b + (1 - rho) * s
+        big_b = 0.01 + beta * b
+        u = u * alpha + (1 - alpha) * current - big_b * s
+        return u, b, (u - big_b > 0).astype(float)
+
+    layer, head = model.layers[0], model.readout
+    w_in, b_in = layer.w_in.weight.detach().numpy(), layer.w_in.bias.detach().numpy()
+    w_rec = layer.w_rec.weight.detach().numpy()
+    w_o, b_o = head.linear.weight.detach().numpy(), head.linear.bias.detach().numpy()
+    tau = {name: p.detach().exp().numpy() for name, p in model.named_parameters() if "log_tau" in name}
+    np.testing.assert_allclose(tau["readout.log_tau_adp"], 100.0, rtol=1e-6)
+    h, o, expected, output_spikes = (np.zeros((3, 12)),) * 3, (np.zeros((3, 6)),) * 3, [], []
+    for x_t in x.numpy():
+        h = alif(x_t @ w_in.T + b_in + h[2] @ w_rec.T, h, tau["layers.0.log_tau_m"], tau["layers.0.log_tau_adp"], 0.0)
+        o = alif(h[2] @ w_o.T + b_o, o, tau["readout.log_tau_m"], tau["readout.log_tau_adp"], 1.8)
+        expected.append(o[0])
+        output_spikes.append(o[2])
+    assert 0.02 < model.layers[0](x)[0].mean().item() < 0.9 and np.mean(output_spikes) > 0.01  # both layers spike
+    np.testing.assert_allclose(u_seq, np.stack(expected), rtol=1e-10, atol=1e-12)
+    state, stepped = model.initial_state(3, dtype=torch.float64), []
+    for x_t in x:
+        out, state = model.step(x_t, state)
+        stepped.append(out)
+    torch.testing.assert_close(torch.stack(stepped), model(x)[0])
+    with pytest.raises(ValueError, match="output_layer"):
+        TrainConfig(output_layer="adaptive")  # the compiled engine is the default backward
+    TrainConfig(output_layer="adaptive", backward="autograd", output_beta=1.8)

@@ -149,6 +149,47 @@ class LeakyReadout(nn.Module):
         return torch.stack(outputs), m
 
 
+class AdaptiveReadout(nn.Module):
+    """Yin et al.'s ECG output layer: ALIF neurons without recurrence, one per class, fed the last
+    layer's spikes of the same step (``I[t] = W_o s[t] + bias_o``), whose membrane ``u[t]`` is read as
+    class scores. They spike and reset like any ALIF neuron (:func:`rc_snn.neuron.alif.alif_step`,
+    with ``params``' ``b0``, ``beta``, ``tau_m`` and ``tau_adp``); their spikes go nowhere.
+    """
+
+    def __init__(self, n_inputs: int, n_outputs: int, params: ALIFParams, *, spike_grad: Optional[SpikeFn] = None):
+        super().__init__()
+        self.n_inputs, self.n_outputs = n_inputs, n_outputs
+        self.b0, self.beta = float(params.b0), float(params.beta)
+        self.spike_fn = resolve(spike_grad)
+        self.linear = nn.Linear(n_inputs, n_outputs)
+        nn.init.xavier_uniform_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+        self.log_tau_m = init_log_tau(n_outputs, params.tau_m)
+        self.log_tau_adp = init_log_tau(n_outputs, params.tau_adp)
+
+    def decay(self) -> Tuple[Tensor, Tensor]:
+        """``(alpha, rho)``, each ``[outputs]``."""
+        return F.decay(time_constant(self.log_tau_m)), F.decay(time_constant(self.log_tau_adp))
+
+    def initial_state(self, batch_size: int, *, device=None, dtype=None) -> F.ALIFState:
+        weight = self.linear.weight
+        return F.alif_initial_state(batch_size, self.n_outputs, device=device or weight.device,
+                                    dtype=dtype or weight.dtype)
+
+    def step(self, s_t: Tensor, state: F.ALIFState, decays=None) -> F.ALIFState:
+        alpha, rho = decays if decays is not None else self.decay()
+        return F.alif_step(self.linear(s_t), state, alpha, rho, self.b0, self.beta, self.spike_fn)
+
+    def forward(self, s_seq: Tensor, state: Optional[F.ALIFState] = None) -> Tuple[Tensor, F.ALIFState]:
+        """Run ``s_seq [time, batch, n_inputs]``; returns ``u [time, batch, n_outputs]`` and the last state."""
+        if state is None:
+            state = self.initial_state(s_seq.shape[1], device=s_seq.device, dtype=s_seq.dtype)
+        decays = self.decay()
+        outputs = []
+        for current in self.linear(s_seq):
+            state = F.alif_step(current, state, *decays, self.b0, self.beta, self.spike_fn)
+            outputs.append(state.u)
+        return torch.stack(outputs), state
 
 
 class SpikeQuantiser(nn.Module):

@@ -53,6 +53,9 @@ def export_model(model, *, decision_threshold: float, dt_ms: Optional[float] = N
     bin width. The file records the :func:`~rc_snn.training.run.weights_id` of ``model``'s weights."""
     if not isinstance(model, (ALIFRSNN, IRSNN)):
         raise ValueError(f"expected an ALIFRSNN or IRSNN to export; got {type(model).__name__}")
+    if getattr(model, "output_layer", "leaky") != "leaky":
+        raise ValueError(f"the network file holds a leaky readout; this network's output layer is "
+                         f"{model.output_layer!r} (Yin et al.'s adaptive spiking output is not exported yet)")
     model64 = copy.deepcopy(model).to(device="cpu", dtype=torch.float64)
     with torch.no_grad():
         layers, delta = [], 1.0  # delta: the step of what the layer receives (frames: 1)

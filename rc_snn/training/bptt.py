@@ -328,9 +328,10 @@ class _CompiledALIFSequence(torch.autograd.Function):
 
 
 def compiled_applies(model: ALIFRSNN, x_seq: Tensor) -> bool:
-    """Whether :mod:`rc_snn.training.compiled` runs this model: CPU tensors, float32 or float64, one dtype."""
+    """Whether :mod:`rc_snn.training.compiled` runs this model: a leaky readout, CPU tensors, float32 or
+    float64, one dtype."""
     tensors = [x_seq, *model.parameters()]
-    return (all(t.device.type == "cpu" for t in tensors)
+    return (model.output_layer == "leaky" and all(t.device.type == "cpu" for t in tensors)
             and len({t.dtype for t in tensors}) == 1 and x_seq.dtype in (torch.float32, torch.float64))
 
 
@@ -355,6 +356,9 @@ def run_alif(
     if not isinstance(model, ALIFRSNN):
         raise TypeError(f"expected an ALIFRSNN (the hand-written BPTT is the ALIF network's); got {type(model).__name__}"
                         " (use rc_snn.training.early_exit.run_until_decision for other models)")
+    if model.output_layer != "leaky":
+        raise ValueError(f"the hand-written BPTT engines run the leaky readout; a network with an {model.output_layer!r} "
+                         "output layer trains with backward 'autograd'")
     use_kernel = compiled is not False and isinstance(x_seq, Tensor) and compiled_applies(model, x_seq)
     check_sequence(x_seq, model.n_inputs, finite=not use_kernel)  # the kernels check the inputs they read
     if chunk_size < 1:

@@ -13,6 +13,7 @@ from deploy.files import write_json
 from ..data import DATASETS
 from ..data.encoding import INPUT_ENCODINGS
 from ..neuron.alif import ALIFParams
+from ..models import OUTPUT_LAYERS
 from ..neuron.irsnn import IRParams
 from .losses import FULL_READOUTS, LOSSES
 
@@ -108,6 +109,9 @@ class TrainConfig:
     tau_m: tuple = ALIFParams.tau_m
     tau_adp: tuple = ALIFParams.tau_adp
     tau_out: tuple = ALIFParams.tau_out
+    output_layer: str = "leaky"
+    output_beta: float = ALIFParams.beta
+    output_tau_adp: tuple = (100.0, 0.0)
     bits: int = IRParams.bits
     dead_zone: int = IRParams.dead_zone
     surrogate: str = "multi_gaussian"
@@ -117,10 +121,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name, rule in _RULES.items():
             rule(name, getattr(self, name))
-        for name in ("tau_m", "tau_adp", "tau_out"):
+        for name in ("tau_m", "tau_adp", "tau_out", "output_tau_adp"):
             object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
         if self.fold >= self.folds:
             _fail("fold", f"an integer below folds ({self.folds})", self.fold)
+        if self.output_layer != "leaky" and (self.model != "alif" or self.backward != "autograd"
+                                             or self.activity_weight > 0):
+            _fail("output_layer", "'leaky' unless model 'alif' with backward 'autograd' and no activity_weight (the "
+                  "hand-written engines and the spike penalty are the leaky readout's)", self.output_layer)
         if self.activity_weight > 0 and self.model != "alif":
             _fail("activity_weight", f"0 for a {self.model!r} model (the spike penalty is the ALIF network's)",
                   self.activity_weight)
@@ -132,7 +140,7 @@ class TrainConfig:
             _fail("lr_decay", "1.0 with lr_schedule 'cosine' (lr_decay is the exponential schedule's factor)",
                   self.lr_decay)
         for name in ("decision_threshold", "entropy_weight", "last_step_weight", "activity_weight", "prune_fraction",
-                     "lr", "lr_decay", "weight_decay", "label_smoothing", "b0", "beta", "rotate_deg", "zoom",
+                     "lr", "lr_decay", "weight_decay", "label_smoothing", "b0", "beta", "output_beta", "rotate_deg", "zoom",
                      "drop_events"):
             object.__setattr__(self, name, float(getattr(self, name)))
         if self.bin_ms is not None:
@@ -145,6 +153,11 @@ class TrainConfig:
     def alif_params(self) -> ALIFParams:
         """The ALIF neuron's constants of this run."""
         return ALIFParams(b0=self.b0, beta=self.beta, tau_m=self.tau_m, tau_adp=self.tau_adp, tau_out=self.tau_out)
+
+    def output_params(self) -> ALIFParams:
+        """The adaptive output neurons' constants (``output_layer="adaptive"``): ``b0``, ``output_beta``,
+        ``tau_out`` as their membrane's and ``output_tau_adp`` as their adaptation's time constant."""
+        return ALIFParams(b0=self.b0, beta=self.output_beta, tau_m=self.tau_out, tau_adp=self.output_tau_adp)
 
     def ir_params(self) -> IRParams:
         """The IR-SNN quantiser's constants of this run."""
@@ -319,6 +332,9 @@ _RULES = {
     "tau_m": _time_constant,
     "tau_adp": _time_constant,
     "tau_out": _time_constant,
+    "output_layer": _choice(OUTPUT_LAYERS),
+    "output_beta": _number(lambda v: v >= 0, "a finite adaptation strength >= 0"),
+    "output_tau_adp": _time_constant,
     "bits": _integer(1),
     "dead_zone": _integer(0),
     "surrogate": _text(),

@@ -119,7 +119,7 @@ def build_model(config: TrainConfig, info: DatasetInfo) -> nn.Module:
         return IRSNN(info.n_inputs, [config.hidden] * config.layers, info.n_classes, config.ir_params(),
                      tau_out=config.tau_out)
     return ALIFRSNN(info.n_inputs, [config.hidden] * config.layers, info.n_classes, config.alif_params(),
-                    spike_grad=config.surrogate)
+                    spike_grad=config.surrogate, output_layer=config.output_layer, output_params=config.output_params())
 
 
 def load_split(config: TrainConfig, split: str, limit: Optional[int] = None, progress: Optional[bool] = None):
