@@ -91,16 +91,23 @@ def test_the_shared_training_split_reads(qtdb):
     assert len(train) + len(val) == 618 and info.n_steps == 1301
 
 
-def test_lava_and_compare_refuse_a_per_step_run_until_they_handle_one(tmp_path, capsys):
+def test_compare_counts_whole_recordings_of_a_per_step_task_and_lava_refuses_it(tmp_path, capsys):
     write_mat(tmp_path / "QTDB_train.mat", n=10, steps=20)
-    run = tmp_path / "run"
-    assert main(["train", "--out", str(run), "--dataset", "qtdb", "--data-dir", str(tmp_path), "--loss", "per-step",
-                 "--hidden", "4", "--epochs", "1", "--no-progress"]) == 0
+    runs = []
+    for model in ("alif", "lstm"):
+        runs.append(tmp_path / model)
+        assert main(["train", "--out", str(runs[-1]), "--model", model, "--dataset", "qtdb", "--data-dir",
+                     str(tmp_path), "--loss", "per-step", "--hidden", "4", "--epochs", "1", "--no-progress"]) == 0
+        assert main(["evaluate", str(runs[-1]), "--split", "val", "--no-progress"]) == 0
     capsys.readouterr()
-    assert main(["lava", str(run), "--split", "val", "--no-progress"]) == 2
+    assert main(["lava", str(runs[0]), "--split", "val", "--no-progress"]) == 2
     assert "per-step task" in capsys.readouterr().err
-    assert main(["compare", str(run), "--split", "val", "--out", str(tmp_path / "report"), "--no-progress"]) == 2
-    assert "per-step task" in capsys.readouterr().err
+    assert main(["compare", *map(str, runs), "--split", "val", "--out", str(tmp_path / "report"), "--no-progress"]) == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    for run, entry in zip(runs, report["models"]):
+        evaluated = json.loads((run / "evaluate-val.json").read_text())
+        assert entry["accuracy"] == pytest.approx(evaluated["accuracy"])  # the per-step accuracy
+        assert entry["mean_decision_step"] == 19  # every step of every recording is counted
 
 
 def test_the_shipped_qtdb_recipes_train_and_yins_output_layer_is_not_exported(tmp_path, capsys):

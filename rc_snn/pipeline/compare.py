@@ -33,7 +33,8 @@ from deploy.report import (REPORT_CONVENTIONS, ModelResult, OperatingPoint, buil
 
 from ..models import SPIKING_NETWORKS
 from ..training.early_exit import read_last_step, select_decision
-from ..training.evaluation import time_first
+from ..training.evaluation import burn_in_of, time_first
+from ..training.losses import per_step_accuracy
 from ..training.prune import connection_sparsity
 from ..training.run import TrainedRun, load_run, load_split
 from .export import export_model
@@ -62,9 +63,17 @@ def analyse_run(
     thresholds: Sequence[float] = TRADEOFF_THRESHOLDS, batch_size: int = 250, name: Optional[str] = None,
     progress: bool = True,
 ) -> ModelResult:
-    """One run's :class:`deploy.report.ModelResult` on ``split`` (PyTorch, CPU)."""
+    """One run's :class:`deploy.report.ModelResult` on ``split`` (PyTorch, CPU).
+
+    A per-step task (a label at every step, ``qtdb``) is counted over whole recordings (an
+    "inference" is then a recording: divide by its steps for the energy per step) and scored by its
+    per-step accuracy (``rc_snn.training.losses.per_step_accuracy``); it has no decision thresholds
+    to trade.
+    """
     config, info = run.config, run.info
-    refuse_per_step(run, "compared (reports count each sample up to one decision)")
+    burn_in = burn_in_of(info)
+    if burn_in is not None:
+        thresholds = ()
     model = copy.deepcopy(run.model).cpu().eval()  # on the CPU, in evaluation mode; the run's model untouched
     if data_dir:
         config = config.replace(data_dir=data_dir)
@@ -91,8 +100,12 @@ def analyse_run(
         logits_seq, spikes = record_run(model, x) if is_snn else (model(x)[0], [])
         rank = config.loss == "rank"
         decision = select_decision(logits_seq, config.decision_threshold) if rank else read_last_step(logits_seq)
-        correct += int((decision.predictions == y).sum())
-        correct_last += int((logits_seq[-1].argmax(-1) == y).sum())
+        if burn_in is not None:
+            correct += float(per_step_accuracy(logits_seq, y, burn_in).sum())
+            correct_last += float(per_step_accuracy(logits_seq, y, burn_in).sum())
+        else:
+            correct += int((decision.predictions == y).sum())
+            correct_last += int((logits_seq[-1].argmax(-1) == y).sum())
         steps.append(decision.steps.numpy())
         inputs, spike_arrays = x.numpy(), [s.numpy() for s in spikes]
         for threshold, sums in tradeoff.items():
