@@ -27,13 +27,14 @@ def write_mat(path, n=10, steps=40, seed=0):
     return x, labels
 
 
-def test_the_reader_gives_signed_inputs_and_one_label_per_step(tmp_path):
+def test_the_reader_gives_up_and_down_crossings_as_events_and_one_label_per_step(tmp_path):
     x, labels = write_mat(tmp_path / "QTDB_train.mat")
     got_x, got_y = read_qtdb(tmp_path / "QTDB_train.mat")
-    np.testing.assert_array_equal(got_x, x.astype(np.float32))
+    np.testing.assert_array_equal(got_x[..., :4] - got_x[..., 4:], x)  # the signed values, two event channels
+    assert set(np.unique(got_x)) == {0.0, 1.0}
     np.testing.assert_array_equal(got_y, labels)
     dataset, info = load_dataset("qtdb", "train", data_dir=tmp_path, folds=5, fold=1)
-    assert info.per_step and info.burn_in == BURN_IN and (info.n_inputs, info.n_classes, info.n_steps) == (4, 6, 40)
+    assert info.per_step and info.burn_in == BURN_IN and (info.n_inputs, info.n_classes, info.n_steps) == (8, 6, 40)
     item_x, item_y = dataset[0]
     assert item_x.dtype == torch.float32 and item_y.shape == (40,) and item_y.dtype == torch.int64
 

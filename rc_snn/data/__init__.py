@@ -13,7 +13,7 @@ name               what                                                      x
 ``temporal-mnist`` latency-coded MNIST of the rank-coding paper              [20, 784] 0/1
 ``shd``            Spiking Heidelberg Digits with tonic (:mod:`.shd`)        [100, 700] counts
 ``toy``            the rank-coding paper's toy task (:mod:`.toy`)            [25, 1]
-``qtdb``           Yin et al.'s ECG task, a label per step (:mod:`.qtdb`)    [1301, 4] -1/0/1
+``qtdb``           Yin et al.'s ECG task, a label per step (:mod:`.qtdb`)    [1301, 8] 0/1
 =================  ========================================================  ================
 
 Event data is binned by tonic's ``ToFrame`` in fixed windows from t = 0 (300 ms for N-MNIST-like

@@ -8,8 +8,11 @@ QR, RS, ST, TP) one-hot. A step whose one-hot row is empty is labelled 0, as the
 does (``argmax``), so that accuracies compare with theirs.
 
 The task is streaming (a per-step task, ``DatasetInfo.per_step``): a label at every step, judged
-from step :data:`BURN_IN` on (the script's ``sub_seq_length``). Items are ``(x float32 [1301, 4],
-y int64 [1301])``; the inputs keep their sign (the authors feed -1 as is). ``dt_ms`` is 4 ms, the
+from step :data:`BURN_IN` on (the script's ``sub_seq_length``). Items are ``(x float32 [1301, 8],
+y int64 [1301])``: each of the 4 channels' level crossings as two event channels, upward (+1) in
+channels 0-3 and downward (-1) in 4-7, as a DVS sensor's ON and OFF polarities, so the inputs are
+binary events that Lava and the counting take as they are. The authors feed the 4 signed values; a
+network of theirs with input weights ``W`` is this one with ``[W, -W]``. ``dt_ms`` is 4 ms, the
 database's 250 Hz sampling (the authors' detection tolerance is given at 250 samples per second).
 
 Splits: ``test`` is ``QTDB_test.mat`` (141 recordings) when ``data_dir`` holds it; ``train`` and
@@ -54,7 +57,8 @@ class StepLabelled(Dataset):
 
 
 def read_qtdb(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """``(x float32 [N, T, 4], y int64 [N, T])`` of one of the authors' ``.mat`` files, checked."""
+    """``(x float32 [N, T, 8], y int64 [N, T])`` of one of the authors' ``.mat`` files, checked: the
+    signed level crossings as upward and downward event channels (module docstring)."""
     import scipy.io
 
     try:
@@ -71,7 +75,8 @@ def read_qtdb(path: Path) -> tuple[np.ndarray, np.ndarray]:
                          f"{x.shape} and {y.shape}")
     if not np.isin(x, (-1, 0, 1)).all() or not np.isin(y, (0, 1)).all():
         raise ValueError(f"expected level-crossing spikes -1/0/1 in x and one-hot labels 0/1 in y in {path}")
-    return x.astype(np.float32), y.argmax(axis=2).astype(np.int64)
+    events = np.concatenate([x > 0, x < 0], axis=2).astype(np.float32)
+    return events, y.argmax(axis=2).astype(np.int64)
 
 
 def _file(data_dir, split_file: str) -> Path:
@@ -83,7 +88,7 @@ def _file(data_dir, split_file: str) -> Path:
 
 def qtdb_dataset(split: str, *, data_dir=None, limit: Optional[int] = None, folds: int = 10, fold: int = 0
                  ) -> tuple[StepLabelled, DatasetInfo]:
-    """qtdb ``split`` (module docstring): items ``(x [1301, 4], y [1301])``."""
+    """qtdb ``split`` (module docstring): items ``(x [1301, 8], y [1301])``."""
     if not (isinstance(folds, int) and folds >= 2 and isinstance(fold, int) and 0 <= fold < folds):
         raise ValueError(f"expected folds >= 2 and 0 <= fold < folds; got {folds}, {fold}")
     test_file = _file(data_dir, FILES["test"])
