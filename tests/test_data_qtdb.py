@@ -13,6 +13,7 @@ import torch
 from rc_snn.data import load_dataset
 from rc_snn.data.qtdb import BURN_IN, read_qtdb
 from rc_snn.pipeline.cli import main
+from test_lava_simulate import LAVA_TIMEOUT
 
 
 def write_mat(path, n=10, steps=40, seed=0):
@@ -92,7 +93,7 @@ def test_the_shared_training_split_reads(qtdb):
     assert len(train) + len(val) == 618 and info.n_steps == 1301
 
 
-def test_compare_counts_whole_recordings_of_a_per_step_task_and_lava_refuses_it(tmp_path, capsys):
+def test_compare_counts_whole_recordings_of_a_per_step_task(tmp_path, capsys):
     write_mat(tmp_path / "QTDB_train.mat", n=10, steps=20)
     runs = []
     for model in ("alif", "lstm"):
@@ -100,9 +101,6 @@ def test_compare_counts_whole_recordings_of_a_per_step_task_and_lava_refuses_it(
         assert main(["train", "--out", str(runs[-1]), "--model", model, "--dataset", "qtdb", "--data-dir",
                      str(tmp_path), "--loss", "per-step", "--hidden", "4", "--epochs", "1", "--no-progress"]) == 0
         assert main(["evaluate", str(runs[-1]), "--split", "val", "--no-progress"]) == 0
-    capsys.readouterr()
-    assert main(["lava", str(runs[0]), "--split", "val", "--no-progress"]) == 2
-    assert "per-step task" in capsys.readouterr().err
     assert main(["compare", *map(str, runs), "--split", "val", "--out", str(tmp_path / "report"), "--no-progress"]) == 0
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     for run, entry in zip(runs, report["models"]):
@@ -122,3 +120,24 @@ def test_the_shipped_qtdb_recipes_train_and_yins_output_layer_is_not_exported(tm
     capsys.readouterr()
     assert main(["export", str(tmp_path / "qtdb-yin")]) == 2
     assert "output layer is 'adaptive'" in capsys.readouterr().err
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(LAVA_TIMEOUT)
+def test_lava_predicts_every_step_as_pytorch_does(tmp_path, capsys):
+    write_mat(tmp_path / "QTDB_train.mat", n=20, steps=30)
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), "--dataset", "qtdb", "--data-dir", str(tmp_path), "--loss", "per-step",
+                 "--hidden", "12", "--epochs", "2", "--lr", "0.02", "--no-progress"]) == 0
+    for fixed in ("--no-fixed-point", "--fixed-point"):
+        assert main(["lava", str(run), "--split", "val", "--samples", "4", fixed, "--no-progress"]) == 0
+    float_run = json.loads((run / "lava-float-val.json").read_text())
+    fixed_run = json.loads((run / "lava-fixed-val.json").read_text())
+    assert float_run["task"] == "per-step" and float_run["n_samples"] == 2 and float_run["n_steps"] == 30
+    assert float_run["agreement_with_pytorch"] == 1.0 and float_run["recordings_identical_to_pytorch"] == 1.0
+    assert float_run["accuracy"] == pytest.approx(float_run["pytorch_accuracy"])
+    assert fixed_run["agreement_with_pytorch"] >= 0.8
+    assert sum(float_run["counts"]["spikes_per_layer"]) > 0 and float_run["energy_per_step_pj"]["neurobench"]["loihi"] > 0
+    assert "a prediction at every step" in capsys.readouterr().out
+    assert main(["compare", str(run), str(run / "lava-float-val.json"), "--split", "val",
+                 "--out", str(tmp_path / "report"), "--no-progress"]) == 2

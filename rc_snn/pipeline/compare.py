@@ -161,6 +161,9 @@ def check_lava_summary(summary, source: str = "the Lava result") -> None:
 
     if not isinstance(summary, dict):
         raise ValueError(f"{source}: expected a Lava result (a JSON object); got {type(summary).__name__}")
+    if summary.get("task") == "per-step":
+        raise ValueError(f"{source} is the Lava run of a per-step task; compare the runs themselves (their counts "
+                         "are over whole recordings, as Lava's)")
     for field in ("name", "dataset", "split"):
         if not isinstance(summary.get(field), str) or not summary[field]:
             fail(field, "a nonempty string")

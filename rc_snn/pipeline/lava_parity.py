@@ -8,19 +8,25 @@ float64 (Lava's precision) with the same decision rule.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
 
+from deploy.activity import activity_from_counts
+from deploy.counting import REPORT_CONVENTIONS, count_snn
+from deploy.energy import energy_per_inference
 from deploy.ir import NetworkIR
+from deploy.lava_run import run_batch
+from deploy.quantize import to_device
 from deploy.simulate import LavaEvaluation, evaluate
 
 from ..models import SPIKING_NETWORKS
 from ..training.early_exit import select_decision
-from ..training.evaluation import time_first
+from ..training.evaluation import burn_in_of, time_first
 from ..training.run import TrainedRun, load_split
-from .compare import firing_rate, refuse_per_step, run_label
+from .compare import firing_rate, run_label
 from .export import export_model
 
 
@@ -29,7 +35,7 @@ class LavaParity(NamedTuple):
     ``evaluation``: the Lava run itself."""
 
     summary: dict
-    evaluation: LavaEvaluation
+    evaluation: Optional[LavaEvaluation]  # None for a per-step task (its figures are all in the summary)
 
 
 def network_sparsity(network: NetworkIR) -> float:
@@ -65,7 +71,6 @@ def lava_versus_pytorch(
     ``stream``: the samples stream through the slots (``deploy.simulate``), else batch mode.
     """
     config, model, info = run.config, run.model, run.info
-    refuse_per_step(run, "run in Lava (its readout decides once per sample)")
     if not isinstance(model, SPIKING_NETWORKS):
         raise ValueError(f"{run.run_dir} holds a {config.model!r} model; only spiking networks run in Lava")
     if samples < 1:
@@ -78,18 +83,20 @@ def lava_versus_pytorch(
         network = export_model(model, decision_threshold=config.decision_threshold, dt_ms=info.dt_ms)
     dataset, _ = load_split(config, split, samples, progress)
     frames = np.stack([np.asarray(x) for x, _ in dataset]).astype(np.float64)
-    labels = np.asarray([int(y) for _, y in dataset], dtype=np.int64)
-
+    labels = np.stack([np.asarray(y, dtype=np.int64) for _, y in dataset])  # [N], or [N, T] for a per-step task
     ours = network.weights_id is not None
+    name = f"{run_label(config) if ours else network_name or 'network'}, Lava {'fixed' if fixed_point else 'floating'} point"
+    if info.per_step:
+        return _per_step_parity(run, network, frames, labels, fixed_point=fixed_point, name=name, ours=ours,
+                                split=split)
     lava = evaluate(network, frames, labels, fixed_point=fixed_point, stream=stream, progress=progress)
     model64 = copy.deepcopy(model).to(device="cpu", dtype=torch.float64).eval()  # the run's model stays as it is
     with torch.no_grad():
         logits_seq, _ = model64(time_first(torch.from_numpy(frames), torch.device("cpu")).double())
     reference = select_decision(logits_seq, network.decision_threshold)
     torch_predictions, torch_steps = reference.predictions.numpy(), reference.steps.numpy()
-    kind = "fixed point" if fixed_point else "floating point"
     summary = {
-        "name": f"{run_label(config) if ours else network_name or 'network'}, Lava {kind}",
+        "name": name,
         "run_dir": str(run.run_dir) if ours else None, "weights_id": network.weights_id, "dataset": config.dataset, "split": split, "fixed_point": fixed_point,
         "n_samples": int(labels.size),
         "accuracy": lava.accuracy,
@@ -107,8 +114,56 @@ def lava_versus_pytorch(
     return LavaParity(summary, lava)
 
 
+def _per_step_parity(run: TrainedRun, network: NetworkIR, frames: np.ndarray, labels: np.ndarray, *,
+                     fixed_point: bool, name: str, ours: bool, split: str) -> LavaParity:
+    """A per-step task in Lava: every recording runs all its steps (no decision: threshold 1), the
+    readout's ``m[t]`` is recorded and its argmax is the prediction at every step, against PyTorch's
+    in float64; energy per step from the Lava run's spike counts, under both conventions."""
+    burn_in = burn_in_of(run.info)
+    streaming = replace(network, decision_threshold=1.0)  # max softmax never exceeds 1: nobody decides
+    result = run_batch(streaming, frames, fixed=to_device(streaming) if fixed_point else None, record=True)
+    lava_predictions = result.outputs.argmax(-1)  # [N, T]
+    model64 = copy.deepcopy(run.model).to(device="cpu", dtype=torch.float64).eval()
+    with torch.no_grad():
+        logits_seq, _ = model64(time_first(torch.from_numpy(frames), torch.device("cpu")).double())
+    torch_predictions = logits_seq.argmax(-1).t().numpy()
+    judged = slice(burn_in, None)
+    last = frames.shape[1] - 1
+    counts = count_snn(network, [activity_from_counts(frames[i], [c[i] for c in result.spike_counts], last)
+                                 for i in range(frames.shape[0])])
+    summary = {
+        "task": "per-step", "name": name, "run_dir": str(run.run_dir) if ours else None,
+        "weights_id": network.weights_id, "dataset": run.config.dataset, "split": split, "fixed_point": fixed_point,
+        "n_samples": int(frames.shape[0]), "n_steps": int(frames.shape[1]), "burn_in": burn_in,
+        "accuracy": float(np.mean(lava_predictions[:, judged] == labels[:, judged])),
+        "pytorch_accuracy": float(np.mean(torch_predictions[:, judged] == labels[:, judged])),
+        "agreement_with_pytorch": float(np.mean(lava_predictions == torch_predictions)),
+        "recordings_identical_to_pytorch": float(np.mean(np.all(lava_predictions == torch_predictions, axis=1))),
+        "dt_ms": run.info.dt_ms, "connection_sparsity": network_sparsity(network),
+        "firing_rate": firing_rate(counts, sum(network.layer_sizes)), "counts": counts.to_dict(),
+        "energy_per_step_pj": {convention: {preset: energy_per_inference(counts, preset, convention).total_pj
+                                            / frames.shape[1] for preset in ("cmos45_fp32", "loihi")}
+                               for convention in REPORT_CONVENTIONS},
+        "wall_s": result.build_s + result.run_s + result.read_s,
+    }
+    return LavaParity(summary, None)
+
+
 def format_lava(summary: dict) -> str:
     kind = "fixed point" if summary["fixed_point"] else "floating point"
+    if summary.get("task") == "per-step":
+        energy = summary["energy_per_step_pj"]
+        return "\n".join([
+            f"Lava ({kind}), {summary['n_samples']} recordings of the {summary['split']} split, "
+            f"{summary['n_steps']} steps each, a prediction at every step",
+            f"  accuracy per step     {100 * summary['accuracy']:.2f}%  (PyTorch in float64 "
+            f"{100 * summary['pytorch_accuracy']:.2f}%; from step {summary['burn_in']})",
+            f"  agreement w/ PyTorch  {100 * summary['agreement_with_pytorch']:.3f}% of steps, "
+            f"{100 * summary['recordings_identical_to_pytorch']:.1f}% of recordings at every step",
+            "  energy per step       " + "; ".join(f"{convention} {energy[convention]['cmos45_fp32']:.4g} pJ "
+                                                    f"(45 nm), {energy[convention]['loihi']:.4g} pJ (Loihi)"
+                                                    for convention in energy),
+            f"  wall time             {summary['wall_s']:.1f} s"])
     spikes = ", ".join(f"{count}" for count in summary["spikes_per_layer"])
     return "\n".join([
         f"Lava ({kind}), {summary['n_samples']} samples of the {summary['split']} split",
