@@ -79,3 +79,14 @@ def qtdb() -> Path:
     if not (QTDB / "QTDB_train.mat").is_file():
         pytest.skip(f"QTDB_train.mat not found in {QTDB} (set RC_SNN_QTDB to its folder)")
     return QTDB
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    """A run folder of the toy task trained for one epoch (``helpers.TOY_TRAIN``), once per test module."""
+    from helpers import TOY_TRAIN
+    from rc_snn.pipeline.cli import main
+
+    run = tmp_path_factory.mktemp("toy") / "toy"
+    assert main(["train", "--out", str(run), *TOY_TRAIN]) == 0
+    return run

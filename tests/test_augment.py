@@ -14,7 +14,7 @@ from rc_snn.data.nmnist import split_files
 from rc_snn.training.config import TrainConfig
 from rc_snn.training.loop import train
 from rc_snn.training.run import load_run
-from test_data_nmnist import write_copy
+from helpers import write_copy
 
 SENSOR = (2, 34, 34)
 

@@ -12,22 +12,14 @@ from rc_snn.training.bptt import run_alif, surrogate_vjp
 from rc_snn.training.config import BACKWARDS, TrainConfig
 from rc_snn.training.early_exit import run_until_decision
 from rc_snn.training.losses import rank_coded_loss
-from rc_snn.models import ALIFRSNN, LSTMBaseline
+from rc_snn.models import LSTMBaseline
 from rc_snn.neuron.surrogate import multi_gaussian
 from rc_snn.training.loop import training_step
+from helpers import lively_alif64, random_spikes
 
 
-def lively_model(hidden, spike_grad=None, n_inputs=7, n_classes=4):
-    """A float64 network that spikes and whose readout crosses moderate thresholds within 30 steps."""
-    model = ALIFRSNN(n_inputs, hidden, n_classes, spike_grad=spike_grad).double()
-    with torch.no_grad():
-        model.layers[0].w_in.weight.mul_(4.0)
-        model.readout.linear.weight.mul_(3.0)
-    return model
 
 
-def inputs(n_steps=30, batch=10, n_inputs=7):
-    return (torch.rand(n_steps, batch, n_inputs) < 0.4).double()
 
 
 def gradients(model, loss_fn):
@@ -47,7 +39,7 @@ ENGINES = [([16], True), ([16], False), ([12, 9], True), ([12, 9], False), ([10,
 
 @pytest.mark.parametrize("hidden,compiled", ENGINES)
 def test_full_sequence_outputs_and_gradients_equal_autograd(hidden, compiled):
-    model, x = lively_model(hidden), inputs()
+    model, x = lively_alif64(hidden), random_spikes()
     outputs, decision = run_alif(model, x, compiled=compiled)
     torch.testing.assert_close(outputs, model(x)[0], rtol=0, atol=1e-13)
     assert decision.steps.tolist() == [29] * 10 and decision.steps_simulated == 30
@@ -62,7 +54,7 @@ def test_full_sequence_outputs_and_gradients_equal_autograd(hidden, compiled):
 
 @pytest.mark.parametrize("hidden,compiled", ENGINES)
 def test_rank_coded_decisions_and_gradients_equal_the_step_by_step_runner(hidden, compiled):
-    model, x, threshold = lively_model(hidden), inputs(), {1: 0.5, 2: 0.3, 3: 0.45}[len(hidden)]
+    model, x, threshold = lively_alif64(hidden), random_spikes(), {1: 0.5, 2: 0.3, 3: 0.45}[len(hidden)]
     y = torch.randint(0, 4, (10,))
     reference = run_until_decision(model, x, threshold, chunk_size=7, track_entropy=True)
     _, decision = run_alif(model, x, threshold, chunk_size=7, track_entropy=True, compiled=compiled)
@@ -84,7 +76,7 @@ def test_rank_coded_decisions_and_gradients_equal_the_step_by_step_runner(hidden
 
 @pytest.mark.parametrize("compiled", [True, False])
 def test_outputs_are_held_after_each_decision_and_their_gradient_reaches_the_decision_step(compiled):
-    model, x = lively_model([16]), inputs()
+    model, x = lively_alif64([16]), random_spikes()
     outputs, decision = run_alif(model, x, 0.4, chunk_size=4, compiled=compiled)
     steps = decision.steps
     assert decision.steps_simulated == int(steps.max()) + 1 < 30  # stopped at the batch's last decision
@@ -104,7 +96,7 @@ def test_outputs_are_held_after_each_decision_and_their_gradient_reaches_the_dec
 def test_a_surrogate_without_a_derivative_goes_through_autograd(compiled, rtol):
     from snntorch import surrogate
 
-    model, x = lively_model([16], spike_grad=surrogate.atan()), inputs()
+    model, x = lively_alif64([16], spike_grad=surrogate.atan()), random_spikes()
     expected = gradients(model, lambda: (model(x)[0] ** 2).mean())
     # snnTorch's atan returns float32 spikes, so autograd (and the torch loop, which multiplies the
     # incoming gradient through it) round sigma'(v) * g to float32; the kernels take sigma'(v) alone.
@@ -126,7 +118,7 @@ def test_surrogate_vjp_uses_the_derivative_and_agrees_with_autograd():
 def test_training_step_gives_the_same_loss_and_gradients_with_either_backward(loss, last_step_weight, hidden):
     config = TrainConfig(loss=loss, decision_threshold=0.5, entropy_weight=0.1, hidden=hidden[0], layers=len(hidden), chunk_size=5,
                          last_step_weight=last_step_weight)
-    model, x = lively_model(hidden).float(), inputs().float()
+    model, x = lively_alif64(hidden).float(), random_spikes().float()
     y = torch.randint(0, 4, (10,))
     results = {}
     for backward in BACKWARDS:
@@ -144,28 +136,28 @@ def test_training_step_gives_the_same_loss_and_gradients_with_either_backward(lo
 
 
 def test_bad_input_is_refused_with_a_clear_error():
-    model = lively_model([8])
+    model = lively_alif64([8])
     with pytest.raises(ValueError, match="chunk_size"):
-        run_alif(model, inputs(), 0.5, chunk_size=0)
+        run_alif(model, random_spikes(), 0.5, chunk_size=0)
     with pytest.raises(ValueError, match="expected x_seq with 7 features"):
         run_alif(model, torch.zeros(5, 2, 3, dtype=torch.float64))
     with pytest.raises(TypeError, match="ALIFRSNN"):
-        run_alif(LSTMBaseline(7, 8, 4), inputs().float())
+        run_alif(LSTMBaseline(7, 8, 4), random_spikes().float())
     with pytest.raises(ValueError, match="on the CPU, in float32 or float64"):
-        run_alif(model, inputs().to(torch.float16), compiled=True)
-    x = inputs()
+        run_alif(model, random_spikes().to(torch.float16), compiled=True)
+    x = random_spikes()
     x[0, 3, 2] = float("nan")
     for compiled in (True, False):
         with pytest.raises(ValueError, match="finite"):
             run_alif(model, x, compiled=compiled)
     with pytest.raises(ValueError, match="one dtype"):
-        run_alif(model, inputs().float(), compiled=True)  # float64 parameters, float32 input
+        run_alif(model, random_spikes().float(), compiled=True)  # float64 parameters, float32 input
 
 
 def test_the_last_step_term_trains_steps_after_the_decision_and_vanishes_with_weight_zero():
     """Gradient of the loss with respect to each input step, through the model's own forward (float64)."""
-    model, y = lively_model([16]), torch.randint(0, 4, (10,))
-    x = inputs().requires_grad_(True)
+    model, y = lively_alif64([16]), torch.randint(0, 4, (10,))
+    x = random_spikes().requires_grad_(True)
     reference = run_until_decision(model, x.detach(), 0.5)
     after = torch.arange(x.shape[0])[:, None] > reference.steps[None, :]  # [time, batch]: steps after t*
     assert bool(reference.crossed.any()) and bool(after.any())
@@ -191,7 +183,7 @@ def test_the_last_step_term_trains_steps_after_the_decision_and_vanishes_with_we
 @pytest.mark.parametrize("hidden,compiled", ENGINES)
 def test_spike_counts_and_their_gradient_equal_autograd(hidden, compiled):
     """The activity penalty's input: each sample's spikes per layer up to t*, and its gradient in each engine."""
-    model, x, threshold = lively_model(hidden), inputs(), {1: 0.5, 2: 0.3, 3: 0.45}[len(hidden)]
+    model, x, threshold = lively_alif64(hidden), random_spikes(), {1: 0.5, 2: 0.3, 3: 0.45}[len(hidden)]
     weights = torch.rand(10, len(hidden), dtype=torch.float64)  # a different weight per sample and layer
 
     # The counts from the model's own forward: spikes of every layer summed over neurons and steps <= t*.
@@ -221,7 +213,7 @@ def test_spike_counts_and_their_gradient_equal_autograd(hidden, compiled):
 def test_the_activity_penalty_gives_the_same_loss_and_gradients_with_either_backward(loss, last_step_weight):
     config = TrainConfig(loss=loss, decision_threshold=0.5, hidden=12, layers=2, chunk_size=5, activity_weight=0.05,
                          last_step_weight=last_step_weight)
-    model, x, y = lively_model([12, 12]).float(), inputs().float(), torch.randint(0, 4, (10,))
+    model, x, y = lively_alif64([12, 12]).float(), random_spikes().float(), torch.randint(0, 4, (10,))
     results = {}
     backwards = BACKWARDS if loss == "rank" and last_step_weight == 0 else ("manual", "compiled")
     for backward in backwards:
@@ -245,7 +237,7 @@ def test_the_per_step_loss_gives_autograds_gradients_in_every_engine(hidden, act
     """A label at every step (the ECG task): every step's output carries gradient, in float64."""
     config = TrainConfig(loss="per-step", hidden=hidden[0], layers=len(hidden), activity_weight=activity_weight,
                          chunk_size=4)
-    model, x = lively_model(hidden), inputs()
+    model, x = lively_alif64(hidden), random_spikes()
     y = torch.randint(0, 4, (10, 30))
     results = {}
     for backward in BACKWARDS if activity_weight == 0 else ("manual", "compiled"):

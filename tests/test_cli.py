@@ -6,15 +6,14 @@ import pytest
 
 from deploy.ir import load_network
 from rc_snn.pipeline.cli import main
+from helpers import TOY_TRAIN
 
-TRAIN = ["--dataset", "toy", "--hidden", "8", "--epochs", "1", "--limit-train", "64", "--limit-val", "32",
-         "--batch-size", "32", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
 def alif_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("cli") / "alif"
-    assert main(["train", "--out", str(run), *TRAIN]) == 0
+    assert main(["train", "--out", str(run), *TOY_TRAIN]) == 0
     return run
 
 
@@ -50,7 +49,7 @@ def test_export_then_lava_agrees_with_pytorch(alif_run, capsys):
 
 def test_compare_writes_a_report(alif_run, tmp_path):
     lstm = tmp_path / "lstm"
-    assert main(["train", "--out", str(lstm), "--model", "lstm", *TRAIN]) == 0
+    assert main(["train", "--out", str(lstm), "--model", "lstm", *TOY_TRAIN]) == 0
     assert main(["compare", str(alif_run), str(lstm), "--split", "val", "--limit", "16",
                  "--out", str(tmp_path / "report"), "--no-progress"]) == 0
     report = json.loads((tmp_path / "report" / "report.json").read_text())
@@ -70,8 +69,8 @@ def test_errors_are_reported_without_a_traceback(tmp_path, capsys):
 @pytest.mark.timeout(300)
 def test_irsnn_and_gru_through_every_command(tmp_path, capsys):
     irsnn, gru = tmp_path / "irsnn", tmp_path / "gru"
-    assert main(["train", "--out", str(irsnn), "--model", "irsnn", "--bits", "4", "--dead-zone", "1", *TRAIN]) == 0
-    assert main(["train", "--out", str(gru), "--model", "gru", *TRAIN]) == 0
+    assert main(["train", "--out", str(irsnn), "--model", "irsnn", "--bits", "4", "--dead-zone", "1", *TOY_TRAIN]) == 0
+    assert main(["train", "--out", str(gru), "--model", "gru", *TOY_TRAIN]) == 0
     assert main(["export", str(irsnn)]) == 0
     network = load_network(irsnn / "network.npz")
     assert network.layers[0].bits == 4 and network.layers[0].dead_zone == 1

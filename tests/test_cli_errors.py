@@ -16,17 +16,9 @@ import pytest
 from deploy import ir as ir_module
 from deploy.ir import load_network
 from rc_snn.pipeline.cli import main
-from test_cli import TRAIN as TOY
-from test_data_nmnist import write_copy
+from helpers import TOY_TRAIN, fails_cleanly, write_copy
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def toy_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("errors") / "toy"
-    assert main(["train", "--out", str(run), *TOY]) == 0
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -38,16 +30,6 @@ def other_dataset_run(tmp_path_factory):
     return run
 
 
-def fails_cleanly(capsys, argv, *expected) -> str:
-    """``main(argv)`` returns 2 and prints one error line holding every ``expected`` text, no traceback."""
-    capsys.readouterr()
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"rc-snn {argv[0]}: error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for text in expected:
-        assert text in err, err
-    return err
 
 
 @pytest.mark.parametrize("flags, field", [
@@ -56,7 +38,7 @@ def fails_cleanly(capsys, argv, *expected) -> str:
     (["--decision-threshold", "1.5"], "'decision_threshold'"),
 ])
 def test_non_finite_or_out_of_range_hyperparameters_are_refused(tmp_path, capsys, flags, field):
-    fails_cleanly(capsys, ["train", "--out", str(tmp_path / "run"), *TOY, *flags], "config field", field)
+    fails_cleanly(capsys, ["train", "--out", str(tmp_path / "run"), *TOY_TRAIN, *flags], "config field", field)
     assert not (tmp_path / "run").exists()  # nothing half-made is left
 
 
@@ -118,7 +100,7 @@ def test_network_files_with_absurd_values_or_no_archive_are_refused(toy_run, tmp
 def test_unwritable_run_folders(tmp_path, capsys, where):
     (tmp_path / "a_file").write_text("x")
     out = {"file": tmp_path / "a_file", "sys": Path("/sys/rc-snn-test"), "under_file": tmp_path / "a_file" / "run"}
-    fails_cleanly(capsys, ["train", "--out", str(out[where]), *TOY], str(out[where]) if where != "under_file" else "")
+    fails_cleanly(capsys, ["train", "--out", str(out[where]), *TOY_TRAIN], str(out[where]) if where != "under_file" else "")
 
 
 def test_an_unwritable_cache_is_named(tmp_path, capsys, monkeypatch):
@@ -179,7 +161,7 @@ def test_an_unwritable_output_fails_before_the_work(toy_run, capsys, monkeypatch
 
 def test_debug_shows_the_traceback(tmp_path):
     with pytest.raises(ValueError, match="config field 'lr'"):
-        main(["--debug", "train", "--out", str(tmp_path / "run"), *TOY, "--lr", "nan"])
+        main(["--debug", "train", "--out", str(tmp_path / "run"), *TOY_TRAIN, "--lr", "nan"])
 
 
 def test_kill_9_during_compare_leaves_the_old_report_whole_and_no_litter_after(toy_run, tmp_path):

@@ -8,7 +8,7 @@ import statistics
 import pytest
 
 from rc_snn.pipeline.cli import main
-from test_data_nmnist import write_copy
+from helpers import write_copy
 
 
 def test_cv_judges_every_recording_once_and_reports_mean_and_spread(tmp_path, capsys, no_network):

@@ -9,7 +9,7 @@ from rc_snn.data.cache import default_cache_dir
 
 
 def test_names_and_splits_are_checked():
-    assert DATASETS == ("nmnist-sim", "nmnist", "temporal-mnist", "shd", "toy")
+    assert DATASETS == ("nmnist-sim", "nmnist", "temporal-mnist", "shd", "toy", "qtdb")
     with pytest.raises(ValueError, match="nmnist-sim"):
         load_dataset("mnist", "train")
     with pytest.raises(ValueError, match="'train', 'val', 'test'"):

@@ -12,33 +12,11 @@ import torch
 from rc_snn.data import load_dataset
 from rc_snn.data.events import NMNIST_DTYPE, events_to_frames
 from rc_snn.data.nmnist import read_events
+from helpers import encode_bin, write_copy
 
 
-def encode_bin(x, y, t, p) -> bytes:
-    """N-MNIST's 40-bit event format: x(8) y(8) p(1) t(23) big-endian, the inverse of tonic's reader."""
-    x, y, t, p = (np.asarray(a, dtype=np.uint32) for a in (x, y, t, p))
-    raw = np.zeros((len(x), 5), dtype=np.uint8)
-    raw[:, 0], raw[:, 1] = x, y
-    raw[:, 2] = (p << 7) | ((t >> 16) & 127)
-    raw[:, 3], raw[:, 4] = (t >> 8) & 255, t & 255
-    return raw.tobytes()
 
 
-def write_copy(root: Path, folders=("Train",), per_class: int = 2, start_index: int = 1) -> Path:
-    """A small N-MNIST layout ``root/NMNIST/<folder>/<label>/<index>.bin`` with distinct events per file."""
-    rng = np.random.default_rng(0)
-    index = start_index
-    for folder in folders:
-        for label in range(10):
-            target = root / "NMNIST" / folder / str(label)
-            target.mkdir(parents=True, exist_ok=True)
-            for _ in range(per_class):
-                n = 50 + 10 * label
-                t = np.sort(rng.integers(0, 300_000, n))
-                (target / f"{index:05d}.bin").write_bytes(
-                    encode_bin(rng.integers(0, 34, n), rng.integers(0, 34, n), t, rng.integers(0, 2, n)))
-                index += 1
-    return root
 
 
 def test_encode_bin_roundtrips_through_tonic_reader(tmp_path):

@@ -13,7 +13,7 @@ import torch
 from rc_snn.data import load_dataset
 from rc_snn.data.qtdb import BURN_IN, read_qtdb
 from rc_snn.pipeline.cli import main
-from test_lava_simulate import LAVA_TIMEOUT
+from helpers import LAVA_TIMEOUT
 
 
 def write_mat(path, n=10, steps=40, seed=0):

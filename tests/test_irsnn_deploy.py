@@ -12,25 +12,11 @@ import torch
 from deploy import counting, quantize, reference, simulate
 from deploy.activity import activities_from_batch
 from deploy.ir import IRLayerIR, load_network, networks_equal, save_network
-from rc_snn.models import IRSNN
-from rc_snn.neuron.irsnn import IRParams
 from rc_snn.pipeline.export import export_model
 from rc_snn.pipeline.recording import record_run
-from test_lava_simulate import LAVA_TIMEOUT, assert_same_activity, assert_same_trains
-from test_reference import random_frames
+from helpers import LAVA_TIMEOUT, assert_same_activity, assert_same_trains, lively_irsnn, random_frames
 
 
-def lively_irsnn(n_inputs, hidden, n_outputs, *, bits=6, dead_zone=3, seed=0, frames=None):
-    """An IR-SNN whose batch-norm statistics and quantiser ranges were learnt on ``frames`` (a few
-    training-mode passes), with a readout scaled so that samples decide; in evaluation mode."""
-    torch.manual_seed(seed)
-    model = IRSNN(n_inputs, hidden, n_outputs, IRParams(bits=bits, dead_zone=dead_zone))
-    x = torch.from_numpy(frames if frames is not None else random_frames(8, 30, n_inputs, seed=seed))
-    with torch.no_grad():
-        for _ in range(3):
-            model(x.transpose(0, 1).float())
-        model.readout.linear.weight.mul_(40.0)
-    return model.eval()
 
 
 def torch_levels(model, frames):

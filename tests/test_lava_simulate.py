@@ -12,38 +12,18 @@ import torch
 from deploy import quantize, reference, simulate
 from rc_snn.pipeline.recording import record_run
 from rc_snn.pipeline.export import export_model
-from test_reference import lively_model, random_frames
-
-LAVA_TIMEOUT = 120
+from helpers import LAVA_TIMEOUT, assert_same_activity, assert_same_trains, lively_alif, lively_irsnn, random_frames, snntorch_network
 
 
-def assert_same_activity(lava_activities, reference_activities):
-    assert len(lava_activities) == len(reference_activities)
-    for index, (ours, theirs) in enumerate(zip(lava_activities, reference_activities)):
-        assert ours.n_steps == theirs.n_steps, index
-        assert ours.input_is_binary == theirs.input_is_binary
-        np.testing.assert_array_equal(ours.input_counts, theirs.input_counts)
-        for layer, (a, b) in enumerate(zip(ours.spike_counts, theirs.spike_counts)):
-            assert np.array_equal(a, b), f"sample {index} layer {layer}: {int(np.abs(a - b).sum())} spikes differ"
 
 
-def assert_same_trains(result, ref, n_layers):
-    """Spike trains and readout over every step the Lava run computed; prints mismatches."""
-    for layer in range(n_layers):
-        trains = result.spike_trains[layer]
-        computed = ~np.isnan(trains[0, :, 0])
-        assert computed.sum() >= result.decision_steps.max() + 1
-        mismatches = int(np.sum(trains[:, computed] != ref.spikes[layer][:, computed]))
-        print(f"layer {layer}: {mismatches} of {trains[:, computed].size} spike values differ")
-        assert mismatches == 0
-    computed = ~np.isnan(result.outputs[0, :, 0])
-    assert np.array_equal(result.outputs[:, computed], ref.outputs[:, computed])
+
 
 
 @pytest.mark.lava
 @pytest.mark.timeout(LAVA_TIMEOUT)
 def test_float_lava_equals_reference_and_exits_early():
-    model = lively_model(30, [20, 16], 5)
+    model = lively_alif(30, [20, 16], 5)
     net = export_model(model, decision_threshold=0.32)
     frames = random_frames(4, 40, 30, graded=True)
     ref = reference.simulate(net, frames)
@@ -62,7 +42,7 @@ def test_float_lava_equals_reference_and_exits_early():
 @pytest.mark.lava
 @pytest.mark.timeout(LAVA_TIMEOUT)
 def test_fixed_lava_equals_fixed_reference():
-    model = lively_model(30, [20], 5, seed=1)
+    model = lively_alif(30, [20], 5, seed=1)
     net = export_model(model, decision_threshold=0.4)
     frames = random_frames(4, 40, 30, graded=True, seed=1)
     fixed = quantize.to_device(net)
@@ -76,7 +56,7 @@ def test_fixed_lava_equals_fixed_reference():
 @pytest.mark.lava
 @pytest.mark.timeout(LAVA_TIMEOUT)
 def test_no_crossing_runs_to_the_last_step():
-    net = export_model(lively_model(30, [12], 4, seed=2), decision_threshold=1.0)  # softmax never exceeds 1
+    net = export_model(lively_alif(30, [12], 4, seed=2), decision_threshold=1.0)  # softmax never exceeds 1
     frames = random_frames(3, 20, 30, seed=2)
     evaluation = simulate.evaluate(net, frames, np.zeros(3, dtype=int), progress=False)
     assert evaluation.decision_steps.tolist() == [19, 19, 19]
@@ -101,7 +81,7 @@ def nmnist_frames(nmnist_small):
 def test_real_nmnist_lava_equals_reference_and_pytorch(nmnist_frames):
     frames, labels, info = nmnist_frames
     torch.manual_seed(3)
-    model = lively_model(info.n_inputs, [32], 10, seed=3)
+    model = lively_alif(info.n_inputs, [32], 10, seed=3)
     with torch.no_grad():
         model.layers[0].w_in.weight.mul_(0.5)
     net = export_model(model, decision_threshold=0.3, dt_ms=info.dt_ms)
@@ -128,7 +108,7 @@ def test_real_nmnist_lava_equals_reference_and_pytorch(nmnist_frames):
 
 
 def test_evaluate_validates_before_any_lava_process():
-    net = export_model(lively_model(30, [8], 3), decision_threshold=0.5)
+    net = export_model(lively_alif(30, [8], 3), decision_threshold=0.5)
     frames = random_frames(2, 5, 30)
     with pytest.raises(ValueError, match="labels"):
         simulate.evaluate(net, frames, np.zeros(3, dtype=int), progress=False)
@@ -147,7 +127,7 @@ def test_a_stream_gives_each_sample_what_it_gives_alone(fixed_point):
     """Nine samples streamed through three slots: each slot takes the next sample when its current
     one decides, so samples follow long and short ones; every decision, prediction and spike count
     equals the reference run of the sample alone (the slot is reset for each new sample)."""
-    model = lively_model(30, [20, 16], 5, seed=3)
+    model = lively_alif(30, [20, 16], 5, seed=3)
     net = export_model(model, decision_threshold=0.32)
     frames = random_frames(9, 40, 30, graded=True, seed=3)
     fixed = quantize.to_device(net) if fixed_point else None
@@ -166,7 +146,7 @@ def test_a_stream_gives_each_sample_what_it_gives_alone(fixed_point):
 @pytest.mark.lava
 @pytest.mark.timeout(LAVA_TIMEOUT)
 def test_evaluate_streams_by_default_and_counts_as_the_batch_mode():
-    model = lively_model(30, [16], 5, seed=4)
+    model = lively_alif(30, [16], 5, seed=4)
     net = export_model(model, decision_threshold=0.32)
     frames = random_frames(7, 30, 30, seed=4)
     labels = np.arange(7) % 5
@@ -191,7 +171,6 @@ def test_packed_spike_counts_unpack_to_themselves(n_steps):
 
 
 def _irsnn_network(frames):
-    from test_irsnn_deploy import lively_irsnn
 
     return export_model(lively_irsnn(30, [16, 12], 5, bits=6, dead_zone=3, seed=6, frames=frames[:8]),
                         decision_threshold=0.5)
@@ -199,7 +178,6 @@ def _irsnn_network(frames):
 
 def _snntorch_network(frames):
     from rc_snn.pipeline.snntorch_export import export_snntorch
-    from test_snntorch_export import snntorch_network
 
     return export_snntorch(snntorch_network("rleaky-zero", seed=2), decision_threshold=0.5)
 

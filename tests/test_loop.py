@@ -12,6 +12,7 @@ from rc_snn.models import ALIFRSNN
 from rc_snn.training.evaluation import evaluate_model
 from rc_snn.training.loop import train
 from rc_snn.training.run import load_checkpoint, load_run
+from helpers import lively_alif64, random_spikes
 
 TOY = dict(dataset="toy", hidden=16, batch_size=32, lr=1e-2, limit_train=256, limit_val=128, device="cpu")
 
@@ -155,9 +156,8 @@ def test_prefetched_batches_come_in_order_and_their_errors_reach_the_loop():
 
 def test_a_training_decision_threshold_moves_the_training_decisions_only():
     from rc_snn.training.loop import training_step
-    from test_bptt import inputs, lively_model
 
-    model, x, y = lively_model([12]).float(), inputs().float(), torch.randint(0, 4, (10,))
+    model, x, y = lively_alif64([12]).float(), random_spikes().float(), torch.randint(0, 4, (10,))
     low = training_step(model, x, y, TrainConfig(decision_threshold=0.3, hidden=12)).decision
     split = training_step(model, x, y, TrainConfig(decision_threshold=0.97, training_decision_threshold=0.3,
                                                    hidden=12)).decision

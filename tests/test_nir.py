@@ -20,9 +20,7 @@ from deploy.nir_io import NORSE_DT, NORSE_DT_SQUARED, SNNTORCH_DT, from_nir, rea
 from rc_snn.pipeline.cli import main
 from rc_snn.pipeline.snntorch_export import export_snntorch, record_snntorch
 from rc_snn.training.early_exit import select_decision
-from test_cli import TRAIN as TOY
-from test_lava_simulate import LAVA_TIMEOUT
-from test_reference import random_frames
+from helpers import LAVA_TIMEOUT, random_frames
 
 FRAMES = random_frames(5, 40, 30, rate=0.2, seed=1)
 
@@ -301,13 +299,6 @@ def test_branches_and_missing_dt_are_refused():
 
 
 # ------------------------------------------------------------------------------------------ CLI
-
-@pytest.fixture(scope="module")
-def toy_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("nir") / "toy"
-    assert main(["train", "--out", str(run), *TOY]) == 0
-    return run
-
 
 def test_export_of_an_alif_run_to_nir_says_what_nir_lacks(toy_run, tmp_path, capsys):
     assert main(["export", str(toy_run), "--format", "nir", "--out", str(tmp_path / "net.nir")]) == 2

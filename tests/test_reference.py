@@ -13,32 +13,16 @@ from deploy.activity import activities_from_batch
 from rc_snn.pipeline.recording import record_run
 from rc_snn.training.early_exit import select_decision
 from rc_snn.pipeline.export import export_model
-from rc_snn.models import ALIFRSNN
+from helpers import lively_alif, random_frames
 
 
-def lively_model(n_inputs, hidden, n_outputs, seed=0):
-    """A random network scaled so that every layer spikes (the default init is nearly silent on sparse input)."""
-    torch.manual_seed(seed)
-    model = ALIFRSNN(n_inputs, hidden, n_outputs)
-    with torch.no_grad():
-        for layer in model.layers:
-            layer.w_in.weight.mul_(8.0)
-            layer.w_in.bias.uniform_(-0.02, 0.05)
-        model.readout.linear.weight.mul_(3.0)
-    return model
 
 
-def random_frames(n, t, f, rate=0.1, seed=0, graded=False):
-    rng = np.random.default_rng(seed)
-    frames = (rng.random((n, t, f)) < rate).astype(np.float64)
-    if graded:
-        frames *= rng.integers(1, 4, size=frames.shape)
-    return frames
 
 
 @pytest.mark.parametrize("hidden, graded", [([24], False), ([20, 16], True)])
 def test_reference_equals_pytorch_float64(hidden, graded):
-    model = lively_model(30, hidden, 5)
+    model = lively_alif(30, hidden, 5)
     threshold = 0.4
     net = export_model(model, decision_threshold=threshold)
     frames = random_frames(6, 50, 30, graded=graded)
@@ -69,7 +53,7 @@ def test_reference_equals_pytorch_float64(hidden, graded):
 
 @pytest.mark.parametrize("fixed_point", [False, True])
 def test_samples_are_independent_of_their_batch(fixed_point):
-    net = export_model(lively_model(30, [16], 4), decision_threshold=0.5)
+    net = export_model(lively_alif(30, [16], 4), decision_threshold=0.5)
     frames = random_frames(5, 30, 30)
     full = reference.simulate(net, frames, fixed_point=fixed_point)
     part = reference.simulate(net, frames[2:4], fixed_point=fixed_point)
@@ -78,7 +62,7 @@ def test_samples_are_independent_of_their_batch(fixed_point):
 
 
 def test_frames_are_checked():
-    net = export_model(lively_model(30, [8], 3), decision_threshold=0.5)
+    net = export_model(lively_alif(30, [8], 3), decision_threshold=0.5)
     with pytest.raises(ValueError, match=r"\[N >= 1, T >= 1, 30\]"):
         reference.simulate(net, np.zeros((2, 5, 29)))
     with pytest.raises(ValueError, match="finite"):
@@ -88,7 +72,7 @@ def test_frames_are_checked():
 
 
 def test_frames_not_mutated():
-    net = export_model(lively_model(30, [8], 3), decision_threshold=0.5)
+    net = export_model(lively_alif(30, [8], 3), decision_threshold=0.5)
     frames = random_frames(2, 10, 30)
     copy_ = frames.copy()
     reference.simulate(net, frames)

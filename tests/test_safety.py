@@ -22,9 +22,7 @@ from deploy.markdown import escape
 from rc_snn.pipeline.cli import build_parser, main
 from rc_snn.pipeline.compare import check_lava_provenance, check_lava_summary, unique_names
 from rc_snn.training.run import load_run
-from test_cli import TRAIN as TOY
-from test_cli_errors import fails_cleanly, toy_run  # noqa: F401 (toy_run: a module-scoped fixture)
-from test_data_nmnist import write_copy
+from helpers import TOY_TRAIN, fails_cleanly, lively_irsnn, random_frames, write_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,7 +59,7 @@ def test_demo_fresh_removes_only_its_own_runs_and_report(tmp_path, toy_run):
 def test_train_refuses_a_folder_holding_other_files(tmp_path, capsys):
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "config.json").write_text("{}")  # the user's, not a run's
-    fails_cleanly(capsys, ["train", "--out", str(tmp_path / "mine"), *TOY], "did not write", "config.json")
+    fails_cleanly(capsys, ["train", "--out", str(tmp_path / "mine"), *TOY_TRAIN], "did not write", "config.json")
     assert (tmp_path / "mine" / "config.json").read_text() == "{}"
 
 
@@ -70,7 +68,7 @@ def test_train_refuses_a_folder_holding_other_files(tmp_path, capsys):
 def test_a_second_training_into_a_locked_run_folder_is_refused(tmp_path, capsys):
     run = claim_folder(tmp_path / "run", "run")
     with FolderLock(run):  # held by this process; the training runs in another
-        code = f"from rc_snn.pipeline.cli import main; raise SystemExit(main({['train', '--out', str(run), *TOY]!r}))"
+        code = f"from rc_snn.pipeline.cli import main; raise SystemExit(main({['train', '--out', str(run), *TOY_TRAIN]!r}))"
         result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 2, result.stderr
@@ -119,12 +117,12 @@ def test_the_lock_refuses_a_second_holder_and_names_the_first(tmp_path):
 
 def test_no_resume_sets_derived_files_aside_and_stale_ones_are_refused(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--out", str(run), *TOY, "--seed", "1"]) == 0
+    assert main(["train", "--out", str(run), *TOY_TRAIN, "--seed", "1"]) == 0
     assert main(["export", str(run), "--out", str(tmp_path / "old.npz")]) == 0
     assert main(["export", str(run)]) == 0
     old_id = load_run(run).weights_id
     (run / "lava-float-test.json").write_text(json.dumps({"weights_id": old_id}))
-    assert main(["train", "--out", str(run), *TOY, "--seed", "2", "--no-resume"]) == 0
+    assert main(["train", "--out", str(run), *TOY_TRAIN, "--seed", "2", "--no-resume"]) == 0
     new_id = load_run(run).weights_id
     assert new_id != old_id
     assert not (run / "network.npz").exists() and not (run / "lava-float-test.json").exists()
@@ -149,8 +147,8 @@ def test_derived_files_record_the_weights_they_came_from(toy_run, tmp_path):
 
 def test_a_run_is_never_shortened(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--out", str(run), *TOY, "--epochs", "2"]) == 0
-    fails_cleanly(capsys, ["train", "--out", str(run), *TOY, "--epochs", "1"], "trained for 2 epochs",
+    assert main(["train", "--out", str(run), *TOY_TRAIN, "--epochs", "2"]) == 0
+    fails_cleanly(capsys, ["train", "--out", str(run), *TOY_TRAIN, "--epochs", "1"], "trained for 2 epochs",
                   "asked for 1", "never shortened")
 
 
@@ -188,8 +186,6 @@ def test_cv_takes_no_resume_and_says_five_folds():
 def test_ir_snn_widths_beyond_the_fixed_point_format_are_refused_with_the_bound():
     from deploy import quantize
     from rc_snn.pipeline.export import export_model
-    from test_irsnn_deploy import lively_irsnn
-    from test_reference import random_frames
 
     frames = random_frames(8, 30, 30, graded=True, seed=3)
     net = export_model(lively_irsnn(30, [16, 12], 5, bits=quantize.MAX_IR_BITS + 1, seed=6, frames=frames),
@@ -201,8 +197,6 @@ def test_ir_snn_widths_beyond_the_fixed_point_format_are_refused_with_the_bound(
 def test_ir_snn_fixed_point_agrees_at_the_widest_accepted_width():
     from deploy import quantize, reference
     from rc_snn.pipeline.export import export_model
-    from test_irsnn_deploy import lively_irsnn
-    from test_reference import random_frames
 
     frames = random_frames(200, 30, 30, graded=True, seed=3)
     net = export_model(lively_irsnn(30, [16, 12], 5, bits=quantize.MAX_IR_BITS, seed=6, frames=frames[:8]),
@@ -305,7 +299,7 @@ def test_names_go_into_report_md_as_text():
     (["--label-smoothing", "0.5", "--decision-threshold", "0.97"], "cannot be reached"),
 ])
 def test_configs_that_cannot_work_are_refused(tmp_path, capsys, flags, expected):
-    fails_cleanly(capsys, ["train", "--out", str(tmp_path / "run"), *TOY, *flags], expected)
+    fails_cleanly(capsys, ["train", "--out", str(tmp_path / "run"), *TOY_TRAIN, *flags], expected)
     assert not (tmp_path / "run").exists()
 
 
@@ -313,7 +307,7 @@ def test_configs_that_cannot_work_are_refused(tmp_path, capsys, flags, expected)
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_cuda_without_a_gpu_is_exit_2_before_any_process_starts(tmp_path, capsys, toy_run):
-    err = fails_cleanly(capsys, ["train", "--out", str(tmp_path / "run"), *TOY, "--device", "cuda", "--nproc", "2"],
+    err = fails_cleanly(capsys, ["train", "--out", str(tmp_path / "run"), *TOY_TRAIN, "--device", "cuda", "--nproc", "2"],
                         "sees no GPU")
     assert "checkpoint" not in err and not (tmp_path / "run").exists()
     err = fails_cleanly(capsys, ["evaluate", str(toy_run), "--device", "cuda", "--no-progress"], "--device cpu")
@@ -326,20 +320,20 @@ def test_cuda_without_a_gpu_is_exit_2_before_any_process_starts(tmp_path, capsys
 
 def test_init_from_is_stored_absolute_and_not_needed_once_the_run_has_a_checkpoint(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(["train", "--out", "source", *TOY]) == 0
-    assert main(["train", "--out", "child", *TOY, "--init-from", "source"]) == 0
+    assert main(["train", "--out", "source", *TOY_TRAIN]) == 0
+    assert main(["train", "--out", "child", *TOY_TRAIN, "--init-from", "source"]) == 0
     config = json.loads((tmp_path / "child" / "config.json").read_text())
     assert config["init_from"] == str(tmp_path / "source")
     (tmp_path / "source" / "checkpoint.pt").unlink()
     monkeypatch.chdir(ROOT)
-    assert main(["train", "--out", str(tmp_path / "child"), *TOY, "--epochs", "2",
+    assert main(["train", "--out", str(tmp_path / "child"), *TOY_TRAIN, "--epochs", "2",
                  "--init-from", str(tmp_path / "source")]) == 0
-    fails_cleanly(capsys, ["train", "--out", str(tmp_path / "other"), *TOY, "--init-from", str(tmp_path / "source")],
+    fails_cleanly(capsys, ["train", "--out", str(tmp_path / "other"), *TOY_TRAIN, "--init-from", str(tmp_path / "source")],
                   "init_from", "checkpoint.pt")
 
 
 def test_init_from_a_model_of_another_size_says_what_differs(toy_run, tmp_path, capsys):
-    fails_cleanly(capsys, ["train", "--out", str(tmp_path / "run"), *TOY, "--hidden", "4", "--init-from", str(toy_run)],
+    fails_cleanly(capsys, ["train", "--out", str(tmp_path / "run"), *TOY_TRAIN, "--hidden", "4", "--init-from", str(toy_run)],
                   "does not fit", "hidden 8", "[8, 1] there, [4, 1] here")
 
 

@@ -13,35 +13,12 @@ from deploy import counting, reference, simulate
 from deploy.activity import activities_from_batch
 from deploy.ir import ALIFLayerIR, LIFLayerIR, load_network, networks_equal, save_network
 from rc_snn.pipeline.snntorch_export import export_snntorch, record_snntorch
-from rc_snn.plugin import RALIF
 from rc_snn.training.early_exit import select_decision
-from test_lava_simulate import LAVA_TIMEOUT, assert_same_activity, assert_same_trains
-from test_reference import random_frames
+from helpers import LAVA_TIMEOUT, assert_same_activity, assert_same_trains, random_frames, snntorch_network
 
 
-def hidden_neuron(kind: str, n: int) -> nn.Module:
-    if kind == "rleaky":
-        return snn.RLeaky(beta=0.9, linear_features=n, init_hidden=True, learn_beta=True, learn_threshold=True)
-    if kind == "rleaky-zero":
-        return snn.RLeaky(beta=0.8, linear_features=n, init_hidden=True, reset_mechanism="zero")
-    if kind == "rleaky-one-to-one":
-        return snn.RLeaky(beta=0.8, all_to_all=False, V=0.5, init_hidden=True)
-    if kind == "leaky-zero":
-        return snn.Leaky(beta=torch.linspace(0.6, 0.95, n), init_hidden=True, reset_mechanism="zero")
-    if kind == "ralif":
-        return RALIF(n, init_hidden=True)
-    raise ValueError(kind)
 
 
-def snntorch_network(kind: str, n_inputs=30, hidden=16, classes=4, seed=0, gain=3.0) -> nn.Sequential:
-    """The tutorial's shape; the output a leaky integrator read by its membrane."""
-    torch.manual_seed(seed)
-    net = nn.Sequential(nn.Linear(n_inputs, hidden), hidden_neuron(kind, hidden), nn.Linear(hidden, classes),
-                        snn.Leaky(beta=0.9, init_hidden=True, output=True, reset_mechanism="none"))
-    with torch.no_grad():
-        net[0].weight.mul_(gain)
-        net[2].weight.mul_(4.0)
-    return net
 
 
 @pytest.mark.parametrize("kind", ["rleaky", "rleaky-zero", "rleaky-one-to-one", "leaky-zero", "ralif"])
