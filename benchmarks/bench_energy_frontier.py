@@ -102,8 +102,8 @@ def cross_validated(args) -> None:
               f"| {spread([float(r.decision_steps.mean()) for r in results])} | {results[0].footprint_bytes // 4} "
               f"| {spread([multiplications(r.counts, 'neurobench') for r in results])} "
               f"| {spread([multiplications(r.counts, 'event-driven') for r in results])} |")
-    snns = [name for name in names if rows[name][0][1].kind == "snn"]
-    rnns = [name for name in names if rows[name][0][1].kind == "rnn"]
+    snns = [name for name in names if rows[name][0][1].family == "snn"]
+    rnns = [name for name in names if rows[name][0][1].family == "rnn"]
     if snns and rnns:
         print("\ntimes fewer multiplications than the RNN at each model's own decision threshold (mean +- sd over folds)")
         print("| SNN | RNN | neurobench | event-driven |")

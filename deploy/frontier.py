@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-FAMILIES = ("snn", "rnn")  # a result's ``kind``: spiking network, or conventional RNN (LSTM, GRU)
+FAMILIES = ("snn", "rnn")  # a result's ``family``: spiking network, or conventional RNN (LSTM, GRU)
 TARGETS = {"rnn_best_accuracy": "RNN best", "snn_best_accuracy": "SNN best"}  # the matched targets, as shown
 
 

@@ -62,8 +62,8 @@ def render_markdown(data: dict[str, Any], plot_names: Sequence[str] = ()) -> str
         "",
     ]
     lines += _table(
-        ["model", "kind", "data"] + [name for name, _ in OPERATION_COLUMNS],
-        [[escape(entry["name"]), entry["kind"], escape(f"{entry['dataset'] or '-'} {entry['split']}".strip())]
+        ["model", "family", "data"] + [name for name, _ in OPERATION_COLUMNS],
+        [[escape(entry["name"]), entry["family"], escape(f"{entry['dataset'] or '-'} {entry['split']}".strip())]
          + [format_number(get(entry)) for _, get in OPERATION_COLUMNS] for entry in entries],
     )
     columns = [(convention, preset) for convention in REPORT_CONVENTIONS for preset in presets]
@@ -75,7 +75,7 @@ def render_markdown(data: dict[str, Any], plot_names: Sequence[str] = ()) -> str
                            for convention, preset in columns]
         for entry in entries
     ])
-    rnn_names = [entry["name"] for entry in entries if entry["kind"] == "rnn"]
+    rnn_names = [entry["name"] for entry in entries if entry["family"] == "rnn"]
     for rnn_name in rnn_names:
         lines += ["", f"## Times less energy than {escape(rnn_name)}", ""]
         lines += _table(header, [
@@ -88,7 +88,7 @@ def render_markdown(data: dict[str, Any], plot_names: Sequence[str] = ()) -> str
         snn_ratios = [
             (entry["energy_ratio_vs"][rnn_name][convention][preset], entry["name"], rnn_name, preset)
             for entry in entries
-            if entry["kind"] == "snn"
+            if entry["family"] == "snn"
             for rnn_name in rnn_names
             for preset in presets
             if entry["energy_ratio_vs"][rnn_name][convention][preset] is not None

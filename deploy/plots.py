@@ -47,7 +47,7 @@ def _plot_tradeoff(plt, results: Sequence[Any], path: Path) -> None:
     figure, axis = plt.subplots(figsize=(7.5, 5))
     for index, result in enumerate(results):
         color = f"C{index}"
-        marker = "o" if result.kind == "snn" else "s"
+        marker = "o" if result.family == "snn" else "s"
         if result.tradeoff:
             points = sorted(result.tradeoff, key=lambda point: point.mean_decision_step)
             axis.plot(
@@ -79,7 +79,7 @@ def _plot_energy(plt, data: dict[str, Any], path: Path, conventions: Sequence[st
         values = [entry["energy_per_inference"][convention][preset]["total_pj"] / 1000
                   for convention, preset in columns]
         bars = energy_axis.bar(positions + index * width, values, width, label=entry["name"],
-                               color=f"C{index}", hatch=None if entry["kind"] == "snn" else "//")
+                               color=f"C{index}", hatch=None if entry["family"] == "snn" else "//")
         for bar, value in zip(bars, values):
             energy_axis.annotate(format_number(value), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                                  ha="center", va="bottom", fontsize=6, rotation=90)
@@ -98,7 +98,7 @@ def _plot_energy(plt, data: dict[str, Any], path: Path, conventions: Sequence[st
     for index, entry in enumerate(entries):
         values = [max(entry["per_inference"][key], 0.0) for _, key in kinds]
         ops_axis.bar(positions + index * width, [value if value > 0 else np.nan for value in values], width,
-                     label=entry["name"], color=f"C{index}", hatch=None if entry["kind"] == "snn" else "//")
+                     label=entry["name"], color=f"C{index}", hatch=None if entry["family"] == "snn" else "//")
     ops_axis.set_xticks(positions + width * (len(entries) - 1) / 2, [label for label, _ in kinds], fontsize=7)
     ops_axis.set_yscale("log")
     ops_axis.set_ylabel("operations per inference (log scale; zero not drawn)")

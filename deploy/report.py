@@ -30,11 +30,10 @@ import numpy as np
 from .counting import CONVENTIONS, REPORT_CONVENTIONS, OpCounts
 from .energy import ENERGY_PRESETS, EnergyModel, energy_per_inference, energy_ratio, resolve_preset
 from .files import MARKER_FILE, claim_folder, write_folder, write_json, write_text
-from .frontier import frontier
+from .frontier import FAMILIES, frontier
 from .markdown import render_markdown
 from .plots import write_plots
 
-MODEL_KINDS = ("snn", "rnn")  # spiking network (ALIF, IR-SNN); conventional RNN (LSTM, GRU)
 CLAIM = (
     "The adaptive SRNN paper (Yin, Corradi and Bohte, Nature Machine Intelligence 2021) reports "
     "more than 100x less energy than classical RNNs on its harder tasks."
@@ -70,7 +69,7 @@ class ModelResult:
 
     Attributes:
         name: a short unique label, e.g. ``"ALIF rank coding"``.
-        kind: ``"snn"`` (ALIF, IR-SNN) or ``"rnn"`` (LSTM, GRU).
+        family: ``"snn"`` (ALIF, IR-SNN) or ``"rnn"`` (LSTM, GRU) (:data:`deploy.frontier.FAMILIES`).
         accuracy: accuracy at each sample's decision step, in [0, 1].
         decision_steps: ``[N]`` 0-based decision step per counted sample (full-sequence runs:
             ``T - 1`` for every sample).
@@ -93,7 +92,7 @@ class ModelResult:
     """
 
     name: str
-    kind: str
+    family: str
     accuracy: float
     decision_steps: np.ndarray
     counts: OpCounts
@@ -115,8 +114,8 @@ class ModelResult:
     def validate(self) -> None:
         if not self.name or "|" in self.name or "\n" in self.name:
             raise ValueError(f"expected a nonempty model name without '|' or newlines; got {self.name!r}")
-        if self.kind not in MODEL_KINDS:
-            raise ValueError(f"expected kind in {MODEL_KINDS} for {self.name!r}; got {self.kind!r}")
+        if self.family not in FAMILIES:
+            raise ValueError(f"expected family in {FAMILIES} for {self.name!r}; got {self.family!r}")
         for label, value in (("accuracy", self.accuracy), ("accuracy_at_last_step", self.accuracy_at_last_step)):
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"expected {label} of {self.name!r} in [0, 1]; got {value}")
@@ -181,7 +180,7 @@ def build_report_data(
         raise ValueError(f"expected every model evaluated on the same samples (dataset, split and count); "
                          f"got {described}")
     models = [resolve_preset(preset) for preset in (presets if presets is not None else ENERGY_PRESETS)]
-    rnn_results = [result for result in results if result.kind == "rnn"]
+    rnn_results = [result for result in results if result.family == "rnn"]
     entries = []
     for result in results:
         energy = {convention: {model.name: energy_per_inference(result.counts, model, convention).to_dict()
@@ -190,7 +189,7 @@ def build_report_data(
         entries.append(
             {
                 "name": result.name,
-                "kind": result.kind,
+                "family": result.family,
                 "source": result.source,
                 "weights_id": result.weights_id,
                 "connection_sparsity": result.connection_sparsity,
@@ -246,7 +245,7 @@ def _frontiers(results: Sequence[ModelResult], models: Sequence[EnergyModel]) ->
     return {
         convention: {
             model.name: frontier([
-                {"family": result.kind, "model": result.name, "setting": setting, "accuracy": float(accuracy),
+                {"family": result.family, "model": result.name, "setting": setting, "accuracy": float(accuracy),
                  "mean_decision_step": float(step),
                  "energy_pj": energy_per_inference(counts, model, convention).total_pj}
                 for result, setting, accuracy, step, counts in readings

@@ -316,7 +316,3 @@ class GRUBaseline(RecurrentBaseline):
             state = self.initial_state(x_seq.shape[1], device=x_seq.device, dtype=x_seq.dtype)
         hidden, h_n = self.rnn(x_seq, torch.stack(state.layers))
         return self.readout(hidden), GRUState(tuple(h_n))
-
-
-#: The spiking networks (exported to Lava, counted from their spikes), as a type for ``isinstance``.
-SPIKING_NETWORKS = (ALIFRSNN, IRSNN)

@@ -84,7 +84,7 @@ def test_irsnn_and_gru_through_every_command(tmp_path, capsys):
     assert main(["compare", str(irsnn), str(gru), "--split", "val", "--limit", "16",
                  "--out", str(tmp_path / "report"), "--no-progress"]) == 0
     report = json.loads((tmp_path / "report" / "report.json").read_text())
-    assert [(m["name"], m["kind"]) for m in report["models"]] == [("IR-SNN rank coding", "snn"),
+    assert [(m["name"], m["family"]) for m in report["models"]] == [("IR-SNN rank coding", "snn"),
                                                                   ("GRU rank coding", "rnn")]
     assert "GRU rank coding" in report["models"][0]["energy_ratio_vs"]
 

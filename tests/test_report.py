@@ -60,7 +60,7 @@ def make_results(rng) -> list[ModelResult]:
         counts = count_snn(network, activities_from_batch(inputs, [spikes], steps))
         results.append(
             ModelResult(
-                name=name, kind="snn", accuracy=0.9, decision_steps=steps, counts=counts, dt_ms=10.0,
+                name=name, family="snn", accuracy=0.9, decision_steps=steps, counts=counts, dt_ms=10.0,
                 accuracy_at_last_step=0.92,
                 tradeoff=[(0.5, 0.8, 4.0), (1.0, 0.88, 7.5), (2.0, 0.91, 11.0)] if "rank" in name else [],
                 raster=(spikes[:, 0], int(steps[0])), footprint_bytes=snn_footprint_bytes(network),
@@ -75,7 +75,7 @@ def make_results(rng) -> list[ModelResult]:
         counts = count_recurrent(N_INPUTS, N_HIDDEN, 1, N_OUTPUTS, int((steps + 1).sum()), nonzeros, n_samples=N_SAMPLES)
         results.append(
             ModelResult(
-                name=name, kind="rnn", accuracy=0.95, decision_steps=steps, counts=counts, dt_ms=10.0,
+                name=name, family="rnn", accuracy=0.95, decision_steps=steps, counts=counts, dt_ms=10.0,
                 accuracy_at_last_step=None, tradeoff=[(0.5, 0.9, 3.0), (1.0, 0.95, 6.0)] if "rank" in name else [],
                 footprint_bytes=recurrent_footprint_bytes(N_INPUTS, N_HIDDEN, 1, N_OUTPUTS),
             )
@@ -113,7 +113,7 @@ def test_report_md_tables_match_report_json(written_report):
     assert [row["model"] for row in operations] == list(by_name)
     for row in operations:
         entry = by_name[row["model"]]
-        assert row["kind"] == entry["kind"]
+        assert row["family"] == entry["family"]
         for column, get in OPERATION_COLUMNS:
             assert_close(row[column], get(entry), f"{row['model']} / {column}")
     # independent of the shared column getters: a few columns read straight from the JSON
@@ -190,6 +190,6 @@ def test_inconsistent_results_are_refused(rng, tmp_path):
     with pytest.raises(ValueError, match="unique model names"):
         write_report(results, tmp_path)
     results = make_results(rng)
-    results[2].kind = "ann"
-    with pytest.raises(ValueError, match="kind"):
+    results[2].family = "ann"
+    with pytest.raises(ValueError, match="family"):
         write_report(results, tmp_path)

@@ -342,7 +342,7 @@ def test_init_from_a_model_of_another_size_says_what_differs(toy_run, tmp_path, 
 def test_results_with_the_same_label_get_the_shortest_distinct_path():
     from deploy.report import ModelResult
 
-    result = ModelResult(name="ALIF", kind="snn", accuracy=1.0, decision_steps=np.zeros(1, dtype=np.int64),
+    result = ModelResult(name="ALIF", family="snn", accuracy=1.0, decision_steps=np.zeros(1, dtype=np.int64),
                          counts=OpCounts.from_dict({**valid_summary()["counts"], "n_samples": 1, "n_steps": 1}))
     names = [r.name for r in unique_names([result, result, result], ["a/run/lava.json", "b/run/lava.json", "x.json"])]
     assert names == ["ALIF (a/run/lava.json)", "ALIF (b/run/lava.json)", "ALIF (x.json)"]

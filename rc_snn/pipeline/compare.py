@@ -31,8 +31,8 @@ from deploy.plots import format_number
 from deploy.report import (REPORT_CONVENTIONS, ModelResult, OperatingPoint, build_report_data, is_report_folder,
                            write_report)
 
-from ..models import SPIKING_NETWORKS
 from ..training.early_exit import read_last_step, select_decision
+from ..training.config import SPIKING_MODELS
 from ..training.evaluation import burn_in_of, time_first
 from ..training.losses import per_step_accuracy
 from ..training.prune import connection_sparsity
@@ -78,7 +78,7 @@ def analyse_run(
     if data_dir:
         config = config.replace(data_dir=data_dir)
     dataset, _ = load_split(config, split, limit, progress)
-    is_snn = isinstance(model, SPIKING_NETWORKS)
+    is_snn = config.model in SPIKING_MODELS
     if is_snn:
         network = export_model(model, decision_threshold=config.decision_threshold, dt_ms=info.dt_ms)
         fan, footprint = fan_out(network), snn_footprint_bytes(network)
@@ -120,7 +120,7 @@ def analyse_run(
     steps = np.concatenate(steps)
     n = steps.size
     return ModelResult(
-        name=name or run_label(config), kind="snn" if is_snn else "rnn", accuracy=correct / n,
+        name=name or run_label(config), family="snn" if is_snn else "rnn", accuracy=correct / n,
         decision_steps=steps, counts=counts, dt_ms=info.dt_ms or 1.0, accuracy_at_last_step=correct_last / n,
         tradeoff=[OperatingPoint(threshold, c / n, s / n, point_counts)
                   for threshold, (c, s, point_counts) in tradeoff.items()],
@@ -140,7 +140,7 @@ def lava_result(summary: dict, source: str = "the Lava result") -> ModelResult:
     field by field (:func:`check_lava_summary`)."""
     check_lava_summary(summary, source)
     return ModelResult(
-        name=summary["name"], kind="snn", accuracy=summary["accuracy"],
+        name=summary["name"], family="snn", accuracy=summary["accuracy"],
         decision_steps=np.asarray(summary["decision_steps"], dtype=np.int64),
         counts=OpCounts.from_dict(summary["counts"]), dt_ms=summary["dt_ms"] or 1.0,
         source=f"lava {'fixed' if summary['fixed_point'] else 'float'}, {summary['n_samples']} "

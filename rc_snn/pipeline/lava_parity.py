@@ -22,8 +22,8 @@ from deploy.lava_run import run_batch
 from deploy.quantize import to_device
 from deploy.simulate import LavaEvaluation, evaluate
 
-from ..models import SPIKING_NETWORKS
 from ..training.early_exit import select_decision
+from ..training.config import SPIKING_MODELS
 from ..training.evaluation import burn_in_of, time_first
 from ..training.run import TrainedRun, load_split
 from .compare import firing_rate, run_label
@@ -71,7 +71,7 @@ def lava_versus_pytorch(
     ``stream``: the samples stream through the slots (``deploy.simulate``), else batch mode.
     """
     config, model, info = run.config, run.model, run.info
-    if not isinstance(model, SPIKING_NETWORKS):
+    if config.model not in SPIKING_MODELS:
         raise ValueError(f"{run.run_dir} holds a {config.model!r} model; only spiking networks run in Lava")
     if samples < 1:
         raise ValueError(f"expected samples >= 1; got {samples}")
