@@ -30,8 +30,7 @@ layer of snnTorch's ``Leaky`` / ``RLeaky`` neurons (snnTorch 1.0's equations, ``
     zero-step: mem[t] = (1 - s[t-1])*(beta*mem[t-1] + I[t])      (snn.RLeaky)
     s[t] = H(mem[t] - threshold)
 
-File format (``format_version`` 3; versions 1, ALIF only, and 2, without ``weights_id``, are read
-too): one ``.npz`` archive (``np.savez``, no pickled objects) with the keys ``format``,
+File format (``format_version`` 3; files of earlier versions are refused: export them again): one ``.npz`` archive (``np.savez``, no pickled objects) with the keys ``format``,
 ``format_version``, ``n_layers``, ``decision_threshold``, ``dt_ms`` (NaN for None), ``weights_id``
 (the identifier of the trained weights it was exported from, ``""`` for none),
 ``layer{l}.kind`` (``"alif"``, ``"irsnn"`` or ``"lif"``), the layer's fields ``layer{l}.{field}``
@@ -56,7 +55,7 @@ __all__ = ["NetworkIR", "ALIFLayerIR", "IRLayerIR", "LIFLayerIR", "ReadoutIR", "
 
 FORMAT_NAME = "rc-snn-network"
 FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+READABLE_VERSIONS = (3,)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -211,19 +210,19 @@ def load_network(path: PathLike) -> NetworkIR:
     if n_layers < 1:
         raise ValueError(f"expected n_layers >= 1 in {path}; got {n_layers}")
     dt_ms = scalar("dt_ms")
-    weights = scalar("weights_id", str) if version >= 3 else ""
+    weights = scalar("weights_id", str)
     expected = {"format", "format_version", "n_layers", "decision_threshold", "dt_ms"}
-    expected |= {"weights_id"} if version >= 3 else set()
+    expected |= {"weights_id"}
     expected |= {f"readout.{f.name}" for f in fields(ReadoutIR)}
     try:
         layers = []
         for index in range(n_layers):
-            kind = scalar(f"layer{index}.kind", str) if version >= 2 else "alif"
+            kind = scalar(f"layer{index}.kind", str)
             if kind not in LAYER_KINDS:
                 raise ValueError(f"expected layer{index}.kind among {sorted(LAYER_KINDS)}; got {kind!r}")
             cls = LAYER_KINDS[kind]
             layers.append(cls(**{f.name: take(f"layer{index}.{f.name}") for f in fields(cls)}))
-            expected |= {f"layer{index}.{f.name}" for f in fields(cls)} | ({f"layer{index}.kind"} if version >= 2 else set())
+            expected |= {f"layer{index}.{f.name}" for f in fields(cls)} | {f"layer{index}.kind"}
         unknown = sorted(set(arrays) - expected)
         if unknown:
             raise ValueError(f"unexpected keys {unknown[:5]} (a file from another tool or a newer rc-snn?)")

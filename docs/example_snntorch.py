@@ -27,7 +27,7 @@ from deploy.ir import save_network
 from deploy.simulate import evaluate
 from rc_snn.data import load_dataset
 from rc_snn.pipeline.snntorch_export import export_snntorch, record_snntorch
-from rc_snn.plugin import accuracy_rank, ce_rank_loss, run_until_decision
+from rc_snn.plugin import accuracy_rank, ce_rank_loss, run_to_last_decision
 
 
 def main() -> None:
@@ -62,7 +62,7 @@ def main() -> None:
         steps = []
         for x, y in tqdm(DataLoader(train_set, batch_size=64, shuffle=True), desc=f"epoch {epoch + 1}", leave=False):
             x = x.float().transpose(0, 1)  # [time, batch, features]
-            run = run_until_decision(net, x, args.decision_threshold)  # resets net, stops at the last t*
+            run = run_to_last_decision(net, x, args.decision_threshold)  # resets net, stops at the last t*
             loss = loss_fn(run.outputs, y)
             optimizer.zero_grad()
             loss.backward()

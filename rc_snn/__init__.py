@@ -1,3 +1,3 @@
 """rc-snn: adaptive multi-timescale spiking RNNs with rank-coded early exit."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

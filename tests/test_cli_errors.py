@@ -44,7 +44,7 @@ def test_non_finite_or_out_of_range_hyperparameters_are_refused(tmp_path, capsys
 
 @pytest.mark.parametrize("threshold", ["7", "-1", "nan"])
 def test_evaluation_thresholds_are_validated(toy_run, capsys, threshold):
-    fails_cleanly(capsys, ["evaluate", str(toy_run), "--threshold", threshold, "--no-progress"],
+    fails_cleanly(capsys, ["evaluate", str(toy_run), "--decision-threshold", threshold, "--no-progress"],
                   "expected a decision threshold 0 < p <= 1")
 
 

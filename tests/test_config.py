@@ -53,10 +53,11 @@ def test_unknown_fields_are_refused():
         TrainConfig.from_dict({"modle": "alif"})
 
 
-def test_run_folders_written_before_the_rename_still_load(tmp_path):
+def test_the_old_threshold_key_is_refused_by_name():
     legacy = {**TrainConfig().to_dict(), "threshold": 0.8}
-    del legacy["decision_threshold"], legacy["tau_out"]
-    assert TrainConfig.from_dict(legacy) == TrainConfig(decision_threshold=0.8)
+    del legacy["decision_threshold"]
+    with pytest.raises(ValueError, match="unknown config fields \\['threshold'\\]"):
+        TrainConfig.from_dict(legacy)
 
 
 def test_neuron_defaults_come_from_alif_params():

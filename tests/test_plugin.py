@@ -12,7 +12,7 @@ from torch import nn
 
 from rc_snn.neuron.alif import ALIFParams
 from rc_snn.neuron.layers import ALIFLayer
-from rc_snn.plugin import ALIF, RALIF, accuracy_rank, ce_rank_loss, run_until_decision
+from rc_snn.plugin import ALIF, RALIF, accuracy_rank, ce_rank_loss, run_to_last_decision
 from rc_snn.training.early_exit import select_decision
 
 
@@ -141,7 +141,7 @@ def test_the_runner_stops_at_the_last_decision_with_the_full_runs_gradients():
     x = x.double()
     loss_fn = ce_rank_loss(0.45)
 
-    run = run_until_decision(net, x, 0.45)  # resets net; reads the output's membrane, (spk, mem)[-1]
+    run = run_to_last_decision(net, x, 0.45)  # resets net; reads the output's membrane, (spk, mem)[-1]
     assert run.outputs.shape[0] == int(run.decision.steps.max()) + 1 < 40
     loss_fn(run.outputs, y).backward()
     truncated = [p.grad.clone() for p in net.parameters()]

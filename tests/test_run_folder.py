@@ -178,3 +178,15 @@ def test_a_full_disk_during_a_checkpoint_is_an_os_error(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="is the disk full"):
         save_checkpoint(tmp_path / "checkpoint.pt", {})
     assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_a_checkpoint_of_an_earlier_format_is_refused_with_its_format(tmp_path):
+    from rc_snn.training.run import CHECKPOINT_FORMAT, load_run
+
+    run = tmp_path / "old"
+    run.mkdir()
+    torch.save({"format": "rc-snn-checkpoint/1", "model": {}}, run / "checkpoint.pt")
+    (run / "config.json").write_text("{}")
+    with pytest.raises(ValueError, match="format 'rc-snn-checkpoint/1', written by an earlier rc-snn") as error:
+        load_run(run)
+    assert CHECKPOINT_FORMAT in str(error.value)

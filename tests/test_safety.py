@@ -240,12 +240,12 @@ def test_plugin_refuses_zero_length_time():
     import snntorch as snn
     from torch import nn
 
-    from rc_snn.plugin import accuracy_rank, ce_rank_loss, run_until_decision
+    from rc_snn.plugin import accuracy_rank, ce_rank_loss, run_to_last_decision
 
     net = nn.Sequential(nn.Linear(4, 3), snn.Leaky(beta=0.8, reset_mechanism="none", init_hidden=True, output=True))
     x, out, y = torch.rand(6, 2, 4), torch.rand(6, 2, 3), torch.tensor([0, 1])
     with pytest.raises(ValueError, match="time >= 1"):
-        run_until_decision(net, x[:0], 0.5)
+        run_to_last_decision(net, x[:0], 0.5)
     with pytest.raises(ValueError, match="time >= 1"):
         ce_rank_loss(0.5)(out[:0], y)
     with pytest.raises(ValueError, match="time >= 1"):

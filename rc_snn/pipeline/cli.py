@@ -28,7 +28,6 @@ _CHOICES = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": 
             "input_encoding": INPUT_ENCODINGS,
             "backward": BACKWARDS, "lr_schedule": LR_SCHEDULES}
 _NONE_MEANS = {"hidden": "the recipe's", "decision_threshold": "the recipe's"}  # the demo's options
-_ALIASES = {"decision_threshold": ("--threshold",)}  # the flag's name before version 0.2
 _HELP = {
     "decision_threshold": "softmax probability a sample's output must exceed to decide (early exit)",
     "training_decision_threshold": "the decision threshold of the rank-coded loss in training (default: "
@@ -85,7 +84,7 @@ def add_dataclass_arguments(parser: argparse.ArgumentParser, cls, title: str, *,
     """
     group = parser.add_argument_group(title)
     for field in fields(cls):
-        flags = ["--" + field.name.replace("_", "-"), *_ALIASES.get(field.name, ())]
+        flags = ["--" + field.name.replace("_", "-")]
         default = field.default
         shown = _NONE_MEANS.get(field.name, default) if default is None else default
         help_text = (help_overrides or {}).get(field.name) or \
@@ -300,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--limit", type=int, help="evaluate only this many samples")
-    p.add_argument("--decision-threshold", "--threshold", type=float, help="decision threshold (default: the run's)")
+    p.add_argument("--decision-threshold", type=float, help="decision threshold (default: the run's)")
     p.add_argument("--data-dir", help="dataset folder (default: the run's)")
     p.add_argument("--device", default="cpu", choices=DEVICES, help="auto: a GPU if torch sees one, else the CPU")
     p.add_argument("--out", help="JSON file to write (default: RUN_DIR/evaluate-SPLIT.json)")

@@ -12,7 +12,7 @@ rank-coded loss (:mod:`rc_snn.training.losses`) at t*::
     accuracy, steps = accuracy_rank(mem_rec, targets, decision_threshold=0.9)
 
 Nothing after a sample's t* enters its loss, so its gradient starts there; to also stop the
-forward pass early, record the outputs with :func:`rc_snn.plugin.runner.run_until_decision`.
+forward pass early, record the outputs with :func:`rc_snn.plugin.runner.run_to_last_decision`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ for example an snnTorch ``nn.Sequential`` of ``init_hidden=True`` neurons; the c
 its return value, or the last element of a tuple (``output=True``'s ``(spk, mem)``: the
 membrane), or what ``scores`` picks::
 
-    run = run_until_decision(net, data, decision_threshold=0.9)   # resets net (snntorch.utils.reset)
+    run = run_to_last_decision(net, data, decision_threshold=0.9)   # resets net (snntorch.utils.reset)
     loss = ce_rank_loss(0.9)(run.outputs, targets)                 # the loss at each sample's t*
     loss.backward()
 
@@ -38,7 +38,7 @@ class RankCodedRun(NamedTuple):
     decision: Decision
 
 
-def run_until_decision(net: Callable, data: Tensor, decision_threshold: float = 0.9, *,
+def run_to_last_decision(net: Callable, data: Tensor, decision_threshold: float = 0.9, *,
                        scores: Optional[Callable] = None, accumulate: bool = False,
                        reset: Optional[Callable[[], None]] = None) -> RankCodedRun:
     """Step ``net`` over ``data`` ``[time, batch, features]`` until every sample has decided.

@@ -168,12 +168,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
-        """A config from its JSON form; ``threshold``, the name of ``decision_threshold`` in run
-        folders written before version 0.2, is read as ``decision_threshold``."""
+        """A config from its JSON form (every key a field of :class:`TrainConfig`)."""
         if not isinstance(data, dict):
             raise ValueError(f"expected a config as a JSON object of fields; got {type(data).__name__}")
-        if "threshold" in data and "decision_threshold" not in data:
-            data = {("decision_threshold" if key == "threshold" else key): value for key, value in data.items()}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -234,12 +234,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
             raise ValueError(f"checkpoint {checkpoint_path} has an optimiser state that does not fit: {error}") from None
         history, epoch, batch_index, partial = payload["history"], payload["epoch"], payload["batch"], payload["partial"]
         partial = partial if world.is_main else None  # the saved sums are over all processes: counted once
-        if "schedule" in payload:
-            schedule.load_state_dict(payload["schedule"])
-        else:  # written before the schedule was saved: the exponential one, a function of the epoch
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr * config.lr_decay ** epoch
-            schedule.last_epoch = epoch
+        schedule.load_state_dict(payload["schedule"])
         log(f"{run_dir}: finished ({epoch} epochs)" if epoch == config.epochs and batch_index == 0 else
             f"resuming {run_dir} at epoch {epoch + 1}, batch {batch_index}")
     world.broadcast_parameters(model)

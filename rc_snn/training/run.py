@@ -31,8 +31,8 @@ from ..data.info import DatasetInfo
 from ..models import ALIFRSNN, IRSNN, GRUBaseline, LSTMBaseline
 from .config import TrainConfig
 
-CHECKPOINT_FORMAT = "rc-snn-checkpoint/1"
-CHECKPOINT_KEYS = ("model_kind", "dataset_info", "model", "optimizer", "epoch", "batch", "partial", "history")
+CHECKPOINT_FORMAT = "rc-snn-checkpoint/2"
+CHECKPOINT_KEYS = ("model_kind", "dataset_info", "model", "optimizer", "schedule", "epoch", "batch", "partial", "history")
 CONFIG_FILE, CHECKPOINT_FILE, METRICS_FILE = "config.json", "checkpoint.pt", "metrics.json"
 #: Files made from a run's weights by other commands (export, lava, evaluate), set aside when the weights change.
 DERIVED_PATTERNS = ("network.npz", "lava-*.json", "evaluate-*.json")
@@ -179,6 +179,10 @@ def _read_checkpoint(path: Path) -> dict:
         first_line = text.strip().splitlines()[0] if text.strip() else "unreadable"
         raise ValueError(f"cannot read checkpoint {path}: {type(error).__name__}: {first_line}") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else None
+        if isinstance(found, str) and found.startswith("rc-snn-checkpoint/"):
+            raise ValueError(f"{path} is a checkpoint of format {found!r}, written by an earlier rc-snn; this version "
+                             f"reads {CHECKPOINT_FORMAT!r}: train the run again")
         raise ValueError(f"{path} is not an rc-snn checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     missing = [key for key in CHECKPOINT_KEYS if key not in payload]
     if missing:
