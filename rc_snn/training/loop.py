@@ -15,7 +15,7 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import NamedTuple, Optional
 
@@ -39,13 +39,6 @@ from .run import (CHECKPOINT_FILE, CHECKPOINT_FORMAT, TrainedRun, build_model, c
                   load_run, load_split, load_state, resolve_device, save_run_state, set_aside_derived, start_from,
                   unclaim_if_empty)
 
-#: The training metrics summed over processes at the end of an epoch (and in a checkpoint) ...
-SUMMED_METRICS = ("loss", "correct", "samples", "decision_steps", "steps_simulated", "batches", "sample_steps",
-                  "full_sample_steps")
-#: ... of which these are then divided by the number of processes (each runs its share of every batch).
-PER_PROCESS_METRICS = ("steps_simulated", "batches")
-
-
 class StepResult(NamedTuple):
     """One training step: the batch's loss (with its graph), each sample's decision and its score (1 or 0
     for a correct or wrong answer; for a per-step task its fraction of steps labelled correctly)."""
@@ -53,6 +46,66 @@ class StepResult(NamedTuple):
     loss: Tensor
     decision: Decision
     score: Tensor
+
+
+@dataclass
+class EpochSums:
+    """An epoch's training figures so far, summed over its batches (over the processes once
+    :meth:`over_processes` has run); a checkpoint holds them as a dict (``partial``)."""
+
+    loss: float = 0.0  # each share's mean loss times its samples
+    correct: float = 0.0  # the samples' scores (StepResult.score)
+    samples: int = 0
+    decision_steps: int = 0
+    steps_simulated: int = 0  # steps each batch ran (its last decision)
+    batches: int = 0
+    sample_steps: int = 0  # steps computed, summed over samples
+    full_sample_steps: int = 0  # what running every sample to the end would compute
+    seconds: float = 0.0  # the training steps' time (model and optimiser)
+
+    #: Divided by the number of processes after the sum: each process runs its own share of every batch.
+    PER_PROCESS = ("steps_simulated", "batches")
+
+    def add(self, step: StepResult, n_samples: int, n_steps: int) -> None:
+        """One share of a batch: ``n_samples`` samples of ``n_steps`` steps."""
+        self.loss += float(step.loss.detach()) * n_samples
+        self.correct += float(step.score.sum())
+        self.samples += n_samples
+        self.decision_steps += int(step.decision.steps.sum())
+        self.steps_simulated += step.decision.steps_simulated
+        self.batches += 1
+        self.sample_steps += step.decision.sample_steps
+        self.full_sample_steps += n_steps * n_samples
+
+    def summed(self, world: World) -> "EpochSums":
+        """These sums added over the processes (all but ``seconds``, which stays this process's)."""
+        summed = world.sum_metrics(asdict(self), [f.name for f in fields(self) if f.name != "seconds"])
+        return EpochSums(**summed)
+
+    def over_processes(self, world: World) -> "EpochSums":
+        """:meth:`summed`, with the per-process figures averaged (the epoch's figures)."""
+        total = self.summed(world)
+        for name in self.PER_PROCESS:
+            setattr(total, name, getattr(total, name) / world.size)
+        return total
+
+    def history_entry(self, epoch: int, val: dict) -> dict:
+        n = self.samples
+        return {
+            "epoch": epoch,
+            "train_loss": self.loss / n,
+            "train_accuracy": self.correct / n,
+            "train_mean_decision_step": self.decision_steps / n,
+            "train_steps_simulated": self.steps_simulated,
+            "train_mean_steps_simulated": self.steps_simulated / max(self.batches, 1),
+            "train_sample_steps": self.sample_steps,
+            "train_sample_steps_fraction": self.sample_steps / self.full_sample_steps,
+            "train_seconds": self.seconds,
+            "val_accuracy": val["accuracy"],
+            "val_accuracy_last_step": val["accuracy_last_step"],
+            "val_mean_decision_step": val.get("mean_decision_step"),  # None for a per-step task
+            "val_fraction_crossed": val.get("fraction_crossed"),
+        }
 
 
 def check_task(config: TrainConfig, info) -> None:
@@ -266,8 +319,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
         if pruner is not None:  # the same fraction again on a resumed epoch: nothing changes
             pruner.start_epoch(epoch)
         batches = epoch_batches(len(train_set), config.batch_size, config.seed, epoch)
-        sums = {"loss": 0.0, "correct": 0.0, "samples": 0, "decision_steps": 0, "steps_simulated": 0, "batches": 0,
-                "sample_steps": 0, "full_sample_steps": 0, "seconds": 0.0, **(partial or {})}
+        sums = EpochSums(**(partial or {}))
         partial, last_save = None, time.monotonic()
         bar = tqdm(batches[batch_index:], desc=f"epoch {epoch + 1}/{config.epochs} [{config.model}/{config.loss}]",
                    total=len(batches), initial=batch_index, disable=not progress)
@@ -283,9 +335,9 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
                 optimizer.zero_grad(set_to_none=True)
                 if indices:
                     x, y = time_first(x, device), y.to(device)
-                    loss, decision, score = training_step(model, x, y, config, info.burn_in)
+                    step = training_step(model, x, y, config, info.burn_in)
                     # this share's part of the batch's mean loss: summed over processes, the batch's
-                    (loss * (len(indices) / len(batch))).backward()
+                    (step.loss * (len(indices) / len(batch))).backward()
                 world.sum_gradients(model)
                 optimizer.step()
                 if pruner is not None:
@@ -294,33 +346,23 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
                     update_average(average, model)
                     if pruner is not None:
                         pruner.hold()
-                sums["seconds"] += time.perf_counter() - started
+                sums.seconds += time.perf_counter() - started
                 batch_index += 1
                 if indices:  # (process 0 always has a share: it shows the progress)
-                    sums["loss"] += float(loss.detach()) * len(indices)
-                    sums["correct"] += float(score.sum())
-                    sums["samples"] += len(indices)
-                    sums["decision_steps"] += int(decision.steps.sum())
-                    sums["steps_simulated"] += decision.steps_simulated
-                    sums["batches"] += 1
-                    sums["sample_steps"] += decision.sample_steps
-                    sums["full_sample_steps"] += x.shape[0] * x.shape[1]
-                    bar.set_postfix(loss=f"{sums['loss'] / sums['samples']:.3f}",
-                                    acc=f"{sums['correct'] / sums['samples']:.3f}",
-                                    t=f"{sums['decision_steps'] / sums['samples']:.1f}")
+                    sums.add(step, len(indices), x.shape[0])
+                    bar.set_postfix(loss=f"{sums.loss / sums.samples:.3f}", acc=f"{sums.correct / sums.samples:.3f}",
+                                    t=f"{sums.decision_steps / sums.samples:.1f}")
                 # every process takes part in this decision and the sums it may trigger, share or not
                 if world.agree(time.monotonic() - last_save > checkpoint_every_s):
-                    checkpoint(epoch, batch_index, world.sum_metrics(sums, SUMMED_METRICS))
+                    checkpoint(epoch, batch_index, asdict(sums.summed(world)))
                     last_save = time.monotonic()
             bar.close()
-            sums = world.sum_metrics(sums, SUMMED_METRICS)
-            for key in PER_PROCESS_METRICS:  # each process simulates its own share of a batch: their mean
-                sums[key] /= world.size
+            sums = sums.over_processes(world)
             val = evaluate_model(used, val_set, config.decision_threshold, device=device, dt_ms=info.dt_ms,
                                  burn_in=burn_in_of(info), progress=progress, desc="validate") if world.is_main else None
         except KeyboardInterrupt as interrupt:  # also Terminated (SIGTERM); resuming re-runs what was cut short
             # Several processes cannot sum their metrics now: the epoch's resumed part is reported alone.
-            checkpoint(epoch, batch_index, None if world.distributed else sums)
+            checkpoint(epoch, batch_index, None if world.distributed else asdict(sums))
             cause = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
             log(f"\n{cause}: checkpoint saved at epoch {epoch + 1}, batch {batch_index}; run again to resume")
             raise
@@ -332,22 +374,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool, progress: bool, che
             schedule.step()
         if not world.is_main:
             continue
-        n = sums["samples"]
-        history.append({
-            "epoch": epoch,
-            "train_loss": sums["loss"] / n,
-            "train_accuracy": sums["correct"] / n,
-            "train_mean_decision_step": sums["decision_steps"] / n,
-            "train_steps_simulated": sums["steps_simulated"],
-            "train_mean_steps_simulated": sums["steps_simulated"] / max(sums["batches"], 1),
-            "train_sample_steps": sums["sample_steps"],
-            "train_sample_steps_fraction": sums["sample_steps"] / sums["full_sample_steps"],
-            "train_seconds": sums["seconds"],
-            "val_accuracy": val["accuracy"],
-            "val_accuracy_last_step": val["accuracy_last_step"],
-            "val_mean_decision_step": val.get("mean_decision_step"),  # None for a per-step task
-            "val_fraction_crossed": val.get("fraction_crossed"),
-        })
+        history.append(sums.history_entry(epoch, val))
         checkpoint(epoch, 0, None)
         entry = history[-1]
         decided = ("per step" if info.per_step else
