@@ -335,6 +335,16 @@ def compiled_applies(model: ALIFRSNN, x_seq: Tensor) -> bool:
             and len({t.dtype for t in tensors}) == 1 and x_seq.dtype in (torch.float32, torch.float64))
 
 
+def engine_for(model, x_seq: Tensor, backward: str) -> str:
+    """The one place a training or evaluation step picks how an ALIF network runs: ``"compiled"`` (the
+    kernels of :mod:`.compiled`, where :func:`compiled_applies`), ``"manual"`` (this module's torch
+    loop), or ``"autograd"`` (the model's own forward: asked for, another model, or an output layer
+    the hand-written engines do not run)."""
+    if backward == "autograd" or not isinstance(model, ALIFRSNN) or model.output_layer != "leaky":
+        return "autograd"
+    return "compiled" if backward == "compiled" and compiled_applies(model, x_seq) else "manual"
+
+
 def run_alif(
     model: ALIFRSNN, x_seq: Tensor, decision_threshold: Optional[float] = None, *, chunk_size: int = 16,
     track_entropy: bool = False, compiled: Optional[bool] = None,

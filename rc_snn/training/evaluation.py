@@ -10,8 +10,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from ..models import ALIFRSNN
-from .bptt import compiled_applies, run_alif
+from .bptt import engine_for, run_alif
 from .early_exit import check_decision_threshold, select_decision
 from .losses import per_step_accuracy
 
@@ -59,8 +58,7 @@ def evaluate_model(
 def run_model(model: nn.Module, x: Tensor) -> Tensor:
     """The outputs ``[steps, batch, classes]`` of a whole sequence, without a graph (an ALIF network on
     the CPU through the compiled kernels)."""
-    compiled = isinstance(model, ALIFRSNN) and compiled_applies(model, x)
-    return run_alif(model, x, compiled=True)[0] if compiled else model(x)[0]
+    return run_alif(model, x, compiled=True)[0] if engine_for(model, x, "compiled") == "compiled" else model(x)[0]
 
 
 def _evaluate_per_step(outputs, burn_in: int) -> dict:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from deploy.files import FolderLock
 
 from .batches import epoch_batches, prefetched, training_batch
-from .bptt import run_alif
+from .bptt import engine_for, run_alif
 from .config import TrainConfig
 from .distributed import World, launch, world_from_environment
 from .evaluation import burn_in_of, evaluate_model, time_first
@@ -131,11 +131,11 @@ def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Tr
     threshold = training_threshold(config)
     # every sample runs to the last step (a model whose training needs whole sequences: always)
     full_run = not rank or config.last_step_weight > 0 or getattr(model, "needs_full_sequence", False)
-    engine = config.model == "alif" and config.backward != "autograd"
-    compiled = None if config.backward == "compiled" else False
+    engine = engine_for(model, x, config.backward)
+    compiled = engine == "compiled"
     penalise = config.activity_weight > 0  # the spikes' penalty needs their counts (ALIF only: config)
     if full_run:
-        if engine:
+        if engine != "autograd":
             logits_seq, full_decision = run_alif(model, x, None, chunk_size=config.chunk_size, compiled=compiled)
             spike_counts = full_decision.spike_counts  # over every step: every step is computed
         else:
@@ -145,7 +145,7 @@ def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Tr
         entropy = mean_entropy_until(logits_seq, decision.steps) if config.entropy_weight > 0 else None
         decision = replace(decision, mean_entropy=entropy, sample_steps=logits_seq.shape[0] * logits_seq.shape[1],
                            spike_counts=spike_counts)
-    elif rank and engine:
+    elif rank and engine != "autograd":
         _, decision = run_alif(model, x, threshold, chunk_size=config.chunk_size,
                                track_entropy=config.entropy_weight > 0, compiled=compiled)
     elif rank:
