@@ -103,3 +103,14 @@ def test_bad_surrogates_raise_value_error():
         multi_gaussian(sigma=0.0)
     with pytest.raises(ValueError, match="scale > 0"):
         multi_gaussian(scale=-1.0)
+
+
+def test_ours_is_a_surrogate_with_a_derivative_and_snntorchs_goes_through_autograd():
+    from snntorch import surrogate as snn_surrogate
+
+    from rc_snn.neuron.surrogate import Surrogate
+
+    x = torch.linspace(-1, 1, 9, dtype=torch.float64)
+    ours = multi_gaussian()
+    assert isinstance(ours, Surrogate) and not isinstance(snn_surrogate.atan(), Surrogate)
+    torch.testing.assert_close(ours.derivative(x), surrogate_backward(ours, x))

@@ -9,7 +9,8 @@ same call signature ``spike_fn(x) -> spikes`` and can be passed wherever ``spike
 from __future__ import annotations
 
 import math
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -61,22 +62,45 @@ class _MultiGaussianSpike(torch.autograd.Function):
         return grad_output * multi_gaussian_grad(x, *ctx.constants), None, None, None, None
 
 
-def multi_gaussian(sigma: float = 0.5, height: float = 0.15, scale: float = 6.0, gamma: float = 0.5) -> SpikeFn:
+@runtime_checkable
+class Surrogate(Protocol):
+    """A spike function the hand-written engines differentiate without autograd: ``__call__`` is the
+    Heaviside forward (with its autograd backward), ``derivative(x)`` the surrogate gradient
+    ``dS/dx`` itself (``rc_snn.training.bptt`` and the compiled kernels read it). Other spike
+    functions (snnTorch's) are differentiated through autograd there."""
+
+    def __call__(self, x: Tensor) -> Tensor: ...
+
+    def derivative(self, x: Tensor) -> Tensor: ...
+
+
+@dataclass(frozen=True)
+class MultiGaussian:
+    """Heaviside forward, multi-Gaussian backward (:func:`multi_gaussian_grad`); a :class:`Surrogate`."""
+
+    sigma: float = 0.5
+    height: float = 0.15
+    scale: float = 6.0
+    gamma: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.sigma <= 0 or self.scale <= 0:
+            raise ValueError(f"expected sigma > 0 and scale > 0; got sigma={self.sigma}, scale={self.scale}")
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return _MultiGaussianSpike.apply(x, self.sigma, self.height, self.scale, self.gamma)
+
+    def derivative(self, x: Tensor) -> Tensor:
+        return multi_gaussian_grad(x, self.sigma, self.height, self.scale, self.gamma)
+
+
+def multi_gaussian(sigma: float = 0.5, height: float = 0.15, scale: float = 6.0, gamma: float = 0.5) -> MultiGaussian:
     """Heaviside forward, multi-Gaussian backward; defaults are the reference code's values.
 
-    Returns a callable with snnTorch's surrogate signature, so it is interchangeable with
+    Callable with snnTorch's surrogate signature, so it is interchangeable with
     ``snntorch.surrogate.atan()`` and friends.
     """
-    if sigma <= 0 or scale <= 0:
-        raise ValueError(f"expected sigma > 0 and scale > 0; got sigma={sigma}, scale={scale}")
-
-    def spike_fn(x: Tensor) -> Tensor:
-        return _MultiGaussianSpike.apply(x, sigma, height, scale, gamma)
-
-    # Read by rc_snn.training.bptt's hand-written backward pass (other surrogates go through autograd there).
-    spike_fn.derivative = lambda x: multi_gaussian_grad(x, sigma, height, scale, gamma)
-    spike_fn.__name__ = f"multi_gaussian(sigma={sigma}, height={height}, scale={scale}, gamma={gamma})"
-    return spike_fn
+    return MultiGaussian(sigma, height, scale, gamma)
 
 
 def resolve(spike_grad: SpikeFn | str | None) -> SpikeFn:
