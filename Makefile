@@ -57,14 +57,14 @@ bench-quick: $(STAMP)
 	run $$B/bench_rank_coding.py --epochs 2 --limit-train 128 --limit-val 64 --hidden 32 --out "$$out/rank"; \
 	run $$B/bench_bptt.py --samples 64 --reps 1; \
 	run $$B/bench_distributed.py --samples 128 --repeats 1 --hidden 32; \
-	run $$B/bench_lava.py --samples 20 --batch-size 10; \
+	run $$B/bench_lava.py --samples 20 --batch-size 10 --bin-ms 5; \
 	run $$B/bench_temporal_mnist.py --epochs 1 --models lstm alif --hidden 32; \
-	run $$B/bench_energy_frontier.py sim --epochs 1 --limit 100 --out "$$out/frontier"; \
 	if [ -d "$(NMNIST_SMALL)/NMNIST" ]; then \
 	  run $$B/bench_data.py --nmnist-dir "$(NMNIST_SMALL)" --cache-dir "$$out/cache"; \
 	  run $$B/bench_threads.py --data-dir "$(NMNIST_SMALL)" --epochs 1; \
 	else echo "== skipped bench_data.py and bench_threads.py: no $(NMNIST_SMALL)"; fi; \
-	echo "bench_fixed_point.py reads cross-validation folders (rc-snn cv): not run here"
+	echo "not run here: bench_fixed_point.py and bench_energy_frontier.py cv read cross-validation folders (rc-snn cv);" \
+	     "bench_energy_frontier.py sim trains a family of sizes (minutes)"
 
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict -f docs/mkdocs.yml
