@@ -52,9 +52,9 @@ def refuse_per_step(run: TrainedRun, what: str) -> None:
 
 
 def run_label(config) -> str:
-    """The name of a run's model in tables: ``"ALIF rank coding"``, ``"LSTM full sequence"``."""
-    model = MODEL_LABELS[config.model]
-    return f"{model} {'rank coding' if config.loss == 'rank' else 'full sequence'}"
+    """The name of a run's model in tables: ``"ALIF rank coding"``, ``"LSTM full sequence"``, ``"GRU per step"``."""
+    training = {"rank": "rank coding", "full": "full sequence", "per-step": "per step"}[config.loss]
+    return f"{MODEL_LABELS[config.model]} {training}"
 
 
 @torch.no_grad()
