@@ -60,8 +60,8 @@ bench-quick: $(STAMP)
 	run $$B/bench_lava.py --samples 20 --batch-size 10 --bin-ms 5; \
 	run $$B/bench_temporal_mnist.py --epochs 1 --models lstm alif --hidden 32; \
 	if [ -d "$(NMNIST_SMALL)/NMNIST" ]; then \
-	  run $$B/bench_data.py --nmnist-dir "$(NMNIST_SMALL)" --cache-dir "$$out/cache"; \
-	  run $$B/bench_threads.py --data-dir "$(NMNIST_SMALL)" --epochs 1; \
+	  run $$B/bench_data.py --nmnist-dir "$(NMNIST_SMALL)"; \
+	  run $$B/bench_threads.py --data-dir "$(NMNIST_SMALL)" --epochs 2; \
 	else echo "== skipped bench_data.py and bench_threads.py: no $(NMNIST_SMALL)"; fi; \
 	echo "not run here: bench_fixed_point.py and bench_energy_frontier.py cv read cross-validation folders (rc-snn cv);" \
 	     "bench_energy_frontier.py sim trains a family of sizes (minutes)"

@@ -55,8 +55,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--config", default="configs/nmnist-alif.json")
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=4, help="at least 2 (the first epoch is left out)")
     args = parser.parse_args()
+    if args.epochs < 2:
+        parser.error("--epochs must be at least 2: the first epoch (compilation, caches) is left out")
     cores = available_cores()
     print(f"{cores} cores available; {args.config}, {args.epochs} epochs; median step time per epoch after the first")
     with tempfile.TemporaryDirectory() as temp:
