@@ -26,7 +26,7 @@ from ..training.early_exit import select_decision
 from ..training.config import SPIKING_MODELS
 from ..training.evaluation import burn_in_of, time_first
 from ..training.run import TrainedRun, load_split
-from .compare import firing_rate, run_label
+from .compare import SUMMARY_PRESETS, firing_rate, run_label
 from .export import export_model
 
 
@@ -142,7 +142,7 @@ def _per_step_parity(run: TrainedRun, network: NetworkIR, frames: np.ndarray, la
         "dt_ms": run.info.dt_ms, "connection_sparsity": network_sparsity(network),
         "firing_rate": firing_rate(counts, sum(network.layer_sizes)), "counts": counts.to_dict(),
         "energy_per_step_pj": {convention: {preset: energy_per_inference(counts, preset, convention).total_pj
-                                            / frames.shape[1] for preset in ("cmos45_fp32", "loihi")}
+                                            / frames.shape[1] for preset in SUMMARY_PRESETS}
                                for convention in REPORT_CONVENTIONS},
         "wall_s": result.build_s + result.run_s + result.read_s,
     }
