@@ -308,7 +308,7 @@ def read_nir(path: PathLike, *, dt: Optional[float] = None, decision_threshold: 
 
 # ----------------------------------------------------------------------------------------- export
 
-def _export_refusal(index: int, layer) -> Optional[str]:
+def _export_refusal(layer) -> Optional[str]:
     if isinstance(layer, ALIFLayerIR):
         return ("an ALIF layer's threshold moves with its own spikes and its reset subtracts that threshold; "
                 "NIR 1.0's neurons have a constant threshold and reset to a constant v_reset")
@@ -336,7 +336,7 @@ def to_nir(network: NetworkIR, *, dt: float, readout: str = "li") -> nir.NIRGrap
         raise ValueError(f"expected readout among {READOUTS}; got {readout!r}")
     dt = float(dt)
     for index, layer in enumerate(network.layers):
-        why = _export_refusal(index, layer)
+        why = _export_refusal(layer)
         if why:
             raise ValueError(f"cannot write layer {index} ({type(layer).__name__}) as NIR: {why}")
     nodes = {"input": nir.Input(input_type={"input": np.array([network.n_inputs])})}

@@ -44,13 +44,6 @@ MODEL_LABELS = {"alif": "ALIF", "irsnn": "IR-SNN", "lstm": "LSTM", "gru": "GRU"}
 TRADEOFF_THRESHOLDS = (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
 
 
-def refuse_per_step(run: TrainedRun, what: str) -> None:
-    """Refuse a run of a per-step task (a label at every step) where only one decision per sample is handled."""
-    if run.info.per_step:
-        raise ValueError(f"{run.run_dir} is a per-step task ({run.info.name}: a label at every step); such runs are "
-                         f"not {what} yet: judge it with `rc-snn evaluate` or `rc-snn cv`")
-
-
 def run_label(config) -> str:
     """The name of a run's model in tables: ``"ALIF rank coding"``, ``"LSTM full sequence"``, ``"GRU per step"``."""
     training = {"rank": "rank coding", "full": "full sequence", "per-step": "per step"}[config.loss]
@@ -101,8 +94,8 @@ def analyse_run(
         rank = config.loss == "rank"
         decision = select_decision(logits_seq, config.decision_threshold) if rank else read_last_step(logits_seq)
         if burn_in is not None:
-            correct += float(per_step_accuracy(logits_seq, y, burn_in).sum())
-            correct_last += float(per_step_accuracy(logits_seq, y, burn_in).sum())
+            scored = float(per_step_accuracy(logits_seq, y, burn_in).sum())  # every step is the answer
+            correct, correct_last = correct + scored, correct_last + scored
         else:
             correct += int((decision.predictions == y).sum())
             correct_last += int((logits_seq[-1].argmax(-1) == y).sum())
