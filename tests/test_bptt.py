@@ -12,7 +12,7 @@ from rc_snn.training.bptt import run_alif, surrogate_vjp
 from rc_snn.training.config import BACKWARDS, TrainConfig
 from rc_snn.training.early_exit import run_until_decision
 from rc_snn.training.losses import rank_coded_loss
-from rc_snn.models import LSTMBaseline
+from rc_snn.models import ALIFRSNN, LSTMBaseline
 from rc_snn.neuron.surrogate import multi_gaussian
 from rc_snn.training.loop import training_step
 from helpers import lively_alif64, random_spikes
@@ -255,3 +255,41 @@ def test_the_per_step_loss_gives_autograds_gradients_in_every_engine(hidden, act
         outputs = model(x)[0]
         manual = sum(torch.nn.functional.cross_entropy(outputs[t], y[:, t]) for t in range(5, 30)) / 25
         torch.testing.assert_close(expected_loss, manual.detach(), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("hidden, threshold", [([12], 0.4), ([12, 9], 0.31)])
+def test_the_compiled_engine_runs_yins_adaptive_output_layer_as_autograd_does(hidden, threshold):
+    """The adaptive output layer (spiking ALIF neurons read by their membrane) in the compiled kernels:
+    outputs, rank-coded decisions and every gradient (the output neurons' time constants included)
+    equal autograd through the model's own forward, in float64; the torch loop refuses it."""
+    from rc_snn.neuron.alif import ALIFParams
+
+    torch.manual_seed(3)
+    output = ALIFParams(b0=0.01, beta=1.8, tau_m=(20.0, 5.0), tau_adp=(100.0, 10.0))
+    model = ALIFRSNN(7, hidden, 4, output_layer="adaptive", output_params=output).double()
+    with torch.no_grad():
+        model.layers[0].w_in.weight.mul_(4.0)
+        model.readout.linear.weight.mul_(3.0)
+    x = random_spikes()
+    outputs, decision = run_alif(model, x)
+    reference = model(x)[0]
+    torch.testing.assert_close(outputs, reference, rtol=0, atol=1e-13)
+    assert decision.spike_counts.shape == (10, len(hidden))  # the hidden layers' spikes only
+    output_spikes = ((reference - 0.01) > 0).double().mean()  # roughly: the output neurons do spike
+    assert output_spikes > 0.01
+
+    def loss(outputs):
+        return (outputs ** 2).mean() + outputs[-1, :, 0].sum()
+
+    expected = gradients(model, lambda: loss(model(x)[0]))
+    assert expected["readout.log_tau_adp"].abs().max() > 0 and expected["readout.log_tau_m"].abs().max() > 0
+    assert_same_gradients(expected, gradients(model, lambda: loss(run_alif(model, x)[0])))
+
+    y = torch.randint(0, 4, (10,))
+    reference_decision = run_until_decision(model, x, threshold, chunk_size=7)
+    _, decision = run_alif(model, x, threshold)
+    assert 0 < int(decision.crossed.sum()) < 10 and decision.steps.tolist() == reference_decision.steps.tolist()
+    expected = gradients(model, lambda: rank_coded_loss(run_until_decision(model, x, threshold).logits, y))
+    assert_same_gradients(expected, gradients(model, lambda: rank_coded_loss(run_alif(model, x, threshold)[1].logits, y)))
+    with pytest.raises(ValueError, match="compiled kernels"):
+        run_alif(model, x, compiled=False)

@@ -53,11 +53,13 @@ from .early_exit import Decision, ExitTracker, crossed_threshold, mean_entropy_u
 
 @dataclass(frozen=True)
 class _Spec:
-    """The constants of one call: per layer ``(b0, beta, spike_fn)``; the decision threshold."""
+    """The constants of one call: per layer ``(b0, beta, spike_fn)``; the decision threshold; whether the
+    last of ``layers`` is an adaptive output layer read by its membrane (the compiled engine only)."""
 
     layers: Tuple[tuple, ...]
     decision_threshold: Optional[float]
     chunk_size: int
+    membrane_readout: bool = False
 
 
 @dataclass
@@ -289,7 +291,7 @@ class _CompiledALIFSequence(torch.autograd.Function):
         x = x_seq.detach().numpy().transpose(1, 0, 2)  # a batch-first view, whatever the strides: never a copy
         arrays = [p.detach().contiguous().numpy() for p in params]
         layers = [(*arrays[5 * l:5 * l + 5], b0, beta) for l, (b0, beta, _) in enumerate(spec.layers)]
-        net = compiled_engine.Network(layers, *arrays[5 * len(layers):])
+        net = compiled_engine.Network(layers, None if spec.membrane_readout else arrays[5 * len(layers):])
         saved = compiled_engine.forward(x, net, spec.decision_threshold)
         if not saved["finite"].all():
             raise ValueError("expected finite values in x_seq; found NaN or inf")
@@ -299,9 +301,10 @@ class _CompiledALIFSequence(torch.autograd.Function):
         # Each sample's spikes up to its t*, read from the steps computed only (the rest is never written).
         computed = torch.arange(steps_simulated)[None, :] <= decision_steps[:, None]  # [batch, steps]
         packed = torch.from_numpy(saved["s"][:, 1:steps_simulated + 1])[computed]  # [sum(t* + 1), layers, H]
-        per_step = torch.stack([packed[:, l, :n_h].sum(-1) for l, n_h in enumerate(net.sizes)], -1)
+        hidden = net.sizes[:-1] if spec.membrane_readout else net.sizes  # the output layer's spikes go nowhere
+        per_step = torch.stack([packed[:, l, :n_h].sum(-1) for l, n_h in enumerate(hidden)], -1)
         owner = torch.arange(computed.shape[0])[:, None].expand_as(computed)[computed]
-        spike_counts = per_step.new_zeros(computed.shape[0], len(net.sizes)).index_add_(0, owner, per_step)
+        spike_counts = per_step.new_zeros(computed.shape[0], len(hidden)).index_add_(0, owner, per_step)
         ctx.spec, ctx.x, ctx.saved, ctx.net = spec, x, saved, net
         ctx.mark_non_differentiable(decision_steps, crossed)
         return _hold_decisions(m_seq, decision_steps), spike_counts, decision_steps, crossed
@@ -319,30 +322,36 @@ class _CompiledALIFSequence(torch.autograd.Function):
         for l, ((b0, beta, spike_fn), n_h) in enumerate(zip(ctx.spec.layers, net.sizes)):
             v = u[:, l, :n_h] - F.adaptive_threshold(b[:, l, :n_h], b0, beta)
             surrogate[:, l, :n_h] = surrogate_derivative(spike_fn, v)
-        g_spikes = (np.zeros((g_out.shape[0], len(net.sizes)), g_out.dtype) if grad_spike_counts is None
-                    else grad_spike_counts.contiguous().numpy())
+        g_spikes = np.zeros((g_out.shape[0], len(net.sizes)), g_out.dtype)
+        if grad_spike_counts is not None:
+            g_spikes[:, :grad_spike_counts.shape[1]] = grad_spike_counts.numpy()
         grads = compiled_engine.backward(ctx.x, net, saved, surrogate.numpy(), g_out, g_spikes)
         del ctx.x, ctx.saved, ctx.net
-        flat = [g for layer in grads["layers"] for g in layer] + [grads[n] for n in ("w_out", "bias_out", "alpha_out")]
-        return (None, None, *(torch.from_numpy(np.ascontiguousarray(g)) for g in flat))
+        flat = [torch.from_numpy(np.ascontiguousarray(g)) for layer in grads["layers"] for g in layer]
+        if ctx.spec.membrane_readout:
+            flat[-3] = None  # the output layer's w_rec: a constant 0
+        else:
+            flat += [torch.from_numpy(np.ascontiguousarray(grads[n])) for n in ("w_out", "bias_out", "alpha_out")]
+        return (None, None, *flat)
 
 
 def compiled_applies(model: ALIFRSNN, x_seq: Tensor) -> bool:
-    """Whether :mod:`rc_snn.training.compiled` runs this model: a leaky readout, CPU tensors, float32 or
-    float64, one dtype."""
+    """Whether :mod:`rc_snn.training.compiled` runs this model: CPU tensors, float32 or float64, one dtype."""
     tensors = [x_seq, *model.parameters()]
-    return (model.output_layer == "leaky" and all(t.device.type == "cpu" for t in tensors)
+    return (all(t.device.type == "cpu" for t in tensors)
             and len({t.dtype for t in tensors}) == 1 and x_seq.dtype in (torch.float32, torch.float64))
 
 
 def engine_for(model, x_seq: Tensor, backward: str) -> str:
     """The one place a training or evaluation step picks how an ALIF network runs: ``"compiled"`` (the
     kernels of :mod:`.compiled`, where :func:`compiled_applies`), ``"manual"`` (this module's torch
-    loop), or ``"autograd"`` (the model's own forward: asked for, another model, or an output layer
-    the hand-written engines do not run)."""
-    if backward == "autograd" or not isinstance(model, ALIFRSNN) or model.output_layer != "leaky":
+    loop, which runs the leaky readout only), or ``"autograd"`` (the model's own forward: asked for,
+    another model, or an adaptive output layer off the CPU)."""
+    if backward == "autograd" or not isinstance(model, ALIFRSNN):
         return "autograd"
-    return "compiled" if backward == "compiled" and compiled_applies(model, x_seq) else "manual"
+    if backward == "compiled" and compiled_applies(model, x_seq):
+        return "compiled"
+    return "manual" if model.output_layer == "leaky" else "autograd"
 
 
 def run_alif(
@@ -366,10 +375,11 @@ def run_alif(
     if not isinstance(model, ALIFRSNN):
         raise TypeError(f"expected an ALIFRSNN (the hand-written BPTT is the ALIF network's); got {type(model).__name__}"
                         " (use rc_snn.training.early_exit.run_until_decision for other models)")
-    if model.output_layer != "leaky":
-        raise ValueError(f"the hand-written BPTT engines run the leaky readout; a network with an {model.output_layer!r} "
-                         "output layer trains with backward 'autograd'")
     use_kernel = compiled is not False and isinstance(x_seq, Tensor) and compiled_applies(model, x_seq)
+    membrane = model.output_layer != "leaky"
+    if membrane and not use_kernel:
+        raise ValueError(f"the torch BPTT loop runs the leaky readout; a network with an {model.output_layer!r} output "
+                         "layer runs in the compiled kernels (CPU, one float dtype) or with backward 'autograd'")
     check_sequence(x_seq, model.n_inputs, finite=not use_kernel)  # the kernels check the inputs they read
     if chunk_size < 1:
         raise ValueError(f"expected chunk_size >= 1; got {chunk_size}")
@@ -377,8 +387,15 @@ def run_alif(
     for layer in model.layers:
         alpha, rho = layer.decays()
         params += [layer.w_in.weight, layer.w_in.bias, layer.w_rec.weight, alpha, rho]
-    params += [model.readout.linear.weight, model.readout.linear.bias, model.readout.decay()]
-    spec = _Spec(tuple((layer.b0, layer.beta, layer.spike_fn) for layer in model.layers), decision_threshold, chunk_size)
+    neurons = [(layer.b0, layer.beta, layer.spike_fn) for layer in model.layers]
+    readout = model.readout
+    if membrane:  # an ALIF layer without recurrence, on top
+        params += [readout.linear.weight, readout.linear.bias, readout.linear.weight.new_zeros(
+            readout.n_outputs, readout.n_outputs), *readout.decay()]
+        neurons.append((readout.b0, readout.beta, readout.spike_fn))
+    else:
+        params += [readout.linear.weight, readout.linear.bias, readout.decay()]
+    spec = _Spec(tuple(neurons), decision_threshold, chunk_size, membrane)
     if compiled and not use_kernel:
         raise ValueError("the compiled ALIF kernels run on the CPU, in float32 or float64, with the input and"
                          f" parameters of one dtype; got input {x_seq.dtype} on {x_seq.device.type}")

@@ -30,7 +30,7 @@ transposed); the deeper layers' are stacked in ``w_deep [layers - 1, H, H]``.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Optional, Sequence, Tuple
 
 import numba
 import numpy as np
@@ -39,7 +39,7 @@ from numba import njit, prange
 
 @njit(parallel=True, cache=True)
 def _forward(x, sizes, w_in_t, w_deep_t, bias_in, w_rec_t, alpha, rho, b0, beta, w_out_t, bias_out, alpha_out,
-             decision_threshold, u, b, s, current, m, co, steps, crossed, finite):  # pragma: no cover - compiled
+             membrane, decision_threshold, u, b, s, current, m, co, steps, crossed, finite):  # pragma: no cover - compiled
     batch, n_steps, n_in = x.shape
     n_layers, n_out = sizes.shape[0], alpha_out.shape[0]
     top = n_layers - 1
@@ -77,18 +77,24 @@ def _forward(x, sizes, w_in_t, w_deep_t, bias_in, w_rec_t, alpha, rho, b0, beta,
                     b[r, t + 1, l, h] = b_new
                     u[r, t + 1, l, h] = u_new
                     s[r, t + 1, l, h] = one if u_new - adaptive_threshold > 0 else 0
-            out = co[r, t]
-            out[:] = bias_out
-            for k in range(sizes[top]):  # co[t] = W_o s_top[t] + bias_o
-                sk = s[r, t + 1, top, k]
-                if sk != 0:
-                    for c in range(n_out):
-                        out[c] += sk * w_out_t[k, c]
             z_max = -np.inf
-            for c in range(n_out):
-                z = alpha_out[c] * m[r, t, c] + (one - alpha_out[c]) * out[c]
-                m[r, t + 1, c] = z
-                z_max = max(z_max, z)
+            if membrane:  # the top layer is the output: z[t] = u_top[t]
+                for c in range(n_out):
+                    z = u[r, t + 1, top, c]
+                    m[r, t + 1, c] = z
+                    z_max = max(z_max, z)
+            else:
+                out = co[r, t]
+                out[:] = bias_out
+                for k in range(sizes[top]):  # co[t] = W_o s_top[t] + bias_o
+                    sk = s[r, t + 1, top, k]
+                    if sk != 0:
+                        for c in range(n_out):
+                            out[c] += sk * w_out_t[k, c]
+                for c in range(n_out):
+                    z = alpha_out[c] * m[r, t, c] + (one - alpha_out[c]) * out[c]
+                    m[r, t + 1, c] = z
+                    z_max = max(z_max, z)
             crossing = False
             if decision_threshold > 0:  # max_c softmax(z)_c = 1 / sum_c exp(z_c - max z) > threshold
                 total = 0.0
@@ -125,8 +131,8 @@ def _add_vector_matrix(out, g, w, n_rows, n_cols):  # pragma: no cover - compile
 
 
 @njit(parallel=True, cache=True)
-def _backward(x, sizes, w_deep, w_rec, w_out, alpha, rho, b0, beta, alpha_out, u, b, s, current, m, co, surrogate,
-              first, g_out, g_spikes, steps, order, d_w_in_t, d_w_deep_t, d_bias_in, d_w_rec_t, d_alpha, d_rho, d_w_out_t,
+def _backward(x, sizes, w_deep, w_rec, w_out, alpha, rho, b0, beta, alpha_out, membrane, u, b, s, current, m, co,
+              surrogate, first, g_out, g_spikes, steps, order, d_w_in_t, d_w_deep_t, d_bias_in, d_w_rec_t, d_alpha, d_rho, d_w_out_t,
               d_bias_out, d_alpha_out):  # pragma: no cover - compiled
     n_layers, width = alpha.shape
     n_out, n_in, top = alpha_out.shape[0], x.shape[2], n_layers - 1
@@ -144,19 +150,20 @@ def _backward(x, sizes, w_deep, w_rec, w_out, alpha, rho, b0, beta, alpha_out, u
         for r in order[p::n_parts]:
             carry_s[:], carry_u[:], carry_b[:], carry_m[:] = 0, 0, 0, 0  # nothing after t*
             for t in range(steps[r], -1, -1):
-                for c in range(n_out):  # readout: g_m, g_co, alpha_o
-                    g_m = g_out[r, t, c] + carry_m[c]
-                    g_co[c] = (one - alpha_out[c]) * g_m
-                    d_alpha_out[p, c] += g_m * (m[r, t, c] - co[r, t, c])
-                    d_bias_out[p, c] += g_co[c]
-                    carry_m[c] = alpha_out[c] * g_m
-                g_below[:sizes[top]] = 0  # g_co W_o: the gradient from above, into the top layer
-                _add_vector_matrix(g_below, g_co, w_out, n_out, sizes[top])
-                for k in range(sizes[top]):  # dW_o^T += s_top[t] g_co^T
-                    sk = s[r, t + 1, top, k]
-                    if sk != 0:
-                        for c in range(n_out):
-                            d_w_out_t[p, k, c] += sk * g_co[c]
+                g_below[:sizes[top]] = 0  # the gradient from above, into the top layer
+                if not membrane:
+                    for c in range(n_out):  # readout: g_m, g_co, alpha_o
+                        g_m = g_out[r, t, c] + carry_m[c]
+                        g_co[c] = (one - alpha_out[c]) * g_m
+                        d_alpha_out[p, c] += g_m * (m[r, t, c] - co[r, t, c])
+                        d_bias_out[p, c] += g_co[c]
+                        carry_m[c] = alpha_out[c] * g_m
+                    _add_vector_matrix(g_below, g_co, w_out, n_out, sizes[top])  # g_co W_o
+                    for k in range(sizes[top]):  # dW_o^T += s_top[t] g_co^T
+                        sk = s[r, t + 1, top, k]
+                        if sk != 0:
+                            for c in range(n_out):
+                                d_w_out_t[p, k, c] += sk * g_co[c]
                 for l in range(top, -1, -1):
                     n_h = sizes[l]
                     g_n = g_spikes[r, l]  # the spike count's gradient: d count / d s[t] = 1 up to t*
@@ -167,9 +174,10 @@ def _backward(x, sizes, w_deep, w_rec, w_out, alpha, rho, b0, beta, alpha_out, u
                     s_prev, sigma = s[r, t, l], surrogate[first[r] + t, l]
                     b_prev, b_new, a_l, r_l = b[r, t, l], b[r, t + 1, l], alpha[l], rho[l]
                     c_u, c_b, c_s = carry_u[l], carry_b[l], carry_s[l]
+                    read = membrane and l == top  # the output layer read by its membrane: dL/du[t] enters here
                     for h in range(n_h):
                         g_v = sigma[h] * g_s[h]
-                        g_u[h] = g_v + c_u[h]
+                        g_u[h] = g_v + c_u[h] + (g_out[r, t, h] if read else 0)
                         g_b[h] = beta[l] * (-g_v - s_prev[h] * g_u[h]) + c_b[h]
                         g_i[h] = (one - a_l[h]) * g_u[h]
                         c_u[h] = a_l[h] * g_u[h]
@@ -215,12 +223,18 @@ def _stack(arrays: Sequence[np.ndarray], shape: tuple, dtype) -> np.ndarray:
 class Network:
     """The weights of an ALIF network as the kernels take them (torch's ``[out, in]`` layout in).
 
-    ``layers``: per layer ``(w_in, bias_in, w_rec, alpha, rho, b0, beta)``; then the readout's
-    ``w_out, bias_out, alpha_out``.
+    ``layers``: per layer ``(w_in, bias_in, w_rec, alpha, rho, b0, beta)``; ``readout``: the leaky
+    readout's ``(w_out, bias_out, alpha_out)``, or None when the top layer is the output, read by its
+    membrane (:class:`rc_snn.neuron.layers.AdaptiveReadout`: an ALIF layer with ``w_rec = 0``).
     """
 
-    def __init__(self, layers: Sequence[tuple], w_out: np.ndarray, bias_out: np.ndarray, alpha_out: np.ndarray):
-        dtype = w_out.dtype
+    def __init__(self, layers: Sequence[tuple], readout: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]]):
+        dtype = layers[0][0].dtype
+        self.membrane = readout is None
+        if readout is None:
+            n_out = layers[-1][2].shape[0]
+            readout = (np.zeros((n_out, n_out), dtype), np.zeros(n_out, dtype), np.zeros(n_out, dtype))
+        w_out, bias_out, alpha_out = readout
         self.sizes = np.array([w_rec.shape[0] for _, _, w_rec, *_ in layers], np.int64)
         width = int(self.sizes.max())
         self.n_inputs = layers[0][0].shape[1]
@@ -256,7 +270,7 @@ def forward(x: np.ndarray, net: Network, decision_threshold: float | None) -> di
         result[name][:, 0] = 0  # the resting state
     with numba.parallel_chunksize(1):  # samples end at their own t*: hand them out one by one
         _forward(x, net.sizes, net.w_in_t, net.w_deep_t, net.bias_in, net.w_rec_t, net.alpha, net.rho, net.b0,
-                 net.beta, net.w_out_t, net.bias_out, net.alpha_out,
+                 net.beta, net.w_out_t, net.bias_out, net.alpha_out, net.membrane,
                  -1.0 if decision_threshold is None else float(decision_threshold), **result)
     return result
 
@@ -283,7 +297,7 @@ def backward(x: np.ndarray, net: Network, saved: dict, surrogate: np.ndarray, g_
                  d_w_out_t=(int(net.sizes[-1]), n_out), d_bias_out=(n_out,), d_alpha_out=(n_out,))
     grads = {name: np.zeros((n_parts,) + shape, dtype) for name, shape in parts.items()}
     _backward(x, net.sizes, net.w_deep, net.w_rec, net.w_out, net.alpha, net.rho, net.b0, net.beta, net.alpha_out,
-              saved["u"], saved["b"], saved["s"], saved["current"], saved["m"], saved["co"], surrogate,
+              net.membrane, saved["u"], saved["b"], saved["s"], saved["current"], saved["m"], saved["co"], surrogate,
               packed_offsets(saved["steps"]), g_out, g_spikes, saved["steps"], np.argsort(-saved["steps"], kind="stable"),
               **grads)  # longest first, dealt out
     total = {name: value.sum(0) for name, value in grads.items()}

@@ -125,10 +125,10 @@ class TrainConfig:
             object.__setattr__(self, name, tuple(float(v) for v in getattr(self, name)))
         if self.fold >= self.folds:
             _fail("fold", f"an integer below folds ({self.folds})", self.fold)
-        if self.output_layer != "leaky" and (self.model != "alif" or self.backward != "autograd"
+        if self.output_layer != "leaky" and (self.model != "alif" or self.backward == "manual"
                                              or self.activity_weight > 0):
-            _fail("output_layer", "'leaky' unless model 'alif' with backward 'autograd' and no activity_weight (the "
-                  "hand-written engines and the spike penalty are the leaky readout's)", self.output_layer)
+            _fail("output_layer", "'leaky' unless model 'alif' with backward 'compiled' or 'autograd' and no "
+                  "activity_weight (the torch BPTT loop and the spike penalty are the leaky readout's)", self.output_layer)
         if self.activity_weight > 0 and self.model != "alif":
             _fail("activity_weight", f"0 for a {self.model!r} model (the spike penalty is the ALIF network's)",
                   self.activity_weight)
