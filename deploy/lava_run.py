@@ -15,7 +15,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from . import kernels
+from . import kernels, private_api
 from .ir import NetworkIR, layer_kind
 from .quantize import FixedNetwork
 
@@ -81,10 +81,12 @@ def _import_lava_runtime() -> None:
     """Import Lava's runtime, which calls ``multiprocessing.set_start_method('fork')`` at import.
 
     That call raises when anything earlier fixed the start method (for example a data loader asking
-    for it). When the method already is 'fork', which is what Lava wants, let Lava's call through.
+    for it). When the method already is 'fork', which is what Lava wants, unset it (the public
+    ``set_start_method(None, force=True)``) and let Lava's call through.
     """
     import multiprocessing
 
+    private_api.check_lava()
     try:
         import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401
     except RuntimeError as error:
@@ -95,7 +97,7 @@ def _import_lava_runtime() -> None:
                 f"Lava needs the 'fork' start method; this process already uses "
                 f"{multiprocessing.get_start_method()!r}. Import deploy.simulate first."
             ) from error
-        multiprocessing.context._default_context._actual_context = None
+        multiprocessing.set_start_method(None, force=True)
         import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401,F811
 
 

@@ -16,7 +16,7 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from deploy import kernels
+from deploy import kernels, private_api
 
 # Absolute import: Lava loads this file by path as a top-level module when searching for models.
 from deploy.lava_procs.process import ALIF, BatchDense, DecisionReadout, FrameSource, IRNeuron, LeakyNeuron
@@ -352,7 +352,7 @@ class AbstractDecisionReadoutModel(PyLoihiProcessModel):
         if not last_of_a_run and int(self.n_decided[0]) == self.decision_step.shape[0]:
             # Every sample decided: end the run after this step. Not on a run's last step, where
             # the run ends anyway and a pause request races the runtime's end-of-run message.
-            self._req_pause = True
+            private_api.request_pause(self)
 
 
 @implements(proc=DecisionReadout, protocol=LoihiProtocol)

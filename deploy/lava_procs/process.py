@@ -156,7 +156,7 @@ class DecisionReadout(AbstractProcess):
     ``t == n_steps - 1``) records ``decision_step = t`` and ``prediction = argmax m``, and the slot
     takes the next sample waiting (``start_out``, to the source and the layers). ``count_out`` tells
     the layers which sample still counts step ``t`` in each slot. When every sample has decided it
-    ends the run after this step (``self._req_pause``), unless the step ends a ``run_chunk`` (the
+    ends the run after this step (:func:`deploy.private_api.request_pause`), unless the step ends a ``run_chunk`` (the
     host's ``run`` calls) anyway. ``lava_steps`` is the last Lava step it executed and
     ``n_decided`` the samples decided so far.
     """

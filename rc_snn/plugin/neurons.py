@@ -31,6 +31,7 @@ from ..neuron import alif as F
 from ..neuron.alif import ALIFParams, ALIFState
 from ..neuron.layers import init_log_tau, time_constant
 from ..neuron.surrogate import SpikeFn, resolve
+from .private_api import drop_membrane_decay
 
 
 class ALIF(snn.Leaky):
@@ -52,7 +53,7 @@ class ALIF(snn.Leaky):
             raise ValueError(f"expected n_neurons as a positive integer; got {n_neurons!r}")
         super().__init__(beta=0.0, threshold=params.b0, spike_grad=resolve(spike_grad), init_hidden=init_hidden,
                          output=output, reset_mechanism="subtract")
-        del self.beta  # snnTorch's single membrane decay: the decays here are per neuron, exp(-1/tau_m)
+        drop_membrane_decay(self)  # snnTorch's single membrane decay: the decays here are per neuron, exp(-1/tau_m)
         self.n_neurons, self.b0, self.adaptation = n_neurons, float(params.b0), float(params.beta)
         for name, mean_sd, learn in (("log_tau_m", params.tau_m, learn_tau_m),
                                      ("log_tau_adp", params.tau_adp, learn_tau_adp)):

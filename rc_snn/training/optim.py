@@ -64,7 +64,9 @@ def build_average(model: nn.Module, config: TrainConfig) -> Optional[AveragedMod
     @torch.no_grad()
     def ema(averaged: list, current: list, n_averaged: torch.Tensor) -> None:
         n = float(n_averaged)
-        torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1.0 + n) / (10.0 + n)))
+        weight = 1.0 - min(decay, (1.0 + n) / (10.0 + n))
+        for a, c in zip(averaged, current):
+            a.lerp_(c, weight)
 
     return AveragedModel(model, multi_avg_fn=ema)
 
