@@ -22,7 +22,8 @@ from torch.utils.data import DataLoader
 
 from rc_snn.training.config import BACKWARDS, TrainConfig
 from rc_snn.training.evaluation import time_first
-from rc_snn.training.loop import train, training_step
+from rc_snn.training.loop import train
+from rc_snn.training.step import training_step
 from rc_snn.training.run import load_run, load_split
 
 

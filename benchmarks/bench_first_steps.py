@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from rc_snn.training.config import TrainConfig
 from rc_snn.training.batches import epoch_batches
 from rc_snn.training.evaluation import time_first
-from rc_snn.training.loop import training_step
+from rc_snn.training.step import training_step
 from rc_snn.training.run import build_model, load_split
 
 

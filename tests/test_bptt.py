@@ -14,7 +14,7 @@ from rc_snn.training.early_exit import run_until_decision
 from rc_snn.training.losses import rank_coded_loss
 from rc_snn.models import ALIFRSNN, LSTMBaseline
 from rc_snn.neuron.surrogate import multi_gaussian
-from rc_snn.training.loop import training_step
+from rc_snn.training.step import training_step
 from helpers import lively_alif64, random_spikes
 
 

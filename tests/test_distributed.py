@@ -12,7 +12,8 @@ import torch
 from rc_snn.models import ALIFRSNN
 from rc_snn.training.config import TrainConfig
 from rc_snn.training.distributed import World, WorkerFailed, launch
-from rc_snn.training.loop import train, training_step
+from rc_snn.training.loop import train
+from rc_snn.training.step import training_step
 from rc_snn.training.run import load_run
 
 CONFIG = TrainConfig(decision_threshold=0.6, hidden=8)

@@ -19,7 +19,7 @@ from rc_snn.neuron.irsnn import IRParams
 from rc_snn.neuron.layers import IRLayer, SpikeQuantiser
 from rc_snn.training.config import TrainConfig
 from rc_snn.training.early_exit import run_until_decision, select_decision
-from rc_snn.training.loop import training_step
+from rc_snn.training.step import training_step
 
 
 def to_np(t):

@@ -155,7 +155,7 @@ def test_prefetched_batches_come_in_order_and_their_errors_reach_the_loop():
 
 
 def test_a_training_decision_threshold_moves_the_training_decisions_only():
-    from rc_snn.training.loop import training_step
+    from rc_snn.training.step import training_step
 
     model, x, y = lively_alif64([12]).float(), random_spikes().float(), torch.randint(0, 4, (10,))
     low = training_step(model, x, y, TrainConfig(decision_threshold=0.3, hidden=12)).decision
