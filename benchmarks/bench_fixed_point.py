@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from deploy import reference
+from deploy.quantize import to_device
 from rc_snn.pipeline.export import export_model
 from rc_snn.training.run import load_run, load_split
 
@@ -34,7 +35,7 @@ def main() -> None:
             frames = np.stack([np.asarray(x) for x, _ in dataset]).astype(np.float64)
             labels = np.array([int(y) for _, y in dataset])
             network = export_model(run.model, decision_threshold=run.config.decision_threshold, dt_ms=info.dt_ms)
-            runs = [reference.simulate(network, frames, fixed_point=fixed) for fixed in (False, True)]
+            runs = [reference.simulate(precision, frames) for precision in (network, to_device(network))]
             row = [100 * np.mean(r.predictions == labels) for r in runs]
             row += [100 * np.mean(runs[0].predictions == runs[1].predictions)]
             row += [r.decision_steps.mean() for r in runs] + [runs[1].saturated]

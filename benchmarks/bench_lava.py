@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from deploy import reference, simulate  # noqa: E402
+from deploy.quantize import to_device  # noqa: E402
 from rc_snn.pipeline.export import export_model  # noqa: E402
 from rc_snn.models import ALIFRSNN  # noqa: E402
 
@@ -104,19 +105,19 @@ def main(argv=None) -> None:
                       "accuracy": float(np.mean(ref.predictions == labels)),
                       "mean_decision_step": float(ref.decision_steps.mean())}))
 
-    configs = [("float", net, False)]
+    configs = [("float", net)]
     if args.fixed:
-        configs.append(("fixed", net, True))
+        configs.append(("fixed", to_device(net)))
     if args.no_exit:
         from dataclasses import replace
 
-        configs.append(("float, no early exit", replace(net, decision_threshold=1.0), False))
+        configs.append(("float, no early exit", replace(net, decision_threshold=1.0)))
     comparisons = []
-    for name, network_ir, fixed_point in configs:
+    for name, network_ir in configs:
         runs = {}
         for stream in (True, False):
-            evaluation = simulate.evaluate(network_ir, frames, labels, fixed_point=fixed_point,
-                                           batch_size=args.batch_size, stream=stream, progress=False)
+            evaluation = simulate.evaluate(network_ir, frames, labels, batch_size=args.batch_size, stream=stream,
+                                           progress=False)
             runs[stream] = evaluation
             report = evaluation.to_json()
             n_runs = 1 if stream else -(-len(labels) // args.batch_size)

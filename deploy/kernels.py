@@ -28,7 +28,7 @@ snnTorch leaky layer (``reset`` indexes ``deploy.ir_layers.LIF_RESETS``; fixed p
     mem[t] = u - s[t-1]*u,  u = beta*mem[t-1] + I[t]           (2, zero-step: snn.RLeaky)
     s[t] = mem[t] > threshold
 
-Fixed point (``fixed_pt``; integers, units and bit widths in ``deploy.quantize``)::
+Fixed point (``fixed_pt``; integers and bit widths in ``deploy.fixed``, units in ``deploy.quantize``)::
 
     a[t]   = shift(sum_i w_mant[j, i] x_i[t], weight_exp[j])      (synaptic_input_fixed)
     b[t]   = decay(b[t-1], rho) + s[t-1] * ((4096 - rho) << (B_FRAC_BITS - 12))
@@ -46,7 +46,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .quantize import (
+from .fixed import (
     ACTIVATION_SHIFT,
     B_FRAC_BITS,
     DECAY_BITS,

@@ -4,7 +4,9 @@ through them (``deploy.simulate`` has the timing and the modes; ``deploy.lava_pr
 :func:`run_stream` builds the network (source, per layer a Dense in, the neuron Process and a
 recurrent Dense, a Dense out and the readout), runs it until every sample has decided (in chunks
 with a progress bar when asked), reads a few counters once and stops it; :func:`run_batch` is the
-batch mode, one sample per slot.
+batch mode, one sample per slot, and :func:`record_batch` the same with every layer's spikes and the
+readout recorded. Each takes the network as a ``NetworkIR`` (float) or a ``FixedNetwork`` (fixed
+point): the type selects the ProcessModels.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from . import kernels, private_api
 from .ir import NetworkIR, layer_kind
-from .quantize import FixedNetwork
+from .fixed import FixedNetwork, check_network
 
 
 @dataclass(frozen=True)
@@ -55,25 +57,25 @@ NEURON_VARS = {
 }
 
 
-def _layer_parameters(ir: NetworkIR, fixed: Optional[FixedNetwork]):
-    """Per layer and readout: Dense and neuron parameters in the units of the selected models;
-    ``kind`` picks the layer's neuron Process."""
+def _layer_parameters(network: NetworkIR | FixedNetwork):
+    """Per layer and readout: Dense and neuron parameters in the network's units (float or device
+    integers); ``kind`` picks the layer's neuron Process."""
+    fixed_point = check_network(network)
+    kinds = network.layer_kinds() if fixed_point else [layer_kind(layer) for layer in network.layers]
     layers = []
-    for index, float_layer in enumerate(ir.layers):
-        kind = layer_kind(float_layer)
-        if fixed is None:
-            layer, w_in, w_rec = float_layer, (float_layer.w_in.T, None), (float_layer.w_rec.T, None)
-        else:
-            layer = fixed.layers[index]
+    for layer, kind in zip(network.layers, kinds):
+        if fixed_point:
             w_in, w_rec = (layer.w_in_mant.T, layer.w_in_exp), (layer.w_rec_mant.T, layer.w_rec_exp)
+        else:
+            w_in, w_rec = (layer.w_in.T, None), (layer.w_rec.T, None)
         layers.append(dict(w_in=w_in, w_rec=w_rec, kind=kind,
                            neuron={name: getattr(layer, name) for name in NEURON_VARS[kind]}))
-    if fixed is None:
-        readout = dict(weights=(ir.readout.weight.T, None),
-                       neuron=dict(bias=ir.readout.bias, alpha=ir.readout.alpha, scale=1.0))
+    head = network.readout
+    if fixed_point:
+        readout = dict(weights=(head.weight_mant.T, head.weight_exp),
+                       neuron=dict(bias=head.bias, alpha=head.alpha, scale=head.scale))
     else:
-        readout = dict(weights=(fixed.readout.weight_mant.T, fixed.readout.weight_exp),
-                       neuron=dict(bias=fixed.readout.bias, alpha=fixed.readout.alpha, scale=fixed.readout.scale))
+        readout = dict(weights=(head.weight.T, None), neuron=dict(bias=head.bias, alpha=head.alpha, scale=1.0))
     return layers, readout
 
 
@@ -112,32 +114,34 @@ def max_lava_steps(n_samples: int, slots: int, n_steps: int, n_layers: int) -> i
     return -(-n_samples // slots) * per_sample + per_sample
 
 
-def run_batch(
-    ir: NetworkIR, frames: np.ndarray, *, fixed: Optional[FixedNetwork] = None, record: bool = False
-) -> BatchResult:
-    """One Lava run of ``frames [B, T, F]``, one sample per slot (the batch mode); ``fixed``
-    selects the ``fixed_pt`` models. ``record``: see :func:`run_stream`."""
-    return run_stream(ir, frames, slots=frames.shape[0], fixed=fixed, record=record)
+def run_batch(network: NetworkIR | FixedNetwork, frames: np.ndarray) -> BatchResult:
+    """One Lava run of ``frames [B, T, F]``, one sample per slot (the batch mode); a ``FixedNetwork``
+    runs the ``fixed_pt`` models."""
+    return _run(network, frames, slots=frames.shape[0], record=False, progress=False)
+
+
+def record_batch(network: NetworkIR | FixedNetwork, frames: np.ndarray) -> BatchResult:
+    """:func:`run_batch` with Lava Monitors on every layer's spikes and the readout's ``m`` (slow: about
+    +0.7 ms per step each and one message per value read; for tests and debugging): the result's
+    ``spike_trains`` and ``outputs`` hold them, shifted back to PyTorch's step index."""
+    return _run(network, frames, slots=frames.shape[0], record=True, progress=False)
 
 
 #: Lava steps per ``run`` call of a stream, between two looks at how many samples have decided.
 PROGRESS_CHUNK = 10
 
 
-def run_stream(
-    ir: NetworkIR, frames: np.ndarray, *, slots: int, fixed: Optional[FixedNetwork] = None, record: bool = False,
-    progress: bool = False,
-) -> BatchResult:
+def run_stream(network: NetworkIR | FixedNetwork, frames: np.ndarray, *, slots: int,
+               progress: bool = False) -> BatchResult:
     """One Lava run of ``frames [N, T, F]`` streamed through ``slots`` side by side (module docstring);
-    ``fixed`` selects the ``fixed_pt`` models.
+    a ``FixedNetwork`` runs the ``fixed_pt`` models. ``progress`` shows a bar of the samples decided
+    (and samples/s): the run goes in chunks of ``PROGRESS_CHUNK`` steps, reading one counter between
+    them. Always stops the Lava runtime (``finally``), also when a model raises."""
+    return _run(network, frames, slots=slots, record=False, progress=progress)
 
-    ``record=True`` (batch mode only: ``slots == N``) attaches Lava Monitors to every layer's spikes
-    and the readout's ``m`` (slow: about +0.7 ms per step each and one message per value read; for
-    tests and debugging) and returns them shifted back to PyTorch's step index. ``progress`` shows
-    a bar of the samples decided (and samples/s): the run goes in chunks of ``PROGRESS_CHUNK``
-    steps, reading one counter between them. Always stops the Lava runtime (``finally``), also when
-    a model raises.
-    """
+
+def _run(network: NetworkIR | FixedNetwork, frames: np.ndarray, *, slots: int, record: bool,
+         progress: bool) -> BatchResult:
     _import_lava_runtime()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -149,13 +153,12 @@ def run_stream(
     if not 1 <= int(slots) <= n_samples:
         raise ValueError(f"expected 1 <= slots <= {n_samples} (the samples); got {slots}")
     batch = int(slots)
-    if record and batch != n_samples:
-        raise ValueError("record=True needs the batch mode (slots equal to the samples)")
-    n_layers = len(ir.layers)
+    fixed_point = check_network(network)
+    n_layers = len(network.layers)
     readout_depth = n_layers + 1
     total_steps = max_lava_steps(n_samples, batch, n_time, n_layers)
-    indptr, indices, values = _sparse_frames(frames, fixed is not None)
-    layer_params, readout_params = _layer_parameters(ir, fixed)
+    indptr, indices, values = _sparse_frames(frames, fixed_point)
+    layer_params, readout_params = _layer_parameters(network)
 
     source = FrameSource(indptr=indptr, indices=indices, values=values, n_steps=n_time, batch=batch,
                          n_samples=n_samples, n_channels=n_channels, name="source")
@@ -179,7 +182,7 @@ def run_stream(
     dense_out = BatchDense(weights_t=readout_params["weights"][0], exponents=readout_params["weights"][1],
                            batch=batch, name="dense_out")
     chunk = PROGRESS_CHUNK if progress else total_steps
-    readout = DecisionReadout(batch=batch, n_samples=n_samples, decision_threshold=ir.decision_threshold,
+    readout = DecisionReadout(batch=batch, n_samples=n_samples, decision_threshold=network.decision_threshold,
                               depth=readout_depth, n_steps=n_time, max_lava_steps=total_steps, run_chunk=chunk,
                               name="readout", **readout_params["neuron"])
     upstream.connect(dense_out.s_in)
@@ -196,7 +199,7 @@ def run_stream(
             monitor.probe(layer.s if layer is not readout else readout.m, n_time + readout_depth)
             monitors.append(monitor)
 
-    run_cfg = Loihi2SimCfg(select_tag="fixed_pt" if fixed is not None else "floating_pt")
+    run_cfg = Loihi2SimCfg(select_tag="fixed_pt" if fixed_point else "floating_pt")
     started = False
     try:
         readout.create_runtime(run_cfg=run_cfg)  # compile and start the processes
@@ -206,7 +209,7 @@ def run_stream(
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=n_samples, desc="lava " + ("fixed" if fixed is not None else "float") + " stream",
+            bar = tqdm(total=n_samples, desc="lava " + ("fixed" if fixed_point else "float") + " stream",
                        unit="sample")
         executed = decided = 0
         while executed < total_steps and decided < n_samples:
@@ -225,7 +228,7 @@ def run_stream(
         predictions = readout.prediction.get().astype(np.int64)
         lava_steps = int(readout.lava_steps.get()[0])
         spike_counts = tuple(kernels.unpack_counts(layer.packed_counts.get(), size, n_time)
-                             for layer, size in zip(neurons, ir.layer_sizes))
+                             for layer, size in zip(neurons, [layer.n_neurons for layer in network.layers]))
         read = time.perf_counter()
         recorded = [_monitored(monitor) for monitor in monitors]
     finally:
@@ -243,7 +246,7 @@ def run_stream(
             shifted[:, :available] = data[depth : depth + available].transpose(1, 0, *range(2, data.ndim))
             aligned.append(shifted)
         spike_trains = tuple(aligned[:-1])
-        outputs = aligned[-1] / (1.0 if fixed is None else fixed.readout.scale)
+        outputs = aligned[-1] / (network.readout.scale if fixed_point else 1.0)
     return BatchResult(decision_steps, predictions, spike_counts, lava_steps,
                        build_s=built - start, run_s=ran - built, read_s=read - ran,
                        spike_trains=spike_trains, outputs=outputs)

@@ -1,31 +1,9 @@
-"""Loihi-style fixed point for every layer kind: bit widths, scaling, float <-> device integers.
+"""Float network file <-> device integers, for every layer kind: the scaling rules.
 
 One pair of named functions translates between the float network file and device integers:
 :func:`to_device` (``NetworkIR -> FixedNetwork``) and :func:`from_device` (``FixedNetwork ->
-NetworkIR``, the float network the integers represent exactly). The integer equations are in
-``deploy.kernels``; ``deploy.reference`` and the ``fixed_pt`` ProcessModels both run them.
-
-Bit widths follow Lava's bit-accurate Loihi models and Davies et al., "Loihi: a neuromorphic
-manycore processor with on-chip learning", IEEE Micro 38(1), 2018:
-
-* ``STATE_BITS = 24``: membrane/readout state ``u``/``m`` is a signed 24-bit integer
-  (``lava/proc/lif/models.py``, ``AbstractPyLifModelFixed.uv_bitwidth``). We saturate at the
-  limits (Lava's LIF clips ``v`` and wraps ``u``); saturation is rare and is reported by the
-  reference as a count.
-* ``DECAY_BITS = 12``: decays are 12-bit integers ``d`` meaning ``d / 4096``, applied with a
-  product and a right shift truncating toward zero (same file, ``decay_shift``/``decay_unity``).
-* ``ACTIVATION_SHIFT = 6``: synaptic input is MSB-aligned into the state with ``a << 6``
-  (same file, ``act_shift``; the threshold ``vth << 6`` there uses the same alignment).
-* ``WEIGHT_MANTISSA_*``: Dense weights are 8-bit; mixed-sign weights keep the even values in
-  ``[-256, 254]`` (``lava/utils/weightutils.py``: ``clip_weights``/``truncate_weights``), i.e. an
-  8-bit signed mantissa ``[-128, 127]`` times 2; the factor 2 is folded into the exponent here.
-* ``WEIGHT_EXP_MIN/MAX = -8/7``: the weight exponent (``weight_exp`` of Lava's Dense, applied to
-  the accumulated sum with a shift) as a 4-bit signed field, as on Loihi.
-* ``BIAS_MANTISSA_BITS = 13``, ``BIAS_EXP_MAX = 7``: bias is ``bias_mant << bias_exp`` with a
-  signed 13-bit mantissa and 3-bit exponent (Lava's fixed LIF docstring).
-* ``B_FRAC_BITS = 20``: the adaptation variable ``b`` in ``[0, 1]`` with 20 fractional bits, which
-  fits the 24-bit state. Loihi 1 has no ALIF threshold of this form (its threshold adaptation
-  differs); this is the closest integer form of Yin et al.'s ``b``.
+NetworkIR``, the float network the integers represent exactly). The integer formats and the
+device network's types are in ``deploy.fixed``; the integer equations in ``deploy.kernels``.
 
 Scaling (a naive fixed-point ALIF process, without the scaling below, differed from the float
 network in 4.6% of spikes when measured on this project's development machine):
@@ -54,159 +32,21 @@ values over [-8, 8) (a lookup, as a programmable neuron core would do it); the l
 ``h = ((4096 - z) c + z h_prev) >> 12``. The levels ``q`` it sends are small integers, which the
 receiving Dense multiplies (graded spikes). A readout fed by levels up to ``L`` bounds ``|m|`` by
 ``L sum |W| + |b|``.
-
-The decision rule needs ``softmax(m)``, which Loihi's neuron cores do not compute: the fixed-point
-readout converts ``m`` to float with its scale (as an embedded x86 core or the host would) and
-applies the same rule as the float one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Tuple
 
 import numpy as np
 
+from .fixed import (ACTIVATION_SHIFT, BIAS_EXP_MAX, BIAS_MANTISSA_MAX, DECAY_MAX, DECAY_MIN, DECAY_UNITY, IR_STEP_UNITS,
+                    SIGMOID_SCALE, STATE_MAX, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, WEIGHT_MANTISSA_MAX,
+                    WEIGHT_MANTISSA_MIN, FixedALIFLayer, FixedIRLayer, FixedLIFLayer, FixedNetwork, FixedReadout)
 from .ir import ALIFLayerIR, IRLayerIR, LIFLayerIR, NetworkIR, ReadoutIR, max_level
-
-STATE_BITS = 24
-STATE_MAX = 2 ** (STATE_BITS - 1) - 1
-STATE_MIN = -(2 ** (STATE_BITS - 1))
-DECAY_BITS = 12
-DECAY_UNITY = 2**DECAY_BITS
-DECAY_MIN, DECAY_MAX = 1, DECAY_UNITY - 1  # keeps 0 < alpha, rho < 1 so from_device is a valid network
-ACTIVATION_SHIFT = 6
-WEIGHT_MANTISSA_MIN, WEIGHT_MANTISSA_MAX = -128, 127
-WEIGHT_EXP_MIN, WEIGHT_EXP_MAX = -8, 7
-BIAS_MANTISSA_BITS = 13
-BIAS_MANTISSA_MAX = 2 ** (BIAS_MANTISSA_BITS - 1) - 1
-BIAS_EXP_MAX = 7
-B_FRAC_BITS = 20
 
 #: Float range of the ALIF state kept inside 24 bits, in units of the largest threshold b0 + beta.
 U_HEADROOM = 16.0
-#: IR-SNN: integer units per quantisation step delta of h, a and v.
-IR_STEP_UNITS = 2**12
-#: IR-SNN: integer units per float unit of the z gate's pre-activation, and its sigmoid table.
-SIGMOID_SCALE = 2**12
-SIGMOID_INDEX_SHIFT = 6  # g_z >> 6: 64 table entries per float unit
-SIGMOID_TABLE = np.rint(DECAY_UNITY / (1.0 + np.exp(-np.arange(-512, 512) / 64.0))).astype(np.int64)
-SIGMOID_TABLE.flags.writeable = False
-
-
-def _frozen_int(array) -> np.ndarray:
-    out = np.array(array, dtype=np.int64, copy=True)
-    out.flags.writeable = False
-    return out
-
-
-@dataclass(frozen=True, eq=False)
-class FixedALIFLayer:
-    """One ALIF layer in device integers (``u`` units: ``scale`` per float unit).
-
-    ``w_in_mant [H, F]``/``w_in_exp [H]`` and ``w_rec_mant [H, H]``/``w_rec_exp [H]`` are
-    ``(1 - alpha) W * scale / 2**6`` as mantissa times ``2**exp``; ``bias``, ``b0``, ``beta`` are in
-    ``u`` units; ``alpha``, ``rho`` are 12-bit decays ``[H]``.
-    """
-
-    w_in_mant: np.ndarray
-    w_in_exp: np.ndarray
-    w_rec_mant: np.ndarray
-    w_rec_exp: np.ndarray
-    bias: np.ndarray
-    alpha: np.ndarray
-    rho: np.ndarray
-    b0: np.ndarray
-    beta: np.ndarray
-    scale: float
-
-    def __post_init__(self) -> None:
-        for name in ("w_in_mant", "w_in_exp", "w_rec_mant", "w_rec_exp", "bias", "alpha", "rho", "b0", "beta"):
-            object.__setattr__(self, name, _frozen_int(getattr(self, name)))
-
-    @property
-    def n_neurons(self) -> int:
-        return self.w_in_mant.shape[0]
-
-
-@dataclass(frozen=True, eq=False)
-class FixedLIFLayer:
-    """One snnTorch leaky layer in device integers (``mem`` units: ``scale`` per float unit):
-    weights ``W * scale / 2**6`` as mantissa and exponent, ``bias`` and ``threshold`` in ``mem``
-    units, ``beta`` a 12-bit decay in ``[0, 4096]``, ``reset`` as in ``deploy.ir.LIFLayerIR``."""
-
-    w_in_mant: np.ndarray
-    w_in_exp: np.ndarray
-    w_rec_mant: np.ndarray
-    w_rec_exp: np.ndarray
-    bias: np.ndarray
-    beta: np.ndarray
-    threshold: np.ndarray
-    reset: int
-    scale: float
-
-    def __post_init__(self) -> None:
-        for name in ("w_in_mant", "w_in_exp", "w_rec_mant", "w_rec_exp", "bias", "beta", "threshold"):
-            object.__setattr__(self, name, _frozen_int(getattr(self, name)))
-
-    @property
-    def n_neurons(self) -> int:
-        return self.w_in_mant.shape[0]
-
-
-@dataclass(frozen=True, eq=False)
-class FixedIRLayer:
-    """One IR-SNN layer in device integers (module docstring): weights and ``bias`` per gate row
-    (``row_scale [2H]``: ``SIGMOID_SCALE`` for the z rows, ``IR_STEP_UNITS / delta`` for the c rows),
-    the clip ``lower``/``value_range`` and ``delta`` (= ``IR_STEP_UNITS``) in ``h`` units."""
-
-    w_in_mant: np.ndarray
-    w_in_exp: np.ndarray
-    w_rec_mant: np.ndarray
-    w_rec_exp: np.ndarray
-    bias: np.ndarray
-    row_scale: np.ndarray
-    value_range: int
-    lower: int
-    delta: int
-    dead_zone: int
-    bits: int
-    float_delta: float
-
-    def __post_init__(self) -> None:
-        for name in ("w_in_mant", "w_in_exp", "w_rec_mant", "w_rec_exp", "bias"):
-            object.__setattr__(self, name, _frozen_int(getattr(self, name)))
-
-    @property
-    def n_neurons(self) -> int:
-        return self.w_in_mant.shape[0] // 2
-
-
-@dataclass(frozen=True, eq=False)
-class FixedReadout:
-    """Leaky readout in device integers; ``m`` in units of ``scale [C]`` per float unit."""
-
-    weight_mant: np.ndarray
-    weight_exp: np.ndarray
-    bias: np.ndarray
-    alpha: np.ndarray
-    scale: np.ndarray
-
-    def __post_init__(self) -> None:
-        for name in ("weight_mant", "weight_exp", "bias", "alpha"):
-            object.__setattr__(self, name, _frozen_int(getattr(self, name)))
-        scale = np.array(self.scale, dtype=np.float64, copy=True)
-        scale.flags.writeable = False
-        object.__setattr__(self, "scale", scale)
-
-
-@dataclass(frozen=True, eq=False)
-class FixedNetwork:
-    layers: Tuple[FixedALIFLayer | FixedLIFLayer | FixedIRLayer, ...]
-    readout: FixedReadout
-    decision_threshold: float
-    dt_ms: float | None = None
-
 
 def quantize_decay(decay: np.ndarray) -> np.ndarray:
     """``round(decay * 4096)`` clipped to ``[1, 4095]``."""

@@ -5,8 +5,8 @@ point runs every kind too (``deploy.quantize``).
 
 For every step ``t`` and layer ``l`` (layer ``l > 0`` reads layer ``l-1``'s spikes of the same step,
 as ``rc_snn.models.ALIFRSNN`` does), then the readout, using the step functions of
-``deploy.kernels`` (equations there and in ``deploy.ir``). ``fixed_point=True`` runs the integer
-network of ``deploy.quantize.to_device`` with the same integer arithmetic as the ``fixed_pt``
+``deploy.kernels`` (equations there and in ``deploy.ir``). A ``FixedNetwork`` runs as the integer
+network of ``deploy.quantize.to_device`` it is, with the same integer arithmetic as the ``fixed_pt``
 ProcessModels, so a fixed-point Lava run must equal it exactly too.
 
 Frames are ``[N, T, F]``: N samples, T steps, F input channels (event counts per bin).
@@ -15,14 +15,14 @@ Frames are ``[N, T, F]``: N samples, T steps, F input channels (event counts per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import numpy as np
 
 from . import kernels
 from .activity import Activity, activity_from_counts, check_frames
 from .ir import ALIFLayerIR, IRLayerIR, NetworkIR
-from .quantize import STATE_MAX, STATE_MIN, FixedALIFLayer, FixedIRLayer, FixedNetwork, to_device
+from .fixed import STATE_MAX, STATE_MIN, FixedALIFLayer, FixedIRLayer, FixedNetwork, check_network
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,23 +55,16 @@ class ReferenceRun:
         ]
 
 
-def simulate(
-    ir: NetworkIR,
-    frames,
-    *,
-    fixed_point: bool = False,
-    fixed: Optional[FixedNetwork] = None,
-) -> ReferenceRun:
-    """Run ``frames [N, T, F]`` through ``ir`` for all T steps (outputs at every step; decisions after).
-
-    Args:
-        fixed_point: run the integer network (``fixed`` if given, else ``to_device(ir)``).
-    """
-    frames = check_frames(frames, ir.n_inputs, fixed_point=fixed_point)
-    n_samples, n_time, _ = frames.shape
+def simulate(network: NetworkIR | FixedNetwork, frames) -> ReferenceRun:
+    """Run ``frames [N, T, F]`` through ``network`` for all T steps (outputs at every step; decisions
+    after): in floating point for a ``NetworkIR``, in device integers for a ``FixedNetwork``
+    (:func:`deploy.quantize.to_device`)."""
+    fixed_point = check_network(network)
+    frames = check_frames(frames, network.n_inputs, fixed_point=fixed_point)
     if fixed_point:
-        fixed = fixed if fixed is not None else to_device(ir)
-        return _simulate_fixed(fixed, frames)
+        return _simulate_fixed(network, frames)
+    ir = network
+    n_samples, n_time, _ = frames.shape
     layers = ir.layers
     params = [(layer.w_in.T.copy(), layer.w_rec.T.copy(), float_step(layer)) for layer in layers]
     readout_t = ir.readout.weight.T.copy()

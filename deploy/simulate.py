@@ -1,6 +1,6 @@
 """Run a network file as Lava processes (Loihi-style simulation on CPU) with early exit.
 
-``evaluate(ir, frames, labels)`` builds one Lava network with ``batch_size`` slots side by side
+``evaluate(network, frames, labels)`` (a ``NetworkIR`` in float, a ``FixedNetwork`` in fixed point) builds one Lava network with ``batch_size`` slots side by side
 (every port carries ``[batch, n]``; see ``deploy.lava_procs.process``) and streams the samples
 through it (:func:`run_stream`): each slot takes the next sample as soon as its current one has
 decided, as a Loihi core moves on to its next input, so a run takes about (mean decision step +
@@ -39,8 +39,9 @@ import numpy as np
 from .activity import Activity, activity_from_counts, check_frames
 from .counting import EMPTY_COUNTS, OpCounts, count_snn
 from .ir import NetworkIR
-from .lava_run import BatchResult, max_lava_steps, run_batch, run_stream  # noqa: F401 (this module's API too)
-from .quantize import to_device
+from .lava_run import BatchResult, max_lava_steps, record_batch, run_batch, run_stream  # noqa: F401 (this module's API too)
+from .fixed import FixedNetwork, check_network
+from .quantize import from_device
 
 DEFAULT_BATCH_SIZE = 100
 
@@ -119,38 +120,38 @@ class LavaEvaluation:
 
 
 def evaluate(
-    ir: NetworkIR,
+    network: NetworkIR | FixedNetwork,
     frames,
     labels,
     *,
-    fixed_point: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
     stream: bool = True,
     progress: bool = True,
 ) -> LavaEvaluation:
     """Run ``frames [N, T, F]`` (event counts per bin) with labels ``[N]`` through Lava with early exit:
     streamed through ``batch_size`` slots (``stream``), or in batches of ``batch_size`` (module docstring).
+    A ``NetworkIR`` runs in floating point, a ``FixedNetwork`` (``deploy.quantize.to_device``) in
+    device integers, counted on the synapses it has (weights quantised to zero are none).
 
-    Validates everything (frames, labels, the fixed-point conversion) before any Lava process starts.
+    Validates everything (network, frames, labels) once, before any Lava process starts.
     """
-    if not isinstance(ir, NetworkIR):
-        raise ValueError(f"expected a NetworkIR; got {type(ir).__name__}")
+    fixed_point = check_network(network)
     frames = np.asarray(frames)
-    if frames.ndim != 3 or frames.shape[2] != ir.n_inputs or frames.shape[0] < 1 or frames.shape[1] < 1:
-        raise ValueError(f"expected frames of shape [N >= 1, T >= 1, {ir.n_inputs}]; got {frames.shape}")
+    if frames.ndim != 3 or frames.shape[2] != network.n_inputs or frames.shape[0] < 1 or frames.shape[1] < 1:
+        raise ValueError(f"expected frames of shape [N >= 1, T >= 1, {network.n_inputs}]; got {frames.shape}")
     labels = np.asarray(labels)
+    n_outputs = network.n_outputs
     if labels.shape != (frames.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"expected integer labels of shape ({frames.shape[0]},); got {labels.dtype} {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= ir.n_outputs):
-        raise ValueError(f"expected labels among the network's {ir.n_outputs} classes (0 .. {ir.n_outputs - 1}); "
+    if labels.size and (labels.min() < 0 or labels.max() >= n_outputs):
+        raise ValueError(f"expected labels among the network's {n_outputs} classes (0 .. {n_outputs - 1}); "
                          f"got values from {labels.min()} to {labels.max()}")
     if int(batch_size) < 1:
         raise ValueError(f"expected batch_size >= 1; got {batch_size}")
     batch_size = int(batch_size)
-    fixed = to_device(ir) if fixed_point else None
     batches = [(start, min(start + batch_size, frames.shape[0])) for start in range(0, frames.shape[0], batch_size)]
     for a, b in batches:  # every value checked before any Lava process starts (one batch in memory at a time)
-        check_frames(frames[a:b], ir.n_inputs, fixed_point=fixed_point, as_float64=False)
+        check_frames(frames[a:b], network.n_inputs, fixed_point=fixed_point, as_float64=False)
 
     runs = [(0, frames.shape[0])] if stream else batches  # one stream through the slots, or one run per batch
     iterator = iter(runs)
@@ -162,9 +163,8 @@ def evaluate(
     steps, predictions, activities = [], [], []
     lava_steps = build_s = run_s = read_s = 0.0
     for a, b in iterator:
-        batch_frames = check_frames(frames[a:b], ir.n_inputs, fixed_point=fixed_point, as_float64=False)
-        result = run_stream(ir, batch_frames, slots=min(batch_size, b - a), fixed=fixed,
-                            progress=progress and stream)
+        batch_frames = frames[a:b]
+        result = run_stream(network, batch_frames, slots=min(batch_size, b - a), progress=progress and stream)
         steps.append(result.decision_steps)
         predictions.append(result.predictions)
         lava_steps += result.lava_steps
@@ -189,10 +189,10 @@ def evaluate(
         batch_size=min(batch_size, frames.shape[0]),  # the slots side by side (streamed) or the largest batch
         streamed=stream,
         lava_steps=int(lava_steps),
-        max_lava_steps=len(batches) * (frames.shape[1] + len(ir.layers) + 1),
+        max_lava_steps=len(batches) * (frames.shape[1] + len(network.layers) + 1),
         build_s=build_s,
         run_s=run_s,
         read_s=read_s,
         wall_s=wall,
-        counts=count_snn(ir, activities),
+        counts=count_snn(from_device(network) if fixed_point else network, activities),
     )

@@ -8,7 +8,8 @@ Networks of one, two and three layers (of different widths) are checked on both 
 import pytest
 import torch
 
-from rc_snn.training.bptt import run_alif, surrogate_vjp
+from rc_snn.neuron.surrogate import surrogate_vjp
+from rc_snn.training.bptt import run_alif
 from rc_snn.training.config import BACKWARDS, TrainConfig
 from rc_snn.training.early_exit import run_until_decision
 from rc_snn.training.losses import rank_coded_loss

@@ -112,7 +112,7 @@ def test_float_lava_equals_reference_exactly():
     net = export_model(model, decision_threshold=0.5)
     ref = reference.simulate(net, frames)
     assert ref.decision_steps.max() < 34, "test wants every sample to decide before the end"
-    result = simulate.run_batch(net, frames, record=True)
+    result = simulate.record_batch(net, frames)
     np.testing.assert_array_equal(result.decision_steps, ref.decision_steps)
     np.testing.assert_array_equal(result.predictions, ref.predictions)
     assert_same_trains(result, ref, 2)  # graded levels, value for value
@@ -161,8 +161,8 @@ def test_fixed_point_lava_equals_the_fixed_reference_and_stays_near_float(bits, 
     model = lively_irsnn(30, [16, 12], 5, bits=bits, dead_zone=dead_zone, seed=6, frames=frames)
     net = export_model(model, decision_threshold=0.5)
     fixed = quantize.to_device(net)
-    ref = reference.simulate(net, frames, fixed_point=True, fixed=fixed)
-    result = simulate.run_batch(net, frames, fixed=fixed, record=True)
+    ref = reference.simulate(fixed, frames)
+    result = simulate.record_batch(fixed, frames)
     np.testing.assert_array_equal(result.decision_steps, ref.decision_steps)
     np.testing.assert_array_equal(result.predictions, ref.predictions)
     assert_same_trains(result, ref, 2)

@@ -28,7 +28,7 @@ def test_float_lava_equals_reference_and_exits_early():
     frames = random_frames(4, 40, 30, graded=True)
     ref = reference.simulate(net, frames)
     assert ref.decision_steps.max() < 39, "test wants every sample to decide before the end"
-    result = simulate.run_batch(net, frames, record=True)
+    result = simulate.record_batch(net, frames)
     np.testing.assert_array_equal(result.decision_steps, ref.decision_steps)
     np.testing.assert_array_equal(result.predictions, ref.predictions)
     assert_same_trains(result, ref, 2)
@@ -46,8 +46,8 @@ def test_fixed_lava_equals_fixed_reference():
     net = export_model(model, decision_threshold=0.4)
     frames = random_frames(4, 40, 30, graded=True, seed=1)
     fixed = quantize.to_device(net)
-    ref = reference.simulate(net, frames, fixed_point=True, fixed=fixed)
-    result = simulate.run_batch(net, frames, fixed=fixed, record=True)
+    ref = reference.simulate(fixed, frames)
+    result = simulate.record_batch(fixed, frames)
     np.testing.assert_array_equal(result.decision_steps, ref.decision_steps)
     np.testing.assert_array_equal(result.predictions, ref.predictions)
     assert_same_trains(result, ref, 1)
@@ -98,8 +98,8 @@ def test_real_nmnist_lava_equals_reference_and_pytorch(nmnist_frames):
     report = float_eval.to_json()
     assert report["n_samples"] == 6 and report["accuracy"] == float(np.mean(ref.predictions == labels))
 
-    fixed_eval = simulate.evaluate(net, frames, labels, fixed_point=True, batch_size=6, progress=False)
-    fixed_ref = reference.simulate(net, frames, fixed_point=True)
+    fixed_eval = simulate.evaluate(quantize.to_device(net), frames, labels, batch_size=6, progress=False)
+    fixed_ref = reference.simulate(quantize.to_device(net), frames)
     np.testing.assert_array_equal(fixed_eval.decision_steps, fixed_ref.decision_steps)
     np.testing.assert_array_equal(fixed_eval.predictions, fixed_ref.predictions)
     assert_same_activity(fixed_eval.activities, fixed_ref.activities(frames))
@@ -115,7 +115,7 @@ def test_evaluate_validates_before_any_lava_process():
     with pytest.raises(ValueError, match="frames of shape"):
         simulate.evaluate(net, frames[:, :, :10], np.zeros(2, dtype=int), progress=False)
     with pytest.raises(ValueError, match="integer event counts"):
-        simulate.evaluate(net, frames * 0.5, np.zeros(2, dtype=int), fixed_point=True, progress=False)
+        simulate.evaluate(quantize.to_device(net), frames * 0.5, np.zeros(2, dtype=int), progress=False)
     with pytest.raises(ValueError, match="batch_size"):
         simulate.evaluate(net, frames, np.zeros(2, dtype=int), batch_size=0, progress=False)
 
@@ -130,16 +130,16 @@ def test_a_stream_gives_each_sample_what_it_gives_alone(fixed_point):
     model = lively_alif(30, [20, 16], 5, seed=3)
     net = export_model(model, decision_threshold=0.32)
     frames = random_frames(9, 40, 30, graded=True, seed=3)
-    fixed = quantize.to_device(net) if fixed_point else None
-    ref = reference.simulate(net, frames, fixed_point=fixed_point, fixed=fixed)
+    network = quantize.to_device(net) if fixed_point else net  # the type selects the precision
+    ref = reference.simulate(network, frames)
     assert len(set(ref.decision_steps.tolist())) > 3, "the test wants samples of different lengths"
-    streamed = simulate.run_stream(net, frames, slots=3, fixed=fixed)
+    streamed = simulate.run_stream(network, frames, slots=3)
     np.testing.assert_array_equal(streamed.decision_steps, ref.decision_steps)
     np.testing.assert_array_equal(streamed.predictions, ref.predictions)
     for layer in range(2):
         np.testing.assert_array_equal(streamed.spike_counts[layer],
                                       np.stack([ref.spike_counts(n)[layer] for n in range(9)]))
-    batches = [simulate.run_batch(net, frames[a:a + 3], fixed=fixed) for a in (0, 3, 6)]
+    batches = [simulate.run_batch(network, frames[a:a + 3]) for a in (0, 3, 6)]
     assert streamed.lava_steps < sum(batch.lava_steps for batch in batches)  # slots do not wait for the slowest
 
 
@@ -189,9 +189,9 @@ def _snntorch_network(frames):
 def test_every_layer_kind_streams_as_it_runs_alone(kind, fixed_point):
     frames = random_frames(8, 35, 30, graded=kind == "irsnn", rate=0.2, seed=6)
     net = {"irsnn": _irsnn_network, "snntorch": _snntorch_network}[kind](frames)
-    fixed = quantize.to_device(net) if fixed_point else None
-    ref = reference.simulate(net, frames, fixed_point=fixed_point, fixed=fixed)
-    streamed = simulate.run_stream(net, frames, slots=3, fixed=fixed)
+    network = quantize.to_device(net) if fixed_point else net  # the type selects the precision
+    ref = reference.simulate(network, frames)
+    streamed = simulate.run_stream(network, frames, slots=3)
     np.testing.assert_array_equal(streamed.decision_steps, ref.decision_steps)
     np.testing.assert_array_equal(streamed.predictions, ref.predictions)
     for layer in range(len(net.layers)):

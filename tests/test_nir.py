@@ -183,8 +183,8 @@ def test_norse_through_its_own_to_nir_to_lava_decides_as_norse():
 def test_an_imported_graph_runs_in_fixed_point_as_the_fixed_reference():
     network = read_nir_of(snntorch_net("rleaky", seed=3))
     fixed = quantize.to_device(network)
-    ref = reference.simulate(network, FRAMES, fixed_point=True, fixed=fixed)
-    lava = simulate.run_batch(network, FRAMES, fixed=fixed)
+    ref = reference.simulate(fixed, FRAMES)
+    lava = simulate.run_batch(fixed, FRAMES)
     np.testing.assert_array_equal(lava.decision_steps, ref.decision_steps)
     np.testing.assert_array_equal(lava.predictions, ref.predictions)
     assert np.mean(ref.predictions == reference.simulate(network, FRAMES).predictions) >= 0.8

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from deploy import kernels, quantize, reference
+from deploy.fixed import STATE_MAX, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN
 from deploy.ir import ALIFLayerIR, NetworkIR, ReadoutIR
 from deploy.quantize import from_device, quantize_bias, quantize_decay, quantize_rows, to_device
 
@@ -26,7 +27,7 @@ def test_rows_use_the_whole_mantissa():
     weights = rng.normal(0, 1, (30, 50)) * np.exp2(rng.integers(-6, 4, (30, 1)))
     mant, exps = quantize_rows(weights)
     assert mant.min() >= -128 and mant.max() <= 127
-    free = exps > quantize.WEIGHT_EXP_MIN  # rows not held at the smallest exponent
+    free = exps > WEIGHT_EXP_MIN  # rows not held at the smallest exponent
     assert free.sum() > 10
     assert np.all(np.abs(mant[free]).max(axis=1) >= 64), "each row's largest weight keeps 7 significant bits"
     error = np.abs(mant * np.exp2(exps)[:, None] - weights)
@@ -35,9 +36,9 @@ def test_rows_use_the_whole_mantissa():
 
 def test_zero_rows_and_exponent_limits():
     mant, exps = quantize_rows(np.array([[0.0, 0.0], [1e-9, -1e-9], [1e9, 1.0]]))
-    assert exps.tolist()[0] == quantize.WEIGHT_EXP_MIN and mant[0].tolist() == [0, 0]
-    assert exps[1] == quantize.WEIGHT_EXP_MIN and mant[1].tolist() == [0, 0]  # below the smallest step: zero
-    assert exps[2] == quantize.WEIGHT_EXP_MAX and mant[2, 0] == 127  # clipped at the largest
+    assert exps.tolist()[0] == WEIGHT_EXP_MIN and mant[0].tolist() == [0, 0]
+    assert exps[1] == WEIGHT_EXP_MIN and mant[1].tolist() == [0, 0]  # below the smallest step: zero
+    assert exps[2] == WEIGHT_EXP_MAX and mant[2, 0] == 127  # clipped at the largest
 
 
 def test_decays_and_bias():
@@ -63,7 +64,7 @@ def test_to_device_then_from_device_is_close():
     assert abs(layer_back.beta - layer.beta) <= 1 / fixed.layers[0].scale
     # the readout scale keeps |m| inside 24 bits for any spike pattern
     bound = np.abs(fixed.readout.weight_mant * np.exp2(fixed.readout.weight_exp + 6)[:, None]).sum(axis=1) + np.abs(fixed.readout.bias)
-    assert np.all(bound <= quantize.STATE_MAX * 1.01)
+    assert np.all(bound <= STATE_MAX * 1.01)
 
 
 def test_fixed_membrane_follows_float_without_spikes():
@@ -90,7 +91,7 @@ def test_fixed_reference_agrees_with_float_reference():
     net = network(seed=4, n_in=40, n=24, w_scale=1.0)
     frames = (np.random.default_rng(0).random((16, 40, 40)) < 0.1).astype(float)
     float_run = reference.simulate(net, frames)
-    fixed_run = reference.simulate(net, frames, fixed_point=True)
+    fixed_run = reference.simulate(quantize.to_device(net), frames)
     spike_agreement = np.mean(float_run.spikes[0] == fixed_run.spikes[0])
     assert float_run.spikes[0].mean() > 0.02
     assert spike_agreement > 0.97, spike_agreement

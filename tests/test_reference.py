@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from deploy import reference
+from deploy import quantize, reference
 from deploy.activity import activities_from_batch
 from rc_snn.pipeline.recording import record_run
 from rc_snn.training.early_exit import select_decision
@@ -55,8 +55,8 @@ def test_reference_equals_pytorch_float64(hidden, graded):
 def test_samples_are_independent_of_their_batch(fixed_point):
     net = export_model(lively_alif(30, [16], 4), decision_threshold=0.5)
     frames = random_frames(5, 30, 30)
-    full = reference.simulate(net, frames, fixed_point=fixed_point)
-    part = reference.simulate(net, frames[2:4], fixed_point=fixed_point)
+    full = reference.simulate(quantize.to_device(net) if fixed_point else net, frames)
+    part = reference.simulate(quantize.to_device(net) if fixed_point else net, frames[2:4])
     np.testing.assert_array_equal(full.outputs[2:4], part.outputs)
     np.testing.assert_array_equal(full.spikes[0][2:4], part.spikes[0])
 
@@ -68,7 +68,7 @@ def test_frames_are_checked():
     with pytest.raises(ValueError, match="finite"):
         reference.simulate(net, np.full((1, 3, 30), np.nan))
     with pytest.raises(ValueError, match="integer event counts"):
-        reference.simulate(net, np.full((1, 3, 30), 0.5), fixed_point=True)
+        reference.simulate(quantize.to_device(net), np.full((1, 3, 30), 0.5))
 
 
 def test_frames_not_mutated():
@@ -76,5 +76,5 @@ def test_frames_not_mutated():
     frames = random_frames(2, 10, 30)
     copy_ = frames.copy()
     reference.simulate(net, frames)
-    reference.simulate(net, frames, fixed_point=True)
+    reference.simulate(quantize.to_device(net), frames)
     np.testing.assert_array_equal(frames, copy_)

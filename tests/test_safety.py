@@ -202,7 +202,7 @@ def test_ir_snn_fixed_point_agrees_at_the_widest_accepted_width():
     net = export_model(lively_irsnn(30, [16, 12], 5, bits=quantize.MAX_IR_BITS, seed=6, frames=frames[:8]),
                        decision_threshold=0.5)
     floating = reference.simulate(net, frames)
-    fixed = reference.simulate(net, frames, fixed_point=True, fixed=quantize.to_device(net))
+    fixed = reference.simulate(quantize.to_device(net), frames)
     assert np.mean(fixed.predictions == floating.predictions) >= 0.99
 
 

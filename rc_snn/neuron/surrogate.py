@@ -117,3 +117,20 @@ def resolve(spike_grad: SpikeFn | str | None) -> SpikeFn:
             raise ValueError(f"unknown surrogate {spike_grad!r}: expected 'multi_gaussian' or an snntorch.surrogate name")
         return factory()
     raise ValueError(f"expected a callable spike_grad or a surrogate name; got {type(spike_grad).__name__}")
+
+
+def surrogate_vjp(spike_fn, v: Tensor, grad: Tensor) -> Tensor:
+    """``grad * sigma'(v)``: from the spike function's ``derivative`` if it is a
+    :class:`~rc_snn.neuron.surrogate.Surrogate` (rc-snn's own), else autograd
+    (any snnTorch surrogate)."""
+    if isinstance(spike_fn, Surrogate):
+        return grad * spike_fn.derivative(v)
+    with torch.enable_grad():
+        v = v.detach().requires_grad_(True)
+        (result,) = torch.autograd.grad(spike_fn(v), v, grad)
+    return result
+
+
+def surrogate_derivative(spike_fn, v: Tensor) -> Tensor:
+    """``sigma'(v)`` itself: the spike function's ``derivative`` if it is a ``Surrogate``, else autograd."""
+    return spike_fn.derivative(v) if isinstance(spike_fn, Surrogate) else surrogate_vjp(spike_fn, v, torch.ones_like(v))

@@ -18,7 +18,7 @@ from deploy.activity import activity_from_counts
 from deploy.counting import REPORT_CONVENTIONS, count_snn
 from deploy.energy import energy_per_inference
 from deploy.ir import NetworkIR
-from deploy.lava_run import run_batch
+from deploy.lava_run import record_batch
 from deploy.quantize import to_device
 from deploy.simulate import LavaEvaluation, evaluate
 
@@ -89,7 +89,7 @@ def lava_versus_pytorch(
     if info.per_step:
         return _per_step_parity(run, network, frames, labels, fixed_point=fixed_point, name=name, ours=ours,
                                 split=split)
-    lava = evaluate(network, frames, labels, fixed_point=fixed_point, stream=stream, progress=progress)
+    lava = evaluate(to_device(network) if fixed_point else network, frames, labels, stream=stream, progress=progress)
     model64 = copy.deepcopy(model).to(device="cpu", dtype=torch.float64).eval()  # the run's model stays as it is
     with torch.no_grad():
         logits_seq, _ = model64(time_first(torch.from_numpy(frames), torch.device("cpu")).double())
@@ -121,7 +121,7 @@ def _per_step_parity(run: TrainedRun, network: NetworkIR, frames: np.ndarray, la
     in float64; energy per step from the Lava run's spike counts, under both conventions."""
     burn_in = burn_in_of(run.info)
     streaming = replace(network, decision_threshold=1.0)  # max softmax never exceeds 1: nobody decides
-    result = run_batch(streaming, frames, fixed=to_device(streaming) if fixed_point else None, record=True)
+    result = record_batch(to_device(streaming) if fixed_point else streaming, frames)
     lava_predictions = result.outputs.argmax(-1)  # [N, T]
     model64 = copy.deepcopy(run.model).to(device="cpu", dtype=torch.float64).eval()
     with torch.no_grad():

@@ -45,7 +45,7 @@ from torch import Tensor
 from ..models import ALIFRSNN
 from ..neuron import alif as F
 from ..neuron.state import select_rows
-from ..neuron.surrogate import Surrogate
+from ..neuron.surrogate import surrogate_derivative, surrogate_vjp
 from ..neuron.validation import check_sequence
 from . import compiled as compiled_engine
 from .early_exit import Decision, ExitTracker, crossed_threshold, mean_entropy_until
@@ -76,22 +76,6 @@ class _Step:
     m_prev: Tensor
     readout_current: Tensor  # co[t]
     keep: Optional[Tensor] = None  # rows kept after this step (positions among ``rows``); None: all
-
-
-def surrogate_vjp(spike_fn, v: Tensor, grad: Tensor) -> Tensor:
-    """``grad * sigma'(v)``: from the spike function's ``derivative`` if it is a
-    :class:`~rc_snn.neuron.surrogate.Surrogate` (ours), else autograd."""
-    if isinstance(spike_fn, Surrogate):
-        return grad * spike_fn.derivative(v)
-    with torch.enable_grad():
-        v = v.detach().requires_grad_(True)
-        (result,) = torch.autograd.grad(spike_fn(v), v, grad)
-    return result
-
-
-def surrogate_derivative(spike_fn, v: Tensor) -> Tensor:
-    """``sigma'(v)`` itself: the spike function's ``derivative`` if it is a ``Surrogate``, else autograd."""
-    return spike_fn.derivative(v) if isinstance(spike_fn, Surrogate) else surrogate_vjp(spike_fn, v, torch.ones_like(v))
 
 
 def _expand_rows(carry: Tensor, keep: Tensor, n_rows: int) -> Tensor:
