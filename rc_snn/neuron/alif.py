@@ -61,6 +61,19 @@ class ALIFState(NamedTuple):
     s: Tensor  # spikes s[t]
 
 
+class ALIFWeights(NamedTuple):
+    """One ALIF layer's trainable tensors, as the gradient engines and export read them:
+    ``I[t] = w_in x[t] + bias + w_rec s[t-1]`` (``w_in [H, inputs]``, ``w_rec [H, H]``) and the decays
+    ``alpha``, ``rho`` ``[H]`` (:meth:`rc_snn.neuron.layers.ALIFLayer.weights`). The same fields hold
+    numpy arrays in the compiled engine and gradients where an engine returns them."""
+
+    w_in: Tensor
+    bias: Tensor
+    w_rec: Tensor
+    alpha: Tensor
+    rho: Tensor
+
+
 def decay(tau: Tensor, dt: float = 1.0) -> Tensor:
     """Decay factor ``exp(-dt / tau)`` of a time constant ``tau`` (same units as ``dt``)."""
     return torch.exp(-dt / tau)

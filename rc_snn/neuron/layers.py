@@ -79,6 +79,10 @@ class ALIFLayer(nn.Module):
         """``(alpha, rho)``, each ``[neurons]``."""
         return F.decay(time_constant(self.log_tau_m)), F.decay(time_constant(self.log_tau_adp))
 
+    def weights(self) -> F.ALIFWeights:
+        """The layer's tensors as the engines and export read them (decays computed, in the graph)."""
+        return F.ALIFWeights(self.w_in.weight, self.w_in.bias, self.w_rec.weight, *self.decays())
+
     def initial_state(self, batch_size: int, *, device=None, dtype=None) -> F.ALIFState:
         dtype = dtype or self.w_in.weight.dtype
         return F.alif_initial_state(batch_size, self.n_neurons, device=device or self.w_in.weight.device, dtype=dtype)
@@ -175,6 +179,11 @@ class AdaptiveReadout(nn.Module):
         weight = self.linear.weight
         return F.alif_initial_state(batch_size, self.n_outputs, device=device or weight.device,
                                     dtype=dtype or weight.dtype)
+
+    def weights(self) -> F.ALIFWeights:
+        """As an ALIF layer's (:meth:`ALIFLayer.weights`), with ``w_rec`` a constant 0: no recurrence."""
+        weight = self.linear.weight
+        return F.ALIFWeights(weight, self.linear.bias, weight.new_zeros(self.n_outputs, self.n_outputs), *self.decay())
 
     def step(self, s_t: Tensor, state: F.ALIFState, decays=None) -> F.ALIFState:
         alpha, rho = decays if decays is not None else self.decay()

@@ -64,18 +64,9 @@ def export_model(model, *, decision_threshold: float, dt_ms: Optional[float] = N
                 layers.append(_ir_layer(layer, delta))
                 delta = layers[-1].delta
                 continue
-            alpha, rho = layer.decays()
-            layers.append(
-                ALIFLayerIR(
-                    w_in=_array(layer.w_in.weight),
-                    bias=_array(layer.w_in.bias),
-                    w_rec=_array(layer.w_rec.weight),
-                    alpha=_array(alpha),
-                    rho=_array(rho),
-                    b0=layer.b0,
-                    beta=layer.beta,
-                )
-            )
+            weights = layer.weights()  # the network file's fields carry the same names
+            layers.append(ALIFLayerIR(**{name: _array(value) for name, value in weights._asdict().items()},
+                                      b0=layer.b0, beta=layer.beta))
         readout = model64.readout
         return NetworkIR(
             layers=tuple(layers),

@@ -78,6 +78,13 @@ class _Step:
     keep: Optional[Tensor] = None  # rows kept after this step (positions among ``rows``); None: all
 
 
+def _unflatten(params, n_layers: int) -> Tuple[List[F.ALIFWeights], tuple]:
+    """The flat tensors an autograd Function takes, back as per-layer :class:`~rc_snn.neuron.alif.ALIFWeights`
+    and the readout's ``(w_out, bias_out, alpha_out)`` (:func:`run_alif` flattens them in this order)."""
+    size = len(F.ALIFWeights._fields)
+    return [F.ALIFWeights(*params[size * l:size * (l + 1)]) for l in range(n_layers)], tuple(params[size * n_layers:])
+
+
 def _expand_rows(carry: Tensor, keep: Tensor, n_rows: int) -> Tensor:
     """A carried gradient over the kept rows, placed among ``n_rows`` rows (zeros for rows that left)."""
     return carry.new_zeros((n_rows,) + carry.shape[1:]).index_copy_(0, keep, carry)
@@ -118,18 +125,17 @@ class _ALIFSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_seq: Tensor, spec: _Spec, *params: Tensor):
         n_layers = len(spec.layers)
-        layer_params = [params[5 * l:5 * l + 5] for l in range(n_layers)]  # W_in, bias_in, W_rec, alpha, rho
-        w_out, bias_out, alpha_out = params[5 * n_layers:]
+        layer_params, (w_out, bias_out, alpha_out) = _unflatten(params, n_layers)
         n_steps, batch = x_seq.shape[:2]
         state = [F.alif_initial_state(batch, w_rec.shape[0], device=x_seq.device, dtype=x_seq.dtype)
-                 for _, _, w_rec, _, _ in layer_params]
+                 for w_rec in (p.w_rec for p in layer_params)]
         m = x_seq.new_zeros(batch, w_out.shape[0])
         m_raw = x_seq.new_zeros(n_steps, batch, w_out.shape[0])
         spike_counts = x_seq.new_zeros(batch, n_layers)  # per sample and layer, up to t*
         exits = ExitTracker(batch, n_steps, device=x_seq.device)
         record: List[_Step] = []
         chunk_inputs: List[Tensor] = []  # the first layer's input, per chunk, for the rows then running
-        w_in0, bias_in0 = layer_params[0][:2]
+        w_in0, bias_in0 = layer_params[0].w_in, layer_params[0].bias
 
         for start in range(0, n_steps, spec.chunk_size):
             inputs = x_seq[start:start + spec.chunk_size]
@@ -188,18 +194,17 @@ class _ALIFSequence(torch.autograd.Function):
         spec, record, decision_steps = ctx.spec, ctx.record, ctx.decision_steps
         params = ctx.saved_tensors
         n_layers = len(spec.layers)
-        layer_params = [params[5 * l:5 * l + 5] for l in range(n_layers)]
-        w_out, _, alpha_out = params[5 * n_layers:]
+        layer_params, (w_out, _, alpha_out) = _unflatten(params, n_layers)
 
         injected = _readout_grad(grad_outputs, decision_steps)
 
         # Carried from step t+1 (none after the last step, where every remaining row decided).
         g_m = grad_outputs.new_zeros(0, w_out.shape[0])
-        g_s = [grad_outputs.new_zeros(0, p[2].shape[0]) for p in layer_params]  # to s[t]
+        g_s = [grad_outputs.new_zeros(0, p.w_rec.shape[0]) for p in layer_params]  # to s[t]
         g_u = [torch.zeros_like(g) for g in g_s]  # alpha * g_u[t+1]
         g_b = [torch.zeros_like(g) for g in g_s]  # rho * g_b[t+1]
-        g_alpha = [torch.zeros_like(p[3]) for p in layer_params]
-        g_rho = [torch.zeros_like(p[4]) for p in layer_params]
+        g_alpha = [torch.zeros_like(p.alpha) for p in layer_params]
+        g_rho = [torch.zeros_like(p.rho) for p in layer_params]
         g_alpha_out = torch.zeros_like(alpha_out)
         g_currents: List[List[Tensor]] = [[] for _ in range(n_layers)]
         g_readout: List[Tensor] = []
@@ -225,7 +230,7 @@ class _ALIFSequence(torch.autograd.Function):
             g_from_above = g_co @ w_out
             g_spikes = None if grad_spike_counts is None else grad_spike_counts[step.rows]  # d(count)/ds[t] = 1
             for l in reversed(range(n_layers)):
-                w_in, _, w_rec, alpha, rho = layer_params[l]
+                w_in, _, w_rec, alpha, rho = layer_params[l]  # an ALIFWeights
                 spike_fn = spec.layers[l][2]
                 keep_in, keep_spike, b0, beta = constants[l]
                 prev, new, current = step.prev[l], step.new[l], step.currents[l]
@@ -273,9 +278,9 @@ class _CompiledALIFSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_seq: Tensor, spec: _Spec, *params: Tensor):
         x = x_seq.detach().numpy().transpose(1, 0, 2)  # a batch-first view, whatever the strides: never a copy
-        arrays = [p.detach().contiguous().numpy() for p in params]
-        layers = [(*arrays[5 * l:5 * l + 5], b0, beta) for l, (b0, beta, _) in enumerate(spec.layers)]
-        net = compiled_engine.Network(layers, None if spec.membrane_readout else arrays[5 * len(layers):])
+        weights, readout = _unflatten([p.detach().contiguous().numpy() for p in params], len(spec.layers))
+        net = compiled_engine.Network([(w, b0, beta) for w, (b0, beta, _) in zip(weights, spec.layers)],
+                                      None if spec.membrane_readout else readout)
         saved = compiled_engine.forward(x, net, spec.decision_threshold)
         if not saved["finite"].all():
             raise ValueError("expected finite values in x_seq; found NaN or inf")
@@ -311,12 +316,16 @@ class _CompiledALIFSequence(torch.autograd.Function):
             g_spikes[:, :grad_spike_counts.shape[1]] = grad_spike_counts.numpy()
         grads = compiled_engine.backward(ctx.x, net, saved, surrogate.numpy(), g_out, g_spikes)
         del ctx.x, ctx.saved, ctx.net
-        flat = [torch.from_numpy(np.ascontiguousarray(g)) for layer in grads["layers"] for g in layer]
+        def tensor(g):
+            return torch.from_numpy(np.ascontiguousarray(g))
+
+        layers = [F.ALIFWeights(*(tensor(g) for g in layer)) for layer in grads["layers"]]
+        readout = ()
         if ctx.spec.membrane_readout:
-            flat[-3] = None  # the output layer's w_rec: a constant 0
+            layers[-1] = layers[-1]._replace(w_rec=None)  # the output layer's w_rec: a constant 0
         else:
-            flat += [torch.from_numpy(np.ascontiguousarray(grads[n])) for n in ("w_out", "bias_out", "alpha_out")]
-        return (None, None, *flat)
+            readout = tuple(tensor(grads[n]) for n in ("w_out", "bias_out", "alpha_out"))
+        return (None, None, *(g for layer in layers for g in layer), *readout)
 
 
 def compiled_applies(model: ALIFRSNN, x_seq: Tensor) -> bool:
@@ -367,17 +376,14 @@ def run_alif(
     check_sequence(x_seq, model.n_inputs, finite=not use_kernel)  # the kernels check the inputs they read
     if chunk_size < 1:
         raise ValueError(f"expected chunk_size >= 1; got {chunk_size}")
-    params = []
-    for layer in model.layers:
-        alpha, rho = layer.decays()
-        params += [layer.w_in.weight, layer.w_in.bias, layer.w_rec.weight, alpha, rho]
-    neurons = [(layer.b0, layer.beta, layer.spike_fn) for layer in model.layers]
     readout = model.readout
+    weights = [layer.weights() for layer in model.layers]
+    neurons = [(layer.b0, layer.beta, layer.spike_fn) for layer in model.layers]
     if membrane:  # an ALIF layer without recurrence, on top
-        params += [readout.linear.weight, readout.linear.bias, readout.linear.weight.new_zeros(
-            readout.n_outputs, readout.n_outputs), *readout.decay()]
+        weights.append(readout.weights())
         neurons.append((readout.b0, readout.beta, readout.spike_fn))
-    else:
+    params = [tensor for layer in weights for tensor in layer]  # flat, as _unflatten reads them
+    if not membrane:
         params += [readout.linear.weight, readout.linear.bias, readout.decay()]
     spec = _Spec(tuple(neurons), decision_threshold, chunk_size, membrane)
     if compiled and not use_kernel:

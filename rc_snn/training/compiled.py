@@ -223,28 +223,31 @@ def _stack(arrays: Sequence[np.ndarray], shape: tuple, dtype) -> np.ndarray:
 class Network:
     """The weights of an ALIF network as the kernels take them (torch's ``[out, in]`` layout in).
 
-    ``layers``: per layer ``(w_in, bias_in, w_rec, alpha, rho, b0, beta)``; ``readout``: the leaky
+    ``layers``: per layer ``(weights, b0, beta)``, ``weights`` an :class:`rc_snn.neuron.alif.ALIFWeights` of
+    numpy arrays; ``readout``: the leaky
     readout's ``(w_out, bias_out, alpha_out)``, or None when the top layer is the output, read by its
     membrane (:class:`rc_snn.neuron.layers.AdaptiveReadout`: an ALIF layer with ``w_rec = 0``).
     """
 
     def __init__(self, layers: Sequence[tuple], readout: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]]):
-        dtype = layers[0][0].dtype
+        weights = [w for w, _, _ in layers]
+        dtype = weights[0].w_in.dtype
         self.membrane = readout is None
         if readout is None:
-            n_out = layers[-1][2].shape[0]
+            n_out = weights[-1].w_rec.shape[0]
             readout = (np.zeros((n_out, n_out), dtype), np.zeros(n_out, dtype), np.zeros(n_out, dtype))
         w_out, bias_out, alpha_out = readout
-        self.sizes = np.array([w_rec.shape[0] for _, _, w_rec, *_ in layers], np.int64)
+        self.sizes = np.array([w.w_rec.shape[0] for w in weights], np.int64)
         width = int(self.sizes.max())
-        self.n_inputs = layers[0][0].shape[1]
-        self.w_in_t = np.ascontiguousarray(layers[0][0].T)
-        self.w_deep = _stack([w_in for w_in, *_ in layers[1:]], (width, width), dtype)
+        self.n_inputs = weights[0].w_in.shape[1]
+        self.w_in_t = np.ascontiguousarray(weights[0].w_in.T)
+        self.w_deep = _stack([w.w_in for w in weights[1:]], (width, width), dtype)
         self.w_deep_t = np.ascontiguousarray(self.w_deep.transpose(0, 2, 1))
-        self.w_rec = _stack([w_rec for _, _, w_rec, *_ in layers], (width, width), dtype)
+        self.w_rec = _stack([w.w_rec for w in weights], (width, width), dtype)
         self.w_rec_t = np.ascontiguousarray(self.w_rec.transpose(0, 2, 1))
-        self.bias_in, self.alpha, self.rho = (_stack([layer[i] for layer in layers], (width,), dtype) for i in (1, 3, 4))
-        self.b0, self.beta = (np.array([layer[i] for layer in layers], dtype) for i in (5, 6))
+        self.bias_in, self.alpha, self.rho = (_stack([getattr(w, name) for w in weights], (width,), dtype)
+                                              for name in ("bias", "alpha", "rho"))
+        self.b0, self.beta = (np.array(values, dtype) for values in zip(*[(b0, beta) for _, b0, beta in layers]))
         self.w_out, self.w_out_t = w_out, np.ascontiguousarray(w_out.T)
         self.bias_out, self.alpha_out = bias_out, alpha_out
 
