@@ -27,9 +27,21 @@ LR_SCHEDULES = ("exponential", "cosine")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run.
+    """Everything that defines a training run, one field per JSON key and per ``rc-snn train`` flag,
+    in six groups (the fields below are in the same order).
 
-    ``decision_threshold`` is the early-exit rule's softmax threshold (see
+    **Model.** ``model`` (one of :data:`MODELS`), ``layers`` of ``hidden`` neurons (or LSTM/GRU units);
+    ``output_layer`` is the ALIF network's readout: ``"leaky"`` or Yin et al.'s ``"adaptive"`` spiking
+    output neurons read by their membrane (:class:`rc_snn.neuron.layers.AdaptiveReadout`);
+    ``surrogate`` names the spike function's surrogate gradient.
+
+    **Neuron.** ``b0``, ``beta`` and the time constants are the ALIF neuron's (:class:`ALIFParams`,
+    whose defaults they take); time constants are in steps: ``(mean, sd)`` of the initial normal
+    draw. ``output_beta`` and ``output_tau_adp`` are the adaptive output neurons' (with ``b0`` and
+    ``tau_out``). ``bits`` and ``dead_zone`` are the IR-SNN's output quantiser (:class:`IRParams`;
+    ``bits = 1`` sends binary spikes); its readout takes ``tau_out``.
+
+    **Loss and decision.** ``decision_threshold`` is the early-exit rule's softmax threshold (see
     :mod:`rc_snn.training.early_exit`); ``training_decision_threshold``, if set, is the one the
     rank-coded loss uses in training instead (lower: earlier decisions in training, so fewer steps
     computed; validation and inference keep ``decision_threshold``); ``entropy_weight`` is beta_H of
@@ -37,48 +49,68 @@ class TrainConfig:
     added to the rank-coded loss); ``activity_weight`` is lambda_A there, the penalty on the ALIF
     network's spikes per neuron over the steps training computes (up to each decision when training
     stops there); ``full_readout`` applies to ``loss="full"``; ``loss="per-step"`` is for datasets
-    labelled at every step (``qtdb``), and only for them. ``prune_fraction`` of every weight
-    matrix is pruned by magnitude, reached gradually over ``prune_epochs`` (:mod:`rc_snn.training.prune`).
-    ``backward`` picks how the ALIF network's gradients are computed, all to the same values:
-    ``"compiled"`` runs the compiled kernels of :mod:`rc_snn.training.compiled` (any depth, on the
-    CPU; on a GPU it falls back to ``"manual"``), ``"manual"`` the hand-written BPTT
-    loop of :mod:`rc_snn.training.bptt` in torch, ``"autograd"`` differentiates the model's step
-    functions. ``lr_schedule`` is ``"exponential"`` (epoch ``e``, from 0, trains at
+    labelled at every step (``qtdb``), and only for them. ``label_smoothing`` (eps) is that of every
+    cross-entropy term; its loss is lowest where the true class has probability 1 - eps + eps/C, so
+    with the rank-coded loss keep ``decision_threshold`` below that or few samples will ever decide.
+
+    **Data.** ``window`` is the part of each recording used: ``"full"`` (N-MNIST's three saccades,
+    300 ms) or ``"first-saccade"`` (the first 100 ms: a third of the steps, so a third of the
+    training cost). ``input_encoding`` is what a bin gives the first layer
+    (:mod:`rc_snn.data.encoding`): its event count (``"counts"``) or 1 if it holds any event
+    (``"binary"``: accumulates only). ``folds``/``fold`` pick the held-out part of a local N-MNIST
+    Train/ folder or of the ECG training file (index modulo ``folds`` equal to ``fold``).
+
+    **Augmentation.** ``shift_px``, ``rotate_deg``, ``zoom`` and ``drop_events`` augment training
+    batches (:mod:`rc_snn.data.augment`: a random translation within +-``shift_px`` pixels, rotation
+    within +-``rotate_deg`` degrees, scaling by 1 +- ``zoom``, and dropping each event with that
+    probability, drawn anew every epoch); validation is never augmented.
+
+    **Optimisation.** ``lr_schedule`` is ``"exponential"`` (epoch ``e``, from 0, trains at
     ``lr * lr_decay**e``; ``lr_decay`` 1.0 keeps it constant) or ``"cosine"`` (annealed to 0 over
     ``epochs``); ``weight_decay`` > 0 trains with AdamW, decaying the weight matrices only
-    (:mod:`rc_snn.training.optim`). ``label_smoothing`` (eps) is that of every cross-entropy term;
-    its loss is lowest where the true class has probability 1 - eps + eps/C, so with the rank-coded
-    loss keep ``decision_threshold`` below that or few samples will ever decide. ``ema_decay`` > 0
-    keeps an exponential moving average of the weights (:mod:`rc_snn.training.optim`), which
-    validation, the checkpoint's model and everything after training use.
-    ``window`` is the part of each recording used: ``"full"`` (N-MNIST's three saccades, 300 ms)
-    or ``"first-saccade"`` (the first 100 ms: a third of the steps, so a third of the training
-    cost). ``input_encoding`` is what a bin gives the first layer (:mod:`rc_snn.data.encoding`):
-    its event count (``"counts"``) or 1 if it holds any event (``"binary"``: accumulates only). ``folds``/``fold`` pick the held-out part of a local N-MNIST Train/ folder (file index
-    modulo ``folds`` equal to ``fold``). ``shift_px``, ``rotate_deg``, ``zoom`` and ``drop_events``
-    augment training batches (:mod:`rc_snn.data.augment`: a random translation within +-``shift_px``
-    pixels, rotation within +-``rotate_deg`` degrees, scaling by 1 +- ``zoom``, and dropping each
-    event with that probability, drawn anew every epoch); validation is never augmented.
-    ``init_from`` is a run folder whose trained model (the same kind and sizes) this run starts
-    from instead of a random draw: pretraining on one dataset (nmnist-sim), fine-tuning on another.
-    ``b0``, ``beta`` and the time constants are the ALIF neuron's (:class:`ALIFParams`, whose
-    defaults they take); time constants are in steps: ``(mean, sd)`` of the initial normal draw.
-    ``bits`` and ``dead_zone`` are the IR-SNN's output quantiser (:class:`IRParams`; ``bits = 1``
-    sends binary spikes); its readout takes ``tau_out``.
+    (:mod:`rc_snn.training.optim`). ``ema_decay`` > 0 keeps an exponential moving average of the
+    weights, which validation, the checkpoint's model and everything after training use.
+    ``prune_fraction`` of every weight matrix is pruned by magnitude, reached gradually over
+    ``prune_epochs`` (:mod:`rc_snn.training.prune`). ``init_from`` is a run folder whose trained
+    model (the same kind and sizes) this run starts from instead of a random draw: pretraining on
+    one dataset (nmnist-sim), fine-tuning on another.
+
+    **Engine.** ``backward`` picks how the ALIF network's gradients are computed, all to the same
+    values: ``"compiled"`` runs the compiled kernels of :mod:`rc_snn.training.compiled` (any depth,
+    on the CPU; on a GPU it falls back to ``"manual"``, or to ``"autograd"`` for an adaptive output
+    layer), ``"manual"`` the hand-written BPTT loop of :mod:`rc_snn.training.bptt` in torch,
+    ``"autograd"`` differentiates the model's step functions; ``chunk_size`` is the torch loop's.
+
+    Each field has one validation rule (``_RULES``); the rules that tie fields together are in
+    ``__post_init__``.
     """
 
+    # model
     model: str = "alif"
+    layers: int = 1
+    hidden: int = 128
+    output_layer: str = "leaky"
+    surrogate: str = "multi_gaussian"
+    # neuron
+    b0: float = ALIFParams.b0
+    beta: float = ALIFParams.beta
+    tau_m: tuple = ALIFParams.tau_m
+    tau_adp: tuple = ALIFParams.tau_adp
+    tau_out: tuple = ALIFParams.tau_out
+    output_beta: float = ALIFParams.beta
+    output_tau_adp: tuple = (100.0, 0.0)
+    bits: int = IRParams.bits
+    dead_zone: int = IRParams.dead_zone
+    # loss and decision
     loss: str = "rank"
     decision_threshold: float = 0.9
     training_decision_threshold: Optional[float] = None
     entropy_weight: float = 0.0
     last_step_weight: float = 0.0
     activity_weight: float = 0.0
-    prune_fraction: float = 0.0
-    prune_epochs: int = 0
     full_readout: str = "last"
-    layers: int = 1
-    hidden: int = 128
+    label_smoothing: float = 0.0
+    # data
     dataset: str = "nmnist-sim"
     data_dir: Optional[str] = None
     download: bool = False
@@ -87,36 +119,29 @@ class TrainConfig:
     input_encoding: str = "counts"
     folds: int = 10
     fold: int = 0
+    limit_train: Optional[int] = None
+    limit_val: Optional[int] = None
+    # augmentation
     shift_px: int = 0
     rotate_deg: float = 0.0
     zoom: float = 0.0
     drop_events: float = 0.0
-    limit_train: Optional[int] = None
-    limit_val: Optional[int] = None
-    init_from: Optional[str] = None
+    # optimisation
     epochs: int = 5
+    batch_size: int = 64
     lr: float = 2e-3
     lr_decay: float = 1.0
     lr_schedule: str = "exponential"
     weight_decay: float = 0.0
-    label_smoothing: float = 0.0
     ema_decay: float = 0.0
-    batch_size: int = 64
+    prune_fraction: float = 0.0
+    prune_epochs: int = 0
+    init_from: Optional[str] = None
     seed: int = 0
+    # engine
     device: str = "auto"
-    b0: float = ALIFParams.b0
-    beta: float = ALIFParams.beta
-    tau_m: tuple = ALIFParams.tau_m
-    tau_adp: tuple = ALIFParams.tau_adp
-    tau_out: tuple = ALIFParams.tau_out
-    output_layer: str = "leaky"
-    output_beta: float = ALIFParams.beta
-    output_tau_adp: tuple = (100.0, 0.0)
-    bits: int = IRParams.bits
-    dead_zone: int = IRParams.dead_zone
-    surrogate: str = "multi_gaussian"
-    chunk_size: int = 16
     backward: str = "compiled"
+    chunk_size: int = 16
 
     def __post_init__(self) -> None:
         for name, rule in _RULES.items():
