@@ -80,7 +80,7 @@ def count_recurrent(
     n_hidden: int,
     n_layers: int,
     n_outputs: int,
-    n_steps: int,
+    sample_steps: int,
     input_nonzeros: int,
     hidden_nonzeros: int | None = None,
     n_samples: int = 1,
@@ -103,7 +103,7 @@ def count_recurrent(
     favours the SNN; pass ``hidden_nonzeros`` where it matters.
 
     Element-wise: the unit's ``update_macs`` (3) per hidden unit per step and its activations.
-    ``n_steps`` is the total of simulated steps over ``n_samples`` samples.
+    ``sample_steps`` is the total of simulated steps over ``n_samples`` samples.
 
     ``weights`` (a pruned unit, module docstring) with ``input_counts [n_inputs]`` (each input
     channel's nonzero values over the steps) counts nonzero weights only.
@@ -113,13 +113,13 @@ def count_recurrent(
                         ("n_outputs", n_outputs)]:
         if int(value) != value or value < 1:
             raise ValueError(f"expected {name} as a positive integer; got {value!r}")
-    if n_steps < 0 or input_nonzeros < 0:
-        raise ValueError(f"expected nonnegative n_steps and input_nonzeros; got {n_steps}, {input_nonzeros}")
-    if input_nonzeros > n_inputs * n_steps:
+    if sample_steps < 0 or input_nonzeros < 0:
+        raise ValueError(f"expected nonnegative sample_steps and input_nonzeros; got {sample_steps}, {input_nonzeros}")
+    if input_nonzeros > n_inputs * sample_steps:
         raise ValueError(
-            f"expected input_nonzeros <= n_inputs * n_steps = {n_inputs * n_steps}; got {input_nonzeros}"
+            f"expected input_nonzeros <= n_inputs * sample_steps = {n_inputs * sample_steps}; got {input_nonzeros}"
         )
-    hidden_values = n_hidden * n_layers * n_steps
+    hidden_values = n_hidden * n_layers * sample_steps
     if hidden_nonzeros is not None and not 0 <= hidden_nonzeros <= hidden_values:
         raise ValueError(f"expected 0 <= hidden_nonzeros <= {hidden_values}; got {hidden_nonzeros}")
     gate_rows = shape.gates * n_hidden
@@ -131,7 +131,7 @@ def count_recurrent(
     # Fan-out of one hidden value, averaged over layers: recurrent 4H, next layer 4H or readout C.
     hidden_fan_total = n_layers * gate_rows + (n_layers - 1) * gate_rows + n_outputs
     if hidden_nonzeros is None:
-        hidden_ops = hidden_fan_total * n_hidden * n_steps
+        hidden_ops = hidden_fan_total * n_hidden * sample_steps
         nonzero_hidden = hidden_values
     else:
         # Each layer's values share the same per-value fan-out only on average; exact for one layer.
@@ -148,15 +148,15 @@ def count_recurrent(
     units = n_hidden * n_layers
     return OpCounts(
         n_samples=int(n_samples),
-        n_steps=int(n_steps),
+        sample_steps=int(sample_steps),
         effective_acs=0,
         effective_macs=input_ops + int(hidden_ops),
-        dense_synaptic_ops=dense_per_step * int(n_steps),
+        dense_synaptic_ops=dense_per_step * int(sample_steps),
         event_driven_acs=0,
-        event_driven_macs=used_per_step * int(n_steps),
-        neuron_updates=(units + n_outputs) * int(n_steps),
-        neuron_update_macs=units * sum(shape.update_macs.values()) * int(n_steps),
-        activations=units * shape.activations * int(n_steps),
+        event_driven_macs=used_per_step * int(sample_steps),
+        neuron_updates=(units + n_outputs) * int(sample_steps),
+        neuron_update_macs=units * sum(shape.update_macs.values()) * int(sample_steps),
+        activations=units * shape.activations * int(sample_steps),
         input_events=int(input_nonzeros),
         spikes_per_layer=(),
         activations_total=hidden_values,
@@ -178,7 +178,7 @@ def count_recurrent_from_activity(
             n_hidden=n_hidden,
             n_layers=n_layers,
             n_outputs=n_outputs,
-            n_steps=item.n_steps,
+            sample_steps=item.n_steps,
             input_nonzeros=item.input_events,
             unit=unit,
             weights=weights,

@@ -142,12 +142,12 @@ READOUT_UPDATE_MACS: dict[str, int] = {"membrane": 2}
 class OpCounts:
     """Operation counts summed over ``n_samples`` samples (see the module docstring for each).
 
-    ``spikes_per_layer`` is empty for the LSTM. ``n_steps`` is the total of simulated steps over
-    the samples (so ``n_steps / n_samples`` is the mean decision step + 1).
+    ``spikes_per_layer`` is empty for the LSTM. ``sample_steps`` is the total of simulated steps over
+    the samples (``sample_steps / n_samples`` is the mean decision step + 1), as in training.
     """
 
     n_samples: int
-    n_steps: int
+    sample_steps: int
     effective_acs: int
     effective_macs: int
     dense_synaptic_ops: int
@@ -383,7 +383,7 @@ def count_snn(network: Any, activity: Activity | Iterable[Activity]) -> OpCounts
     spikes_per_layer = tuple(int(counts.sum()) for counts in activity.spike_counts)
     return OpCounts(
         n_samples=1,
-        n_steps=steps,
+        sample_steps=steps,
         effective_acs=binary_spike_ops + (input_ops if activity.input_is_binary else 0),
         effective_macs=graded_spike_ops + (0 if activity.input_is_binary else input_ops),
         dense_synaptic_ops=fan.dense_ops_per_step * steps,

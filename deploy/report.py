@@ -74,7 +74,7 @@ class ModelResult:
         decision_steps: ``[N]`` 0-based decision step per counted sample (full-sequence runs:
             ``T - 1`` for every sample).
         counts: operation counts summed over the same N samples, each counted up to and
-            including its decision step (``counts.n_steps == sum(decision_steps + 1)``).
+            including its decision step (``counts.sample_steps == sum(decision_steps + 1)``).
         dt_ms: duration of one step in milliseconds.
         accuracy_at_last_step: accuracy when every sample runs to the last step, if measured.
         tradeoff: :class:`OperatingPoint` s over several decision thresholds or entropy weights
@@ -125,11 +125,11 @@ class ModelResult:
                 f"expected decision_steps of {self.name!r} as a nonempty 1-d array of steps >= 0; "
                 f"got shape {steps.shape}"
             )
-        if self.counts.n_samples != steps.size or self.counts.n_steps != int((steps + 1).sum()):
+        if self.counts.n_samples != steps.size or self.counts.sample_steps != int((steps + 1).sum()):
             raise ValueError(
                 f"expected counts of {self.name!r} over the same samples as decision_steps "
                 f"({steps.size} samples, {int((steps + 1).sum())} steps); got {self.counts.n_samples} "
-                f"samples, {self.counts.n_steps} steps"
+                f"samples, {self.counts.sample_steps} steps"
             )
         if not self.dt_ms > 0:
             raise ValueError(f"expected dt_ms > 0 for {self.name!r}; got {self.dt_ms}")

@@ -165,7 +165,7 @@ def test_early_exit_at_step_k_counts_exactly_k_steps(rng):
             + spikes_0[:k].sum(axis=0) @ (fan.recurrent[0] + fan.forward[0])
             + spikes_1[:k].sum(axis=0) @ (fan.recurrent[1] + fan.forward[1])
         )
-        assert counts.n_steps == k
+        assert counts.sample_steps == k
         assert counts.effective_acs == expected_acs
         assert counts.neuron_updates == 7 * k
         assert counts.dense_synaptic_ops == fan.dense_ops_per_step * k
@@ -248,8 +248,8 @@ def test_batch_activities_cut_each_sample_at_its_own_decision_step(rng):
     )
     assert total == one_by_one
     assert total.n_samples == 3
-    assert total.n_steps == 10
-    assert total.per_inference()["n_steps"] == pytest.approx(10 / 3)
+    assert total.sample_steps == 10
+    assert total.per_inference()["sample_steps"] == pytest.approx(10 / 3)
 
 
 def test_lstm_counts_follow_the_gate_formula():

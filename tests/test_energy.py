@@ -18,7 +18,7 @@ from deploy.energy import (
 def snn_counts(n_samples: int = 2) -> OpCounts:
     return OpCounts(
         n_samples=n_samples,
-        n_steps=10 * n_samples,
+        sample_steps=10 * n_samples,
         effective_acs=1000 * n_samples,
         effective_macs=20 * n_samples,
         dense_synaptic_ops=50000 * n_samples,
@@ -98,7 +98,7 @@ def test_user_constants_and_ratio():
     mine = custom_energy_model("mine", mac_pj=2.0, ac_pj=1.0, source="my measurements")
     assert isinstance(mine, EnergyModel)
     assert mine.sources["mac_pj"] == "my measurements"
-    lstm = count_recurrent(4, 3, 1, 2, n_steps=10, input_nonzeros=0, n_samples=1)
+    lstm = count_recurrent(4, 3, 1, 2, sample_steps=10, input_nonzeros=0, n_samples=1)
     snn = snn_counts(n_samples=1)
     expected = energy_per_inference(lstm, mine).total_pj / energy_per_inference(snn, mine).total_pj
     assert energy_ratio(lstm, snn, mine) == pytest.approx(expected)

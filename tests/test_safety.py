@@ -256,7 +256,7 @@ def test_plugin_refuses_zero_length_time():
 
 def valid_summary() -> dict:
     counts = {name: 0 for name in OpCounts.__dataclass_fields__}
-    counts.update(n_samples=4, n_steps=10, effective_acs=30, spikes_per_layer=[7])
+    counts.update(n_samples=4, sample_steps=10, effective_acs=30, spikes_per_layer=[7])
     return {"name": "ALIF rank coding, Lava floating point", "dataset": "toy", "split": "test", "fixed_point": False,
             "n_samples": 4, "accuracy": 0.75, "decision_steps": [0, 1, 2, 3], "predictions": [0, 1, 1, 0],
             "labels": [0, 1, 1, 1], "dt_ms": None, "weights_id": "abc", "counts": counts, "run_dir": "gone"}

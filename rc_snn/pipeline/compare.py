@@ -125,7 +125,7 @@ def analyse_run(
 
 def firing_rate(counts: OpCounts, n_neurons: int) -> float:
     """Spikes per hidden neuron per step simulated (each sample up to its decision)."""
-    return counts.spikes / (n_neurons * counts.n_steps) if counts.n_steps else 0.0
+    return counts.spikes / (n_neurons * counts.sample_steps) if counts.sample_steps else 0.0
 
 
 def lava_result(summary: dict, source: str = "the Lava result") -> ModelResult:
@@ -193,9 +193,9 @@ def check_lava_summary(summary, source: str = "the Lava result") -> None:
         counts = OpCounts.from_dict(summary["counts"])
     except ValueError as error:
         raise ValueError(f"{source}: {error}") from None
-    if counts.n_samples != n or counts.n_steps != sum(summary["decision_steps"]) + n:
+    if counts.n_samples != n or counts.sample_steps != sum(summary["decision_steps"]) + n:
         fail("counts", f"counts over its {n} samples up to their decisions ({sum(summary['decision_steps']) + n} "
-                       f"steps); they hold {counts.n_samples} samples, {counts.n_steps} steps")
+                       f"steps); they hold {counts.n_samples} samples, {counts.sample_steps} steps")
 
 
 def check_lava_provenance(summary: dict, source: str) -> None:
