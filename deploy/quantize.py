@@ -44,9 +44,12 @@ from .fixed import (ACTIVATION_SHIFT, BIAS_EXP_MAX, BIAS_MANTISSA_MAX, DECAY_MAX
                     SIGMOID_SCALE, STATE_MAX, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, WEIGHT_MANTISSA_MAX,
                     WEIGHT_MANTISSA_MIN, FixedALIFLayer, FixedIRLayer, FixedLIFLayer, FixedNetwork, FixedReadout)
 from .ir import ALIFLayerIR, IRLayerIR, LIFLayerIR, NetworkIR, ReadoutIR, max_level
+from .reference import simulate
 
 #: Float range of the ALIF state kept inside 24 bits, in units of the largest threshold b0 + beta.
 U_HEADROOM = 16.0
+#: The headrooms :func:`calibrate_headroom` tries, by factors of 4 around :data:`U_HEADROOM`.
+HEADROOMS = (4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0)
 
 def quantize_decay(decay: np.ndarray) -> np.ndarray:
     """``round(decay * 4096)`` clipped to ``[1, 4095]``."""
@@ -238,3 +241,25 @@ def from_device(fixed: FixedNetwork) -> NetworkIR:
         decision_threshold=fixed.decision_threshold,
         dt_ms=fixed.dt_ms,
     )
+
+
+def calibrate_headroom(ir: NetworkIR, frames: np.ndarray, headrooms=HEADROOMS) -> float:
+    """The ``u_headroom`` among ``headrooms`` whose integer network agrees best with ``ir`` in float on
+    ``frames [N, T, F]`` (calibration data: training samples, not the ones judged), as post-training
+    quantisation calibrates its ranges: most samples with the same decision (prediction and step),
+    then most steps with the same output argmax, then fewest saturated states, then the nearest to
+    :data:`U_HEADROOM`. Where the membrane stays within a few thresholds (the N-MNIST recipes) that
+    is the default; a network whose currents dwarf its threshold (the ECG recipe: ``b0 = 0.01``,
+    weights near 10) saturates at the default and needs a coarser scale.
+    """
+    float_run = simulate(ir, frames)
+    float_argmax = float_run.outputs.argmax(-1)
+
+    def agreement(headroom: float) -> tuple:
+        run = simulate(to_device(ir, u_headroom=headroom), frames)
+        same = (run.predictions == float_run.predictions) & (run.decision_steps == float_run.decision_steps)
+        return (float(same.mean()), float((run.outputs.argmax(-1) == float_argmax).mean()), -run.saturated,
+                -abs(np.log(headroom / U_HEADROOM)))
+
+    return max(headrooms, key=agreement)
+

@@ -130,3 +130,26 @@ def test_fixed_point_step_equals_hand_computed_integers():
     weights_t = np.array([[3, -5], [2, -7]])
     synaptic = kernels.synaptic_input_fixed(weights_t, np.array([1, -2]), np.array([[1, 2]]))
     np.testing.assert_array_equal(synaptic, [[14, -5]])
+
+
+def test_calibration_keeps_the_default_scale_where_it_fits_and_coarsens_it_where_the_state_saturates():
+    """An N-MNIST-like network (adaptive threshold 1.81) keeps U_HEADROOM; the ECG recipe's kind (no
+    adaptation, b0 = 0.01, currents hundreds of thresholds strong) saturates at it, and calibration
+    takes the headroom whose outputs agree best with float, without saturation, so its spikes follow
+    the float network's more closely."""
+    frames = np.random.default_rng(5).poisson(0.3, (40, 30, 20)).astype(float)
+    assert quantize.calibrate_headroom(network(), frames) == quantize.U_HEADROOM
+    base = network(w_scale=3.0)
+    strong = NetworkIR((ALIFLayerIR(**{**vars(base.layers[0]), "beta": 0.0}),), base.readout, decision_threshold=1.0)
+    chosen = quantize.calibrate_headroom(strong, frames)
+    float_run = reference.simulate(strong, frames)
+    runs = {h: reference.simulate(to_device(strong, u_headroom=h), frames) for h in quantize.HEADROOMS}
+
+    def outputs_agree(run):
+        return float((run.outputs.argmax(-1) == float_run.outputs.argmax(-1)).mean())
+
+    default, best = runs[quantize.U_HEADROOM], runs[chosen]
+    assert chosen > quantize.U_HEADROOM and default.saturated > 0 and best.saturated == 0
+    assert outputs_agree(best) == max(outputs_agree(run) for run in runs.values())
+    spikes_agree = [float((run.spikes[0] == float_run.spikes[0]).mean()) for run in (default, best)]
+    assert spikes_agree[1] > spikes_agree[0] + 0.01, spikes_agree

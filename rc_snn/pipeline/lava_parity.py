@@ -14,12 +14,12 @@ from typing import NamedTuple, Optional
 import numpy as np
 import torch
 
-from deploy.activity import activity_from_counts
+from deploy.activity import activity_from_counts, check_frames
 from deploy.counting import REPORT_CONVENTIONS, count_snn
 from deploy.energy import energy_per_inference
 from deploy.ir import NetworkIR
 from deploy.lava_run import record_batch
-from deploy.quantize import to_device
+from deploy.quantize import calibrate_headroom, from_device, to_device
 from deploy.simulate import LavaEvaluation, evaluate
 
 from ..training.early_exit import select_decision
@@ -58,6 +58,19 @@ def check_network_of_run(network: NetworkIR, run: TrainedRun) -> None:
                          f"weights {run.weights_id} (retrained since?): export it again with `rc-snn export`")
 
 
+#: Training samples the fixed-point conversion is calibrated on (``deploy.quantize.calibrate_headroom``).
+CALIBRATION_SAMPLES = 64
+
+
+def device_network(network: NetworkIR, run: TrainedRun, config, progress: bool = False):
+    """``(FixedNetwork, u_headroom)``: ``network`` in device integers, its state scale calibrated on the
+    first :data:`CALIBRATION_SAMPLES` of the run's training split (never the samples judged)."""
+    dataset, _ = load_split(config, "train", CALIBRATION_SAMPLES, progress)
+    frames = np.stack([np.asarray(x) for x, _ in dataset]).astype(np.float64)
+    headroom = calibrate_headroom(network, frames)
+    return to_device(network, u_headroom=headroom), headroom
+
+
 def lava_versus_pytorch(
     run: TrainedRun, *, split: str = "test", samples: int = 200, fixed_point: bool = False,
     data_dir: Optional[str] = None, network: Optional[NetworkIR] = None, network_name: Optional[str] = None,
@@ -87,9 +100,14 @@ def lava_versus_pytorch(
     ours = network.weights_id is not None
     name = f"{run_label(config) if ours else network_name or 'network'}, Lava {'fixed' if fixed_point else 'floating'} point"
     if info.per_step:
-        return _per_step_parity(run, network, frames, labels, fixed_point=fixed_point, name=name, ours=ours,
-                                split=split)
-    lava = evaluate(to_device(network) if fixed_point else network, frames, labels, stream=stream, progress=progress)
+        network = replace(network, decision_threshold=1.0)  # max softmax never exceeds 1: nobody decides
+    if fixed_point:  # the judged frames refused before any calibration runs
+        check_frames(frames, network.n_inputs, fixed_point=True, as_float64=False)
+    device, headroom = device_network(network, run, config, progress) if fixed_point else (network, None)
+    if info.per_step:
+        return _per_step_parity(run, network, device, frames, labels, name=name, ours=ours, split=split,
+                                headroom=headroom)
+    lava = evaluate(device, frames, labels, stream=stream, progress=progress)
     model64 = copy.deepcopy(model).to(device="cpu", dtype=torch.float64).eval()  # the run's model stays as it is
     with torch.no_grad():
         logits_seq, _ = model64(time_first(torch.from_numpy(frames), torch.device("cpu")).double())
@@ -97,7 +115,8 @@ def lava_versus_pytorch(
     torch_predictions, torch_steps = reference.predictions.numpy(), reference.steps.numpy()
     summary = {
         "name": name,
-        "run_dir": str(run.run_dir) if ours else None, "weights_id": network.weights_id, "dataset": config.dataset, "split": split, "fixed_point": fixed_point,
+        "run_dir": str(run.run_dir) if ours else None, "weights_id": network.weights_id, "dataset": config.dataset,
+        "split": split, "fixed_point": fixed_point, "u_headroom": headroom,
         "n_samples": int(labels.size),
         "accuracy": lava.accuracy,
         "pytorch_accuracy": float(np.mean(torch_predictions == labels)),
@@ -114,14 +133,13 @@ def lava_versus_pytorch(
     return LavaParity(summary, lava)
 
 
-def _per_step_parity(run: TrainedRun, network: NetworkIR, frames: np.ndarray, labels: np.ndarray, *,
-                     fixed_point: bool, name: str, ours: bool, split: str) -> LavaParity:
+def _per_step_parity(run: TrainedRun, network: NetworkIR, device, frames: np.ndarray, labels: np.ndarray, *,
+                     name: str, ours: bool, split: str, headroom: Optional[float]) -> LavaParity:
     """A per-step task in Lava: every recording runs all its steps (no decision: threshold 1), the
     readout's ``m[t]`` is recorded and its argmax is the prediction at every step, against PyTorch's
     in float64; energy per step from the Lava run's spike counts, under both conventions."""
     burn_in = burn_in_of(run.info)
-    streaming = replace(network, decision_threshold=1.0)  # max softmax never exceeds 1: nobody decides
-    result = record_batch(to_device(streaming) if fixed_point else streaming, frames)
+    result = record_batch(device, frames)  # network in float or device integers
     lava_predictions = result.outputs.argmax(-1)  # [N, T]
     model64 = copy.deepcopy(run.model).to(device="cpu", dtype=torch.float64).eval()
     with torch.no_grad():
@@ -129,11 +147,13 @@ def _per_step_parity(run: TrainedRun, network: NetworkIR, frames: np.ndarray, la
     torch_predictions = logits_seq.argmax(-1).t().numpy()
     judged = slice(burn_in, None)
     last = frames.shape[1] - 1
-    counts = count_snn(network, [activity_from_counts(frames[i], [c[i] for c in result.spike_counts], last)
+    counted = network if headroom is None else from_device(device)  # a fixed run: the synapses the device has
+    counts = count_snn(counted, [activity_from_counts(frames[i], [c[i] for c in result.spike_counts], last)
                                  for i in range(frames.shape[0])])
     summary = {
         "task": "per-step", "name": name, "run_dir": str(run.run_dir) if ours else None,
-        "weights_id": network.weights_id, "dataset": run.config.dataset, "split": split, "fixed_point": fixed_point,
+        "weights_id": network.weights_id, "dataset": run.config.dataset, "split": split,
+        "fixed_point": headroom is not None, "u_headroom": headroom,
         "n_samples": int(frames.shape[0]), "n_steps": int(frames.shape[1]), "burn_in": burn_in,
         "accuracy": float(np.mean(lava_predictions[:, judged] == labels[:, judged])),
         "pytorch_accuracy": float(np.mean(torch_predictions[:, judged] == labels[:, judged])),
@@ -150,7 +170,8 @@ def _per_step_parity(run: TrainedRun, network: NetworkIR, frames: np.ndarray, la
 
 
 def format_lava(summary: dict) -> str:
-    kind = "fixed point" if summary["fixed_point"] else "floating point"
+    kind = (f"fixed point, u_headroom {summary['u_headroom']:g} calibrated on {CALIBRATION_SAMPLES} training samples"
+            if summary["fixed_point"] else "floating point")
     if summary.get("task") == "per-step":
         energy = summary["energy_per_step_pj"]
         return "\n".join([
