@@ -39,7 +39,7 @@ from numba import njit, prange
 
 @njit(parallel=True, cache=True)
 def _forward(x, sizes, w_in_t, w_deep_t, bias_in, w_rec_t, alpha, rho, b0, beta, w_out_t, bias_out, alpha_out,
-             membrane, decision_threshold, u, b, s, current, m, co, steps, crossed, finite):  # pragma: no cover - compiled
+             membrane, decision_threshold, u, b, s, current, m, co, steps, crossed, finite, spike_counts):  # pragma: no cover
     batch, n_steps, n_in = x.shape
     n_layers, n_out = sizes.shape[0], alpha_out.shape[0]
     top = n_layers - 1
@@ -76,7 +76,11 @@ def _forward(x, sizes, w_in_t, w_deep_t, bias_in, w_rec_t, alpha, rho, b0, beta,
                     u_new = alpha[l, h] * u[r, t, l, h] + (one - alpha[l, h]) * cur[h] - adaptive_threshold * s_prev
                     b[r, t + 1, l, h] = b_new
                     u[r, t + 1, l, h] = u_new
-                    s[r, t + 1, l, h] = one if u_new - adaptive_threshold > 0 else 0
+                    if u_new - adaptive_threshold > 0:
+                        s[r, t + 1, l, h] = one
+                        spike_counts[r, l] += 1
+                    else:
+                        s[r, t + 1, l, h] = 0
             z_max = -np.inf
             if membrane:  # the top layer is the output: z[t] = u_top[t]
                 for c in range(n_out):
@@ -260,15 +264,17 @@ def forward(x: np.ndarray, net: Network, decision_threshold: float | None) -> di
     """Run every sample of ``x [batch, steps, inputs]`` to its decision step (the last step if no threshold).
 
     Returns the states ``u, b, s [batch, steps + 1, layers, H]``, ``current [batch, steps, layers, H]``,
-    readout ``m [batch, steps + 1, classes]`` and ``co``, ``steps`` (t*), ``crossed`` and ``finite``
-    (False where an input read was NaN or inf). Entries past a sample's t* are undefined (never computed).
+    readout ``m [batch, steps + 1, classes]`` and ``co``, ``steps`` (t*), ``crossed``, ``finite``
+    (False where an input read was NaN or inf) and ``spike_counts [batch, layers]`` (each sample's
+    spikes up to its t*). Entries past a sample's t* are undefined (never computed).
     """
     batch, n_steps = x.shape[:2]
     layers, n_out, dtype = (len(net.sizes), net.width), net.alpha_out.shape[0], x.dtype
     result = dict(u=np.empty((batch, n_steps + 1) + layers, dtype), b=np.empty((batch, n_steps + 1) + layers, dtype),
                   s=np.empty((batch, n_steps + 1) + layers, dtype), current=np.empty((batch, n_steps) + layers, dtype),
                   m=np.empty((batch, n_steps + 1, n_out), dtype), co=np.empty((batch, n_steps, n_out), dtype),
-                  steps=np.zeros(batch, np.int64), crossed=np.zeros(batch, np.bool_), finite=np.ones(batch, np.bool_))
+                  steps=np.zeros(batch, np.int64), crossed=np.zeros(batch, np.bool_), finite=np.ones(batch, np.bool_),
+                  spike_counts=np.zeros((batch, len(net.sizes)), dtype))
     for name in ("u", "b", "s", "m"):
         result[name][:, 0] = 0  # the resting state
     with numba.parallel_chunksize(1):  # samples end at their own t*: hand them out one by one
