@@ -87,6 +87,19 @@ def test_train_evaluate_and_refusals_on_a_per_step_task(tmp_path, capsys, model)
     assert "train it with --loss per-step" in capsys.readouterr().err
 
 
+def test_cv_of_a_per_step_task_reports_the_per_step_accuracy_per_fold(tmp_path, capsys):
+    write_mat(tmp_path / "QTDB_train.mat", n=12, steps=25)
+    out = tmp_path / "cv"
+    assert main(["cv", "--dataset", "qtdb", "--data-dir", str(tmp_path), "--loss", "per-step", "--hidden", "6",
+                 "--epochs", "1", "--folds", "3", "--out", str(out), "--no-progress"]) == 0
+    summary = json.loads((out / "cv.json").read_text())
+    assert summary["task"] == "per-step" and [f["n_samples"] for f in summary["per_fold"]] == [4, 4, 4]
+    assert "mean_decision_step" not in summary and "mean_decision_step" not in summary["per_fold"][0]
+    assert summary["accuracy"]["mean"] == pytest.approx(np.mean([f["accuracy"] for f in summary["per_fold"]]))
+    table = capsys.readouterr().out
+    assert "| fold | recordings | per-step accuracy | training (s) |" in table and "decision" not in table
+
+
 def test_the_shared_training_split_reads(qtdb):
     train, info = load_dataset("qtdb", "train", data_dir=qtdb, folds=5, fold=0)
     val, _ = load_dataset("qtdb", "val", data_dir=qtdb, folds=5, fold=0)

@@ -59,8 +59,9 @@ def cross_validate(config: TrainConfig, out_dir, folds: int = 5, *, resume: bool
 
     Per fold: accuracy at the decision (rank-coded runs: the early-exit rule at the run's
     threshold; full-sequence runs: the last step, which is what they are trained to output),
-    accuracy at the last step, mean decision step and time to decision. Summary: mean and
-    population standard deviation over the folds of each.
+    accuracy at the last step, mean decision step and time to decision; for a per-step task
+    (``qtdb``) the per-step accuracy alone (``"task": "per-step"``). Summary: mean and population
+    standard deviation over the folds of each, and of the training time.
     """
     if config.dataset not in ("nmnist", "qtdb"):
         raise ValueError(f"cross-validation splits a local N-MNIST Train/ folder or QTDB_train.mat by file or "
@@ -84,6 +85,10 @@ def _cross_validate(config: TrainConfig, out_dir: Path, folds: int, resume: bool
         val_set, _ = load_split(run.config, "val", progress=progress)
         result = evaluate_model(run.model, val_set, run.config.decision_threshold, dt_ms=run.info.dt_ms,
                                 burn_in=burn_in_of(run.info), progress=progress)
+        if run.info.per_step:  # a label at every step: no decision, one accuracy (from the burn-in on)
+            per_fold.append({"fold": fold, "n_samples": result["n_samples"], "accuracy": result["accuracy"],
+                             "train_seconds": sum(entry["train_seconds"] for entry in run.history)})
+            continue
         rank = run.config.loss == "rank"
         steps = result["mean_decision_step"] if rank else result["n_steps"] - 1
         per_fold.append({
@@ -94,10 +99,11 @@ def _cross_validate(config: TrainConfig, out_dir: Path, folds: int, resume: bool
             "mean_decision_ms": (steps + 1) * run.info.dt_ms if run.info.dt_ms else None,
             "train_seconds": sum(entry["train_seconds"] for entry in run.history),
         })
+    keys = [key for key in ("accuracy", "accuracy_last_step", "mean_decision_step", "mean_decision_ms",
+                            "train_seconds") if key in per_fold[0]]
     summary = {"config": common_config(configs), "folds": folds, "per_fold": per_fold,
-               **{key: spread([entry[key] for entry in per_fold])
-                  for key in ("accuracy", "accuracy_last_step", "mean_decision_step", "mean_decision_ms",
-                              "train_seconds")}}
+               "task": "per-step" if "mean_decision_step" not in per_fold[0] else "sequence",
+               **{key: spread([entry[key] for entry in per_fold]) for key in keys}}
     write_json(out_dir / CV_FILE, summary)
     return summary
 
@@ -111,6 +117,14 @@ def spread(values: list) -> dict:
 
 def format_cv(summary: dict) -> str:
     """The cross-validation as a short table: one row per fold, then mean and sd."""
+    if summary.get("task") == "per-step":
+        lines = ["| fold | recordings | per-step accuracy | training (s) |", "|---|---|---|---|"]
+        lines += [f"| {entry['fold']} | {entry['n_samples']} | {100 * entry['accuracy']:.2f} % | "
+                  f"{entry['train_seconds']:.0f} |" for entry in summary["per_fold"]]
+        acc, seconds = summary["accuracy"], summary["train_seconds"]
+        lines.append(f"| mean +- sd | {sum(e['n_samples'] for e in summary['per_fold'])} | "
+                     f"{100 * acc['mean']:.2f} +- {100 * acc['sd']:.2f} % | {seconds['mean']:.0f} +- {seconds['sd']:.0f} |")
+        return "\n".join(lines)
     lines = ["| fold | samples | accuracy | accuracy, last step | mean decision step | decision (ms) |",
              "|---|---|---|---|---|---|"]
     ms = lambda value: "-" if value is None else f"{value:.1f}"  # noqa: E731
