@@ -58,6 +58,11 @@ def check_network_of_run(network: NetworkIR, run: TrainedRun) -> None:
                          f"weights {run.weights_id} (retrained since?): export it again with `rc-snn export`")
 
 
+def _frames(dataset) -> np.ndarray:
+    """A split's inputs as one float64 array ``[N, T, F]``, as the network file's runs take them."""
+    return np.stack([np.asarray(x) for x, _ in dataset]).astype(np.float64)
+
+
 #: Training samples the fixed-point conversion is calibrated on (``deploy.quantize.calibrate_headroom``).
 CALIBRATION_SAMPLES = 64
 
@@ -66,8 +71,7 @@ def device_network(network: NetworkIR, run: TrainedRun, config, progress: bool =
     """``(FixedNetwork, u_headroom)``: ``network`` in device integers, its state scale calibrated on the
     first :data:`CALIBRATION_SAMPLES` of the run's training split (never the samples judged)."""
     dataset, _ = load_split(config, "train", CALIBRATION_SAMPLES, progress)
-    frames = np.stack([np.asarray(x) for x, _ in dataset]).astype(np.float64)
-    headroom = calibrate_headroom(network, frames)
+    headroom = calibrate_headroom(network, _frames(dataset))
     return to_device(network, u_headroom=headroom), headroom
 
 
@@ -95,7 +99,7 @@ def lava_versus_pytorch(
     else:
         network = export_model(model, decision_threshold=config.decision_threshold, dt_ms=info.dt_ms)
     dataset, _ = load_split(config, split, samples, progress)
-    frames = np.stack([np.asarray(x) for x, _ in dataset]).astype(np.float64)
+    frames = _frames(dataset)
     labels = np.stack([np.asarray(y, dtype=np.int64) for _, y in dataset])  # [N], or [N, T] for a per-step task
     ours = network.weights_id is not None
     name = f"{run_label(config) if ours else network_name or 'network'}, Lava {'fixed' if fixed_point else 'floating'} point"

@@ -85,24 +85,22 @@ def _cross_validate(config: TrainConfig, out_dir: Path, folds: int, resume: bool
         val_set, _ = load_split(run.config, "val", progress=progress)
         result = evaluate_model(run.model, val_set, run.config.decision_threshold, dt_ms=run.info.dt_ms,
                                 burn_in=burn_in_of(run.info), progress=progress)
+        entry = {"fold": fold, "n_samples": result["n_samples"],
+                 "train_seconds": sum(e["train_seconds"] for e in run.history)}
         if run.info.per_step:  # a label at every step: no decision, one accuracy (from the burn-in on)
-            per_fold.append({"fold": fold, "n_samples": result["n_samples"], "accuracy": result["accuracy"],
-                             "train_seconds": sum(entry["train_seconds"] for entry in run.history)})
-            continue
-        rank = run.config.loss == "rank"
-        steps = result["mean_decision_step"] if rank else result["n_steps"] - 1
-        per_fold.append({
-            "fold": fold, "n_samples": result["n_samples"],
-            "accuracy": result["accuracy_last_step"] if run.config.loss == "full" else result["accuracy"],
-            "accuracy_last_step": result["accuracy_last_step"],
-            "mean_decision_step": steps,
-            "mean_decision_ms": (steps + 1) * run.info.dt_ms if run.info.dt_ms else None,
-            "train_seconds": sum(entry["train_seconds"] for entry in run.history),
-        })
-    keys = [key for key in ("accuracy", "accuracy_last_step", "mean_decision_step", "mean_decision_ms",
-                            "train_seconds") if key in per_fold[0]]
+            entry["accuracy"] = result["accuracy"]
+        else:
+            rank = run.config.loss == "rank"
+            steps = result["mean_decision_step"] if rank else result["n_steps"] - 1
+            entry.update(accuracy=result["accuracy_last_step"] if run.config.loss == "full" else result["accuracy"],
+                         accuracy_last_step=result["accuracy_last_step"], mean_decision_step=steps,
+                         mean_decision_ms=(steps + 1) * run.info.dt_ms if run.info.dt_ms else None)
+        per_fold.append(entry)
+    per_step = run.info.per_step
+    keys = ("accuracy", "train_seconds") if per_step else (
+        "accuracy", "accuracy_last_step", "mean_decision_step", "mean_decision_ms", "train_seconds")
     summary = {"config": common_config(configs), "folds": folds, "per_fold": per_fold,
-               "task": "per-step" if "mean_decision_step" not in per_fold[0] else "sequence",
+               "task": "per-step" if per_step else "sequence",
                **{key: spread([entry[key] for entry in per_fold]) for key in keys}}
     write_json(out_dir / CV_FILE, summary)
     return summary
