@@ -127,3 +127,20 @@ def test_a_run_starts_from_the_weights_of_init_from(tmp_path, monkeypatch):
         assert torch.equal(value, started[name]), name
     with pytest.raises(ValueError, match="init_from .*: its 'alif' model \\(hidden 16, layers 1\\) does not fit"):
         train(config.replace(hidden=8), tmp_path / "other", progress=False, log=quiet)
+
+
+def test_the_time_constants_train_at_their_own_learning_rate():
+    model = ALIFRSNN(3, [4], 2, output_layer="adaptive")
+    config = TrainConfig(lr=0.1, tau_lr_scale=3.0, weight_decay=0.01, epochs=4, lr_decay=0.5)
+    optimizer = build_optimizer(model, config)
+    names = {id(p): name for name, p in model.named_parameters()}
+    rates = {names[id(p)]: group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    assert set(rates) == {name for name, _ in model.named_parameters()}
+    taus = {name for name in rates if "log_tau" in name}
+    assert len(taus) == 4  # the hidden layer's and the output layer's membrane and adaptation
+    assert all(rates[name] == pytest.approx(0.3 if name in taus else 0.1) for name in rates)
+    schedule = build_schedule(optimizer, config)
+    optimizer.step()
+    schedule.step()  # the schedule scales every group
+    assert sorted(g["lr"] for g in optimizer.param_groups) == pytest.approx([0.05, 0.05, 0.15])
+    assert len(build_optimizer(model, TrainConfig()).param_groups) == 1

@@ -54,6 +54,7 @@ _HELP = {
     "limit_test": "evaluate on only this many test samples",
     "lr_decay": "factor applied to the learning rate after every epoch (1 = constant; 'exponential' schedule)",
     "lr_schedule": "'exponential' (lr * lr_decay**epoch) or 'cosine' (annealed to 0 over the epochs)",
+    "tau_lr_scale": "factor on the learning rate of the neurons' time constants (Yin et al.: 2-3)",
     "weight_decay": "AdamW's decoupled weight decay on the weight matrices (0 = Adam)",
     "label_smoothing": "label smoothing of every cross-entropy term",
     "init_from": "a trained run folder (same model and sizes) to start from, e.g. one trained on nmnist-sim",

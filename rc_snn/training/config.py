@@ -67,7 +67,8 @@ class TrainConfig:
 
     **Optimisation.** ``lr_schedule`` is ``"exponential"`` (epoch ``e``, from 0, trains at
     ``lr * lr_decay**e``; ``lr_decay`` 1.0 keeps it constant) or ``"cosine"`` (annealed to 0 over
-    ``epochs``); ``weight_decay`` > 0 trains with AdamW, decaying the weight matrices only
+    ``epochs``); ``tau_lr_scale`` multiplies the learning rate of the neurons' time constants (their
+``log(tau)``); ``weight_decay`` > 0 trains with AdamW, decaying the weight matrices only
     (:mod:`rc_snn.training.optim`). ``ema_decay`` > 0 keeps an exponential moving average of the
     weights, which validation, the checkpoint's model and everything after training use.
     ``prune_fraction`` of every weight matrix is pruned by magnitude, reached gradually over
@@ -132,6 +133,7 @@ class TrainConfig:
     lr: float = 2e-3
     lr_decay: float = 1.0
     lr_schedule: str = "exponential"
+    tau_lr_scale: float = 1.0
     weight_decay: float = 0.0
     ema_decay: float = 0.0
     prune_fraction: float = 0.0
@@ -165,7 +167,7 @@ class TrainConfig:
             _fail("lr_decay", "1.0 with lr_schedule 'cosine' (lr_decay is the exponential schedule's factor)",
                   self.lr_decay)
         for name in ("decision_threshold", "entropy_weight", "last_step_weight", "activity_weight", "prune_fraction",
-                     "lr", "lr_decay", "weight_decay", "label_smoothing", "b0", "beta", "output_beta", "rotate_deg", "zoom",
+                     "lr", "lr_decay", "tau_lr_scale", "weight_decay", "label_smoothing", "b0", "beta", "output_beta", "rotate_deg", "zoom",
                      "drop_events"):
             object.__setattr__(self, name, float(getattr(self, name)))
         if self.bin_ms is not None:
@@ -343,6 +345,7 @@ _RULES = {
     "lr": _number(lambda v: v > 0, "a finite learning rate > 0"),
     "lr_decay": _number(lambda v: 0 < v <= 1, "a factor per epoch, 0 < f <= 1"),
     "lr_schedule": _choice(LR_SCHEDULES),
+    "tau_lr_scale": _number(lambda v: v > 0, "a finite factor > 0 on the time constants' learning rate"),
     "weight_decay": _number(lambda v: v >= 0, "a finite number >= 0"),
     "label_smoothing": _number(lambda v: 0 <= v < 1, "a probability, 0 <= p < 1"),
     "ema_decay": _number(lambda v: 0 <= v < 1, "a decay per optimiser step, 0 <= d < 1 (0 = no average)"),
