@@ -72,7 +72,7 @@ Neuron-state updates (dense: every neuron every step, whatever its input):
 
   snnTorch leaky neuron (``deploy.ir.LIFLayerIR``), per step (``LIF_UPDATE_MACS``, 2)::
 
-      mem = beta*mem + I - threshold*s_prev              2  (beta*mem; threshold*s_prev, or the
+      mem = alpha*mem + I - threshold*s_prev             2  (alpha*mem; threshold*s_prev, or the
                                                             zero reset's product with (1 - s_prev))
 
   Leaky readout neuron, per step (``READOUT_UPDATE_MACS``, 2)::

@@ -103,20 +103,20 @@ class FixedALIFLayer:
 class FixedLIFLayer:
     """One snnTorch leaky layer in device integers (``mem`` units: ``scale`` per float unit):
     weights ``W * scale / 2**6`` as mantissa and exponent, ``bias`` and ``threshold`` in ``mem``
-    units, ``beta`` a 12-bit decay in ``[0, 4096]``, ``reset`` as in ``deploy.ir.LIFLayerIR``."""
+    units, ``alpha`` a 12-bit decay in ``[0, 4096]``, ``reset`` as in ``deploy.ir.LIFLayerIR``."""
 
     w_in_mant: np.ndarray
     w_in_exp: np.ndarray
     w_rec_mant: np.ndarray
     w_rec_exp: np.ndarray
     bias: np.ndarray
-    beta: np.ndarray
+    alpha: np.ndarray
     threshold: np.ndarray
     reset: int
     scale: float
 
     def __post_init__(self) -> None:
-        for name in ("w_in_mant", "w_in_exp", "w_rec_mant", "w_rec_exp", "bias", "beta", "threshold"):
+        for name in ("w_in_mant", "w_in_exp", "w_rec_mant", "w_rec_exp", "bias", "alpha", "threshold"):
             object.__setattr__(self, name, _frozen_int(getattr(self, name)))
 
     @property

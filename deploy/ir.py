@@ -25,12 +25,15 @@ that layer's ``delta`` in its weights (``W delta``), so what travels is the leve
 layer of snnTorch's ``Leaky`` / ``RLeaky`` neurons (snnTorch 1.0's equations, ``reset_delay=True``)::
 
     I[t] = W_in x[t] + W_rec s[t-1] + bias
-    subtract:  mem[t] = beta*mem[t-1] + I[t] - threshold*s[t-1]
-    zero:      mem[t] = beta*(1 - s[t-1])*mem[t-1] + I[t]        (snn.Leaky)
-    zero-step: mem[t] = (1 - s[t-1])*(beta*mem[t-1] + I[t])      (snn.RLeaky)
+    subtract:  mem[t] = alpha*mem[t-1] + I[t] - threshold*s[t-1]
+    zero:      mem[t] = alpha*(1 - s[t-1])*mem[t-1] + I[t]        (snn.Leaky)
+    zero-step: mem[t] = (1 - s[t-1])*(alpha*mem[t-1] + I[t])      (snn.RLeaky)
     s[t] = H(mem[t] - threshold)
 
-File format (``format_version`` 3; files of earlier versions are refused: export them again): one ``.npz`` archive (``np.savez``, no pickled objects) with the keys ``format``,
+``alpha`` is snnTorch's ``beta`` (the membrane decay), named as the ALIF layer's membrane decay: in
+rc-snn ``beta`` is only ever the ALIF's adaptation strength.
+
+File format (``format_version`` 4; files of earlier versions are refused: export them again): one ``.npz`` archive (``np.savez``, no pickled objects) with the keys ``format``,
 ``format_version``, ``n_layers``, ``decision_threshold``, ``dt_ms`` (NaN for None), ``weights_id``
 (the identifier of the trained weights it was exported from, ``""`` for none),
 ``layer{l}.kind`` (``"alif"``, ``"irsnn"`` or ``"lif"``), the layer's fields ``layer{l}.{field}``
@@ -54,8 +57,8 @@ __all__ = ["NetworkIR", "ALIFLayerIR", "IRLayerIR", "LIFLayerIR", "ReadoutIR", "
            "save_network", "load_network", "networks_equal", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "rc-snn-network"
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (3,)
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (4,)
 
 PathLike = Union[str, "os.PathLike[str]"]
 

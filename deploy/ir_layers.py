@@ -160,22 +160,23 @@ LIF_RESETS = ("subtract", "zero", "zero-step")
 class LIFLayerIR(_Layer):
     """One layer of snnTorch's leaky neurons (``snn.Leaky``, or ``snn.RLeaky`` with its all-to-all
     ``recurrent``), snnTorch's equations: ``w_in [H, F]``, ``bias [H]`` (the input Linear's bias plus
-    the recurrent Linear's), ``w_rec [H, H]`` (zeros for ``Leaky``), per-neuron ``beta`` in [0, 1]
-    and ``threshold`` ``[H]``, and ``reset`` (an index of :data:`LIF_RESETS`); see ``deploy.ir``."""
+    the recurrent Linear's), ``w_rec [H, H]`` (zeros for ``Leaky``), per-neuron membrane decay ``alpha`` in [0, 1]
+    (snnTorch's ``beta``) and ``threshold`` ``[H]``, and ``reset`` (an index of :data:`LIF_RESETS`); see ``deploy.ir``."""
 
     w_in: np.ndarray
     bias: np.ndarray
     w_rec: np.ndarray
-    beta: np.ndarray
+    alpha: np.ndarray
     threshold: np.ndarray
     reset: int
 
     def __post_init__(self) -> None:
         n_neurons = _synapses(self)
-        beta = _frozen_array(self.beta, "beta", shape=(n_neurons,))
-        if beta.size and not (beta.min() >= 0.0 and beta.max() <= 1.0):
-            raise ValueError(f"expected beta in [0, 1] (snnTorch clamps it there); got [{beta.min()}, {beta.max()}]")
-        object.__setattr__(self, "beta", beta)
+        alpha = _frozen_array(self.alpha, "alpha", shape=(n_neurons,))
+        if alpha.size and not (alpha.min() >= 0.0 and alpha.max() <= 1.0):
+            raise ValueError(f"expected alpha (snnTorch's beta) in [0, 1], where snnTorch clamps it; got "
+                             f"[{alpha.min()}, {alpha.max()}]")
+        object.__setattr__(self, "alpha", alpha)
         object.__setattr__(self, "threshold", _frozen_array(self.threshold, "threshold", shape=(n_neurons,)))
         object.__setattr__(self, "reset", _whole_number(self.reset, "reset", 0, len(LIF_RESETS) - 1))
 

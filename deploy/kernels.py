@@ -23,9 +23,9 @@ IR-SNN layer (the layer's output ``s`` is the level ``q``, see ``deploy.ir``; fi
 snnTorch leaky layer (``reset`` indexes ``deploy.ir_layers.LIF_RESETS``; fixed point: ``lif_step_fixed``)::
 
     I[t] = (ff[t] + rec[t]) + bias
-    mem[t] = beta*mem[t-1] + I[t] - threshold*s[t-1]         (0, subtract)
-    mem[t] = beta*((1 - s[t-1])*mem[t-1]) + I[t]               (1, zero: snn.Leaky)
-    mem[t] = u - s[t-1]*u,  u = beta*mem[t-1] + I[t]           (2, zero-step: snn.RLeaky)
+    mem[t] = alpha*mem[t-1] + I[t] - threshold*s[t-1]         (0, subtract)
+    mem[t] = alpha*((1 - s[t-1])*mem[t-1]) + I[t]               (1, zero: snn.Leaky)
+    mem[t] = u - s[t-1]*u,  u = alpha*mem[t-1] + I[t]           (2, zero-step: snn.RLeaky)
     s[t] = mem[t] > threshold
 
 Fixed point (``fixed_pt``; integers and bit widths in ``deploy.fixed``, units in ``deploy.quantize``)::
@@ -156,17 +156,17 @@ def lif_rest(batch: int, n_neurons: int, fixed_point: bool = False) -> LIFLayerS
     return LIFLayerState(zeros, zeros.copy())
 
 
-def lif_step(ff, rec, state: LIFLayerState, bias, beta, threshold, reset) -> LIFLayerState:
+def lif_step(ff, rec, state: LIFLayerState, bias, alpha, threshold, reset) -> LIFLayerState:
     """Float step of snnTorch's ``Leaky`` / ``RLeaky`` (module docstring), in snnTorch's order of operations."""
     mem_prev, s_prev = state
     current = (ff + rec) + bias
     if reset == 1:
-        mem = beta * ((1.0 - s_prev) * mem_prev) + current
+        mem = alpha * ((1.0 - s_prev) * mem_prev) + current
     elif reset == 2:
-        update = beta * mem_prev + current
+        update = alpha * mem_prev + current
         mem = update - s_prev * update
     else:
-        mem = beta * mem_prev + current - s_prev * threshold
+        mem = alpha * mem_prev + current - s_prev * threshold
     return LIFLayerState(mem, (mem - threshold > 0).astype(np.float64))
 
 
@@ -197,24 +197,24 @@ def alif_step_fixed(ff, rec, state: ALIFLayerState, bias, alpha, rho, b0, beta) 
     return ALIFLayerState(u, b, s)
 
 
-def lif_step_fixed(ff, rec, state: LIFLayerState, bias, beta, threshold, reset) -> LIFLayerState:
+def lif_step_fixed(ff, rec, state: LIFLayerState, bias, alpha, threshold, reset) -> LIFLayerState:
     """Fixed-point snnTorch leaky step: ``lif_step`` in device integers (``deploy.quantize``)::
 
         I = ((ff + rec) << 6) + bias
-        subtract: mem = sat24(decay(mem, beta) + I - threshold*s_prev)
-        zero:     mem = sat24(decay((1 - s_prev)*mem, beta) + I)
-        zero-step: mem = sat24((1 - s_prev) * (decay(mem, beta) + I))
+        subtract: mem = sat24(decay(mem, alpha) + I - threshold*s_prev)
+        zero:     mem = sat24(decay((1 - s_prev)*mem, alpha) + I)
+        zero-step: mem = sat24((1 - s_prev) * (decay(mem, alpha) + I))
         s = mem > threshold
     """
     mem_prev, s_prev = state
     ff, rec, s_prev = (np.asarray(v, dtype=np.int64) for v in (ff, rec, s_prev))
     current = np.left_shift(ff + rec, ACTIVATION_SHIFT) + bias
     if reset == 1:
-        mem = decay_fixed((1 - s_prev) * mem_prev, beta) + current
+        mem = decay_fixed((1 - s_prev) * mem_prev, alpha) + current
     elif reset == 2:
-        mem = (1 - s_prev) * (decay_fixed(mem_prev, beta) + current)
+        mem = (1 - s_prev) * (decay_fixed(mem_prev, alpha) + current)
     else:
-        mem = decay_fixed(mem_prev, beta) + current - threshold * s_prev
+        mem = decay_fixed(mem_prev, alpha) + current - threshold * s_prev
     mem = saturate(mem)
     return LIFLayerState(mem, (mem > threshold).astype(np.int64))
 

@@ -53,7 +53,7 @@ def _sparse_frames(frames: np.ndarray, fixed_point: bool):
 NEURON_VARS = {
     "alif": ("bias", "alpha", "rho", "b0", "beta"),
     "irsnn": ("bias", "value_range", "lower", "delta", "dead_zone"),
-    "lif": ("bias", "beta", "threshold", "reset"),
+    "lif": ("bias", "alpha", "threshold", "reset"),
 }
 
 

@@ -16,7 +16,7 @@ nodes before the neuron (composed into one matrix) and, for a recurrent layer, f
 Linear node in a loop from the neuron back to itself (flat, as snnTorch's import expects, or a
 4-node subgraph, as its export writes). ``H(x) = 1`` iff ``x > 0``. The LIF above with ``v_reset = 0`` is the
 network file's snnTorch leaky layer (:class:`~deploy.ir.LIFLayerIR`) with ``reset = "zero"``:
-``beta = 1 - k``, input gain ``r k`` folded into ``w_in``, ``w_rec`` and ``bias``, and ``k
+``alpha = 1 - k`` (the membrane decay; snnTorch's ``beta``), input gain ``r k`` folded into ``w_in``, ``w_rec`` and ``bias``, and ``k
 v_leak`` added to the bias; zeroing the membrane at once (NIR) or at the next step (snnTorch's
 ``reset_delay=True``) gives the same spikes. LI is the leaky readout: ``alpha = 1 - k``,
 ``W' = r W``, ``b' = r b + v_leak``. Imports are exact, not approximations: anything else is refused
@@ -24,7 +24,7 @@ naming the node, its type and the reason (a nonzero ``v_reset``, ``dt / tau > 1`
 
 Export writes the same forms with ``r = 1`` (the gain folded into the weights: Norse 1.1 ignores
 ``r``, and snnTorch 1.0 compensates ``r dt / tau != 1`` by scaling a layer's one threshold, exact
-for a layer with one ``beta``), a leaky layer of ``beta = 1`` as IF, and the readout as LI, or,
+for a layer with one decay), a leaky layer of ``alpha = 1`` as IF, and the readout as LI, or,
 for importers without LI (snnTorch 1.0, Norse 1.1), as a LIF that never fires (``v_threshold =
 inf``) whose membrane is the readout. What NIR 1.0 cannot state is refused: ALIF layers (a
 threshold that moves with the neuron's own spikes and a reset by subtraction of it; NIR's
@@ -144,17 +144,17 @@ def _leaky_layer(key: str, node, dt: float, n: int, weight: np.ndarray, bias: np
                  recurrent: Optional[Tuple[np.ndarray, np.ndarray]]) -> LIFLayerIR:
     """A LIF, IF, Threshold or CubaLIF node (module docstring) as a leaky layer reset to zero."""
     if isinstance(node, nir.Threshold):
-        beta, gain, leak, threshold = np.zeros(n), np.ones(n), np.zeros(n), _vector(key, node, "threshold", n)
+        alpha, gain, leak, threshold = np.zeros(n), np.ones(n), np.zeros(n), _vector(key, node, "threshold", n)
     else:
         threshold = _vector(key, node, "v_threshold", n)
         if not np.all(_vector(key, node, "v_reset", n) == 0):
             _refuse(key, node, "v_reset != 0: the network file's leaky layer resets to zero")
         if isinstance(node, nir.IF):
-            beta, gain, leak = np.ones(n), _vector(key, node, "r", n), np.zeros(n)
+            alpha, gain, leak = np.ones(n), _vector(key, node, "r", n), np.zeros(n)
         else:
             tau = _vector(key, node, "tau_mem" if isinstance(node, nir.CubaLIF) else "tau", n)
             k = _euler(key, node, tau, dt, strict=False)
-            beta, gain, leak = 1.0 - k, _vector(key, node, "r", n) * k, _vector(key, node, "v_leak", n) * k
+            alpha, gain, leak = 1.0 - k, _vector(key, node, "r", n) * k, _vector(key, node, "v_leak", n) * k
             if isinstance(node, nir.CubaLIF):
                 if not np.allclose(dt / _vector(key, node, "tau_syn", n), 1.0, rtol=1e-12, atol=0):
                     _refuse(key, node, "a synaptic current with memory (tau_syn != dt); the deploy path's layers "
@@ -166,7 +166,7 @@ def _leaky_layer(key: str, node, dt: float, n: int, weight: np.ndarray, bias: np
         _refuse(key, node, f"thresholds must be > 0 (a neuron that fires at rest); got {threshold.min():g}")
     w_rec, rec_bias = recurrent if recurrent is not None else (np.zeros((n, n)), np.zeros(n))
     return LIFLayerIR(w_in=gain[:, None] * weight, bias=gain * (bias + rec_bias) + leak,
-                      w_rec=gain[:, None] * w_rec, beta=beta, threshold=threshold, reset=_ZERO_RESET)
+                      w_rec=gain[:, None] * w_rec, alpha=alpha, threshold=threshold, reset=_ZERO_RESET)
 
 
 def _readout(key: str, node, dt: float, weight: np.ndarray, bias: np.ndarray) -> ReadoutIR:
@@ -317,8 +317,8 @@ def _export_refusal(layer) -> Optional[str]:
     if layer.reset != _ZERO_RESET:
         return (f"its reset is {LIF_RESETS[layer.reset]!r}; NIR 1.0's LIF resets to v_reset at once, which only "
                 "snnTorch's reset_mechanism='zero' (Leaky, or RLeaky with reset_delay=False) matches")
-    if not (np.all(layer.beta == 1) or np.all(layer.beta < 1)):
-        return "it mixes beta = 1 (IF) and beta < 1 (LIF) neurons in one layer"
+    if not (np.all(layer.alpha == 1) or np.all(layer.alpha < 1)):
+        return "it mixes alpha = 1 (IF) and alpha < 1 (LIF) neurons in one layer"
     return None
 
 
@@ -350,13 +350,13 @@ def to_nir(network: NetworkIR, *, dt: float, readout: str = "li") -> nir.NIRGrap
 
     for index, layer in enumerate(network.layers):
         n = layer.n_neurons
-        integrate = bool(np.all(layer.beta == 1))
-        scale = np.ones(n) if integrate else 1.0 / (1.0 - layer.beta)  # the gain k = 1 - beta, with r = 1
+        integrate = bool(np.all(layer.alpha == 1))
+        scale = np.ones(n) if integrate else 1.0 / (1.0 - layer.alpha)  # the gain k = 1 - alpha, with r = 1
         add(f"layer{index}.w_in", nir.Affine(weight=scale[:, None] * layer.w_in, bias=scale * layer.bias))
         if integrate:
             neuron = nir.IF(r=np.ones(n), v_threshold=layer.threshold.copy(), v_reset=np.zeros(n))
         else:
-            neuron = nir.LIF(tau=dt / (1.0 - layer.beta), r=np.ones(n), v_leak=np.zeros(n),
+            neuron = nir.LIF(tau=dt / (1.0 - layer.alpha), r=np.ones(n), v_leak=np.zeros(n),
                              v_threshold=layer.threshold.copy(), v_reset=np.zeros(n))
         name = f"layer{index}.{'if' if integrate else 'lif'}"
         add(name, neuron)

@@ -154,7 +154,7 @@ def _fixed_lif(layer: LIFLayerIR, u_headroom: float) -> FixedLIFLayer:
     return FixedLIFLayer(
         w_in_mant=w_in_mant, w_in_exp=w_in_exp, w_rec_mant=w_rec_mant, w_rec_exp=w_rec_exp,
         bias=quantize_bias(layer.bias * scale),
-        beta=np.clip(np.rint(layer.beta * DECAY_UNITY), 0, DECAY_UNITY),
+        alpha=np.clip(np.rint(layer.alpha * DECAY_UNITY), 0, DECAY_UNITY),
         threshold=np.rint(layer.threshold * scale), reset=layer.reset, scale=scale,
     )
 
@@ -212,7 +212,7 @@ def from_device(fixed: FixedNetwork) -> NetworkIR:
                 w_in=_float_weights(layer.w_in_mant, layer.w_in_exp, ones, layer.scale),
                 bias=layer.bias / layer.scale,
                 w_rec=_float_weights(layer.w_rec_mant, layer.w_rec_exp, ones, layer.scale),
-                beta=layer.beta / DECAY_UNITY, threshold=layer.threshold / layer.scale, reset=layer.reset,
+                alpha=layer.alpha / DECAY_UNITY, threshold=layer.threshold / layer.scale, reset=layer.reset,
             ))
             continue
         alpha = layer.alpha / DECAY_UNITY

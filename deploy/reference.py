@@ -101,7 +101,7 @@ def float_step(layer):
     if isinstance(layer, IRLayerIR):
         return lambda ff, rec, state: kernels.ir_step(ff, rec, state, layer.bias, layer.value_range, layer.lower,
                                                       layer.delta, layer.dead_zone)
-    return lambda ff, rec, state: kernels.lif_step(ff, rec, state, layer.bias, layer.beta, layer.threshold,
+    return lambda ff, rec, state: kernels.lif_step(ff, rec, state, layer.bias, layer.alpha, layer.threshold,
                                                    layer.reset)
 
 
@@ -113,7 +113,7 @@ def fixed_step(layer):
     if isinstance(layer, FixedIRLayer):
         return lambda ff, rec, state: kernels.ir_step_fixed(ff, rec, state, layer.bias, layer.value_range,
                                                             layer.lower, layer.delta, layer.dead_zone)
-    return lambda ff, rec, state: kernels.lif_step_fixed(ff, rec, state, layer.bias, layer.beta, layer.threshold,
+    return lambda ff, rec, state: kernels.lif_step_fixed(ff, rec, state, layer.bias, layer.alpha, layer.threshold,
                                                          layer.reset)
 
 

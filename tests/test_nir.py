@@ -63,14 +63,14 @@ def run_norse(net, frames):
     return torch.stack(outputs), torch.stack(spikes).transpose(0, 1).numpy()
 
 
-def lif_network(seed=0, beta=(0.8,), recurrent=True, reset="zero", threshold=0.7) -> NetworkIR:
+def lif_network(seed=0, alpha=(0.8,), recurrent=True, reset="zero", threshold=0.7) -> NetworkIR:
     rng = np.random.default_rng(seed)
     layers = []
-    for index, b in enumerate(beta):
+    for index, a in enumerate(alpha):
         n_in = 30 if index == 0 else 12
         layers.append(LIFLayerIR(w_in=rng.normal(0, 1.0, (12, n_in)), bias=rng.normal(0, 0.1, 12),
                                  w_rec=rng.normal(0, 0.3, (12, 12)) if recurrent else np.zeros((12, 12)),
-                                 beta=np.full(12, b), threshold=np.full(12, threshold),
+                                 alpha=np.full(12, a), threshold=np.full(12, threshold),
                                  reset=LIF_RESETS.index(reset)))
     readout = ReadoutIR(weight=rng.normal(0, 1.0, (4, 12)), bias=rng.normal(0, 0.1, 4), alpha=np.full(4, 0.9))
     return NetworkIR(layers=tuple(layers), readout=readout, decision_threshold=0.5, dt_ms=1.0, weights_id="abc")
@@ -78,10 +78,10 @@ def lif_network(seed=0, beta=(0.8,), recurrent=True, reset="zero", threshold=0.7
 
 # ------------------------------------------------------------------------------- round trips
 
-@pytest.mark.parametrize("beta, recurrent", [((0.8,), True), ((0.8, 0.0), False), ((1.0,), True), ((0.5, 0.9), True)])
+@pytest.mark.parametrize("alpha, recurrent", [((0.8,), True), ((0.8, 0.0), False), ((1.0,), True), ((0.5, 0.9), True)])
 @pytest.mark.parametrize("readout", ["li", "lif"])
-def test_a_written_graph_reads_back_to_the_same_network(tmp_path, beta, recurrent, readout):
-    network = lif_network(beta=beta, recurrent=recurrent)
+def test_a_written_graph_reads_back_to_the_same_network(tmp_path, alpha, recurrent, readout):
+    network = lif_network(alpha=alpha, recurrent=recurrent)
     back = read_nir(write_nir(network, tmp_path / "net.nir", dt=1e-3, readout=readout))
     assert back.weights_id == "abc" and back.decision_threshold == 0.5 and back.dt_ms == pytest.approx(1.0)
     for a, b in zip(network.layers + (network.readout,), back.layers + (back.readout,)):
@@ -94,16 +94,16 @@ def test_a_written_graph_reads_back_to_the_same_network(tmp_path, beta, recurren
 
 
 def test_the_graph_says_the_equations_it_was_written_for():
-    graph = to_nir(lif_network(beta=(0.8,)), dt=2e-3)
+    graph = to_nir(lif_network(alpha=(0.8,)), dt=2e-3)
     lif = graph.nodes["layer0.lif"]
-    np.testing.assert_allclose(lif.tau, 2e-3 / 0.2)  # beta = 1 - dt/tau
+    np.testing.assert_allclose(lif.tau, 2e-3 / 0.2)  # alpha = 1 - dt/tau
     np.testing.assert_array_equal(lif.r, 1.0)
     assert ("layer0.lif", "layer0.w_rec") in graph.edges and ("layer0.w_rec", "layer0.lif") in graph.edges
     assert isinstance(graph.nodes["readout.li"], nir.LI) and graph.metadata["dt"] == 2e-3
 
 
 def test_a_recurrent_layer_reads_the_same_as_a_flat_loop_or_a_subgraph():
-    graph = to_nir(lif_network(beta=(0.8,)), dt=1e-3)
+    graph = to_nir(lif_network(alpha=(0.8,)), dt=1e-3)
     lif, w_rec = graph.nodes.pop("layer0.lif"), graph.nodes.pop("layer0.w_rec")
     shape = {"input": np.array([12])}
     graph.nodes["layer0"] = nir.NIRGraph(  # the form snnTorch's export writes for an RLeaky
@@ -112,7 +112,7 @@ def test_a_recurrent_layer_reads_the_same_as_a_flat_loop_or_a_subgraph():
         edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])
     graph.edges = [(a.replace("layer0.lif", "layer0"), b.replace("layer0.lif", "layer0")) for a, b in graph.edges
                    if "layer0.w_rec" not in (a, b)]
-    flat, nested = from_nir(to_nir(lif_network(beta=(0.8,)), dt=1e-3)), from_nir(graph)
+    flat, nested = from_nir(to_nir(lif_network(alpha=(0.8,)), dt=1e-3)), from_nir(graph)
     assert np.any(nested.layers[0].w_rec != 0)
     np.testing.assert_array_equal(nested.layers[0].w_rec, flat.layers[0].w_rec)
     np.testing.assert_array_equal(reference.simulate(nested, FRAMES).spikes[0], reference.simulate(flat, FRAMES).spikes[0])
@@ -217,7 +217,7 @@ def test_snntorch_imports_an_rc_snn_graph_with_the_same_spikes():
 
 def test_norse_imports_an_rc_snn_graph_with_the_same_outputs(tmp_path):
     norse = pytest.importorskip("norse.torch")
-    network = lif_network(beta=(0.8,), recurrent=False)
+    network = lif_network(alpha=(0.8,), recurrent=False)
     ref = reference.simulate(network, FRAMES)
     model = norse.from_nir(nir.read(write_nir(network, tmp_path / "n.nir", dt=NORSE_DT, readout="lif"))).double()
     spikes, membranes, state = [], [], None
@@ -311,7 +311,7 @@ def test_export_of_an_alif_run_to_nir_says_what_nir_lacks(toy_run, tmp_path, cap
 def test_lava_runs_a_nir_graph_on_a_runs_data(toy_run, tmp_path, capsys):
     rng = np.random.default_rng(0)  # the toy run's sizes: 1 input, 8 neurons, 2 classes
     layer = LIFLayerIR(w_in=rng.normal(0, 2, (8, 1)), bias=np.zeros(8), w_rec=rng.normal(0, 0.5, (8, 8)),
-                       beta=np.full(8, 0.8), threshold=np.full(8, 0.5), reset=LIF_RESETS.index("zero"))
+                       alpha=np.full(8, 0.8), threshold=np.full(8, 0.5), reset=LIF_RESETS.index("zero"))
     network = NetworkIR(layers=(layer,), readout=ReadoutIR(weight=rng.normal(0, 1, (2, 8)), bias=np.zeros(2),
                                                            alpha=np.full(2, 0.9)), decision_threshold=0.9)
     graph = write_nir(network, tmp_path / "graph.nir", dt=1e-3)

@@ -264,7 +264,7 @@ class AbstractLeakyNeuronModel(AbstractLayerModel):
     states = ("mem", "s")
 
     def advance(self, ff: np.ndarray, rec: np.ndarray) -> None:
-        state = type(self).step_function(ff, rec, kernels.LIFLayerState(self.mem, self.s), self.bias, self.beta,
+        state = type(self).step_function(ff, rec, kernels.LIFLayerState(self.mem, self.s), self.bias, self.alpha,
                                          self.threshold, int(self.reset[0]))
         self.mem, self.s = (np.asarray(v, dtype=self.mem.dtype) for v in state)
 
@@ -279,7 +279,7 @@ class PyLeakyNeuronFloat(AbstractLeakyNeuronModel):
     mem: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     s: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     bias: np.ndarray = LavaPyType(np.ndarray, FLOAT)
-    beta: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    alpha: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     threshold: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     reset: np.ndarray = LavaPyType(np.ndarray, INT)
     history: np.ndarray = LavaPyType(np.ndarray, FLOAT)
@@ -297,7 +297,7 @@ class PyLeakyNeuronFixed(AbstractLeakyNeuronModel):
     mem: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
     s: np.ndarray = LavaPyType(np.ndarray, INT, precision=1)
     bias: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
-    beta: np.ndarray = LavaPyType(np.ndarray, INT, precision=13)
+    alpha: np.ndarray = LavaPyType(np.ndarray, INT, precision=13)
     threshold: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
     reset: np.ndarray = LavaPyType(np.ndarray, INT)
     history: np.ndarray = LavaPyType(np.ndarray, INT)

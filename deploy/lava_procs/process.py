@@ -194,13 +194,13 @@ class LeakyNeuron(AbstractProcess):
     Ports and spike counting as :class:`ALIF`'s; ``reset`` indexes ``deploy.ir_layers.LIF_RESETS``.
     """
 
-    def __init__(self, *, batch: int, n_samples: int, n_steps: int, bias, beta, threshold, reset: int, depth: int,
+    def __init__(self, *, batch: int, n_samples: int, n_steps: int, bias, alpha, threshold, reset: int, depth: int,
                  count_lag: int, **kwargs) -> None:
         super().__init__(**kwargs)
         bias = _vector(bias)
         n_neurons = bias.shape[0]
         _layer_interface(self, batch, n_samples, n_steps, n_neurons, n_neurons, ("mem", "s"), depth, count_lag)
         self.bias = Var(shape=(n_neurons,), init=bias)
-        self.beta = Var(shape=(n_neurons,), init=_vector(beta))
+        self.alpha = Var(shape=(n_neurons,), init=_vector(alpha))
         self.threshold = Var(shape=(n_neurons,), init=_vector(threshold))
         self.reset = Var(shape=(1,), init=np.array([reset]))

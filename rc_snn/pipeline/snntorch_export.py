@@ -5,7 +5,8 @@ an output ``snn.Leaky(reset_mechanism="none")`` whose membrane is read as class 
 neuron ``init_hidden=True``, as an ``nn.Sequential`` needs), where each hidden neuron is
 
 * ``snn.Leaky`` or ``snn.RLeaky`` (all-to-all ``linear_features``, or one-to-one ``V``), reset by
-  subtraction or to zero, learnt or fixed ``beta`` and ``threshold`` -> ``deploy.ir.LIFLayerIR``,
+  subtraction or to zero, learnt or fixed ``beta`` and ``threshold`` -> ``deploy.ir.LIFLayerIR`` (its
+  membrane decay ``alpha`` is snnTorch's ``beta``),
   with snnTorch's own equations (``deploy.ir``); the recurrent Linear's bias joins the layer's bias;
 * rc-snn's :class:`~rc_snn.plugin.ALIF` or :class:`~rc_snn.plugin.RALIF` -> ``deploy.ir.ALIFLayerIR``.
 
@@ -81,7 +82,7 @@ def _lif_layer(index: int, linear: nn.Linear, neuron: snn.Leaky) -> LIFLayerIR:
         _refuse(index, neuron, f"firing thresholds must be > 0 (a neuron with threshold <= 0 fires at rest and "
                                f"snnTorch's reset acts from step 0); got a smallest threshold of {threshold.min():g}")
     return LIFLayerIR(w_in=_array(linear.weight), bias=bias, w_rec=w_rec,
-                      beta=_per_neuron(torch.as_tensor(neuron.beta).clamp(0, 1), n),
+                      alpha=_per_neuron(torch.as_tensor(neuron.beta).clamp(0, 1), n),
                       threshold=threshold, reset=LIF_RESETS.index(reset))
 
 
