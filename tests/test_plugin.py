@@ -169,3 +169,6 @@ def test_spike_outputs_are_scored_by_their_running_count():
         accuracy_rank(torch.zeros(3, 4), torch.zeros(3))
     with pytest.raises(ValueError, match="input current of shape"):
         RALIF(4)(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="linear_features"):
+        RALIF(linear_features=0)
+    assert RALIF(linear_features=4).recurrent.weight.shape == (4, 4)  # snnTorch's RLeaky name for the size

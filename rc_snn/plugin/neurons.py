@@ -38,7 +38,8 @@ class ALIF(snn.Leaky):
     """Feed-forward adaptive LIF neurons, snnTorch style (module docstring).
 
     Args:
-        n_neurons: neurons in the layer (the input's last dimension).
+        linear_features: neurons in the layer, the input's last dimension (snnTorch's name in
+            ``RLeaky``: the ``out_features`` of the ``nn.Linear`` before it).
         params: ``b0``, ``beta`` (adaptation strength) and the initial ``tau_m``, ``tau_adp``
             (:class:`~rc_snn.neuron.alif.ALIFParams`).
         spike_grad: a spike function (any ``snntorch.surrogate``) or its name.
@@ -46,11 +47,13 @@ class ALIF(snn.Leaky):
         learn_tau_m, learn_tau_adp: train the per-neuron time constants (snnTorch's ``learn_beta``).
     """
 
-    def __init__(self, n_neurons: int, params: ALIFParams = ALIFParams(), *, spike_grad: Optional[SpikeFn] = None,
-                 init_hidden: bool = False, output: bool = False, learn_tau_m: bool = True,
-                 learn_tau_adp: bool = True) -> None:
-        if isinstance(n_neurons, bool) or not isinstance(n_neurons, int) or n_neurons < 1:
-            raise ValueError(f"expected n_neurons as a positive integer; got {n_neurons!r}")
+    def __init__(self, linear_features: int, params: ALIFParams = ALIFParams(), *,
+                 spike_grad: Optional[SpikeFn] = None, init_hidden: bool = False, output: bool = False,
+                 learn_tau_m: bool = True, learn_tau_adp: bool = True) -> None:
+        if isinstance(linear_features, bool) or not isinstance(linear_features, int) or linear_features < 1:
+            raise ValueError(f"expected linear_features (the layer's neurons) as a positive integer; got "
+                             f"{linear_features!r}")
+        n_neurons = linear_features
         super().__init__(beta=0.0, threshold=params.b0, spike_grad=resolve(spike_grad), init_hidden=init_hidden,
                          output=output, reset_mechanism="subtract")
         drop_membrane_decay(self)  # snnTorch's single membrane decay: the decays here are per neuron, exp(-1/tau_m)
@@ -103,14 +106,14 @@ class ALIF(snn.Leaky):
 
 
 class RALIF(ALIF):
-    """Recurrent adaptive LIF neurons, like ``snn.RLeaky(all_to_all=True, linear_features=n_neurons)``:
+    """Recurrent adaptive LIF neurons, like ``snn.RLeaky(all_to_all=True, linear_features=...)``:
     ``I[t] = input_ + W_rec s[t-1]`` with ``recurrent`` (``nn.Linear``, no bias) orthogonal as in
     :class:`~rc_snn.neuron.layers.ALIFLayer`. ``learn_recurrent=False`` freezes it (snnTorch's name)."""
 
-    def __init__(self, n_neurons: int, params: ALIFParams = ALIFParams(), *, learn_recurrent: bool = True,
+    def __init__(self, linear_features: int, params: ALIFParams = ALIFParams(), *, learn_recurrent: bool = True,
                  **kwargs) -> None:
-        super().__init__(n_neurons, params, **kwargs)
-        self.recurrent = nn.Linear(n_neurons, n_neurons, bias=False)
+        super().__init__(linear_features, params, **kwargs)
+        self.recurrent = nn.Linear(self.n_neurons, self.n_neurons, bias=False)
         nn.init.orthogonal_(self.recurrent.weight)
         self.recurrent.weight.requires_grad_(learn_recurrent)
 
