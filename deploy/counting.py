@@ -75,7 +75,8 @@ Neuron-state updates (dense: every neuron every step, whatever its input):
       mem = alpha*mem + I - threshold*s_prev             2  (alpha*mem; threshold*s_prev, or the
                                                             zero reset's product with (1 - s_prev))
 
-  Leaky readout neuron, per step (``READOUT_UPDATE_MACS``, 2)::
+  Leaky readout neuron, per step (``READOUT_UPDATE_MACS``, 2; Yin's adaptive output neuron,
+  ``deploy.ir.AdaptiveReadoutIR``: ``ALIF_UPDATE_MACS``, its spikes going nowhere)::
 
       m = alpha_o*m + (1-alpha_o)*(W_o s + b_o)          2  (alpha_o*m, (1-alpha_o)*(...))
 
@@ -98,7 +99,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from .activity import Activity
-from .ir import IRLayerIR, LIFLayerIR
+from .ir import AdaptiveReadoutIR, IRLayerIR, LIFLayerIR
 
 CONVENTIONS: dict[str, str] = {
     "event-driven": (
@@ -220,10 +221,8 @@ class OpCounts:
         if not isinstance(other, OpCounts):
             return NotImplemented
         if self.n_samples and other.n_samples and len(self.spikes_per_layer) != len(other.spikes_per_layer):
-            raise ValueError(
-                f"expected counts of the same network; got {len(self.spikes_per_layer)} and "
-                f"{len(other.spikes_per_layer)} spiking layers"
-            )
+            raise ValueError(f"expected counts of the same network; got {len(self.spikes_per_layer)} and "
+                             f"{len(other.spikes_per_layer)} spiking layers")
         if not self.n_samples:
             return other
         if not other.n_samples:
@@ -233,9 +232,8 @@ class OpCounts:
             for field in dataclasses.fields(self)
             if field.name != "spikes_per_layer"
         }
-        values["spikes_per_layer"] = tuple(
-            left + right for left, right in zip(self.spikes_per_layer, other.spikes_per_layer)
-        )
+        values["spikes_per_layer"] = tuple(left + right for left, right in zip(self.spikes_per_layer,
+                                                                               other.spikes_per_layer))
         return OpCounts(**values)
 
 
@@ -267,6 +265,7 @@ class FanOut:
         dense_ops_per_step: all weight entries (zeros included) used once per step.
         graded: per layer, whether its spikes are graded (IR-SNN above 1 bit): MACs, not ACs.
         update_macs, update_activations: per layer, per neuron per step (module docstring).
+        readout_update_macs: per readout neuron per step (leaky, or Yin's adaptive output neuron).
     """
 
     inputs: np.ndarray
@@ -278,6 +277,7 @@ class FanOut:
     graded: tuple[bool, ...] = ()
     update_macs: tuple[int, ...] = ()
     update_activations: tuple[int, ...] = ()
+    readout_update_macs: int = sum(READOUT_UPDATE_MACS.values())
 
     def __post_init__(self) -> None:
         layers = len(self.layer_sizes)
@@ -317,10 +317,8 @@ def fan_out(network: Any) -> FanOut:
             raise ValueError(f"expected layers[{index}].w_in with {rows} rows and w_rec of shape ({rows}, {size}); "
                              f"got {w_in.shape} and {w_rec.shape}")
         if previous_size is not None and w_in.shape[1] != previous_size:
-            raise ValueError(
-                f"expected layers[{index}].w_in with {previous_size} columns (layer {index - 1}'s size); "
-                f"got {w_in.shape[1]}"
-            )
+            raise ValueError(f"expected layers[{index}].w_in with {previous_size} columns (layer {index - 1}'s "
+                             f"size); got {w_in.shape[1]}")
         nnz_columns = np.count_nonzero(w_in, axis=0).astype(np.int64)
         if index == 0:
             inputs_fan = nnz_columns
@@ -335,9 +333,8 @@ def fan_out(network: Any) -> FanOut:
         dense += w_in.size + w_rec.size
         previous_size = size
     if readout_weight.shape[1] != previous_size:
-        raise ValueError(
-            f"expected readout.weight with {previous_size} columns (last layer's size); got {readout_weight.shape[1]}"
-        )
+        raise ValueError(f"expected readout.weight with {previous_size} columns (last layer's size); got "
+                         f"{readout_weight.shape[1]}")
     forward.append(np.count_nonzero(readout_weight, axis=0).astype(np.int64))
     return FanOut(
         inputs=inputs_fan,
@@ -349,6 +346,8 @@ def fan_out(network: Any) -> FanOut:
         graded=tuple(graded),
         update_macs=tuple(update_macs),
         update_activations=tuple(update_activations),
+        readout_update_macs=sum((ALIF_UPDATE_MACS if isinstance(network.readout, AdaptiveReadoutIR)
+                                 else READOUT_UPDATE_MACS).values()),
     )
 
 
@@ -379,7 +378,6 @@ def count_snn(network: Any, activity: Activity | Iterable[Activity]) -> OpCounts
     graded_spike_ops = sum(spike_ops) - binary_spike_ops
     steps = activity.n_steps
     hidden_neurons = sum(fan.layer_sizes)
-    readout_macs = sum(READOUT_UPDATE_MACS.values())
     spikes_per_layer = tuple(int(counts.sum()) for counts in activity.spike_counts)
     return OpCounts(
         n_samples=1,
@@ -391,7 +389,7 @@ def count_snn(network: Any, activity: Activity | Iterable[Activity]) -> OpCounts
         event_driven_macs=graded_spike_ops,
         neuron_updates=(hidden_neurons + fan.n_outputs) * steps,
         neuron_update_macs=(sum(size * macs for size, macs in zip(fan.layer_sizes, fan.update_macs))
-                            + fan.n_outputs * readout_macs) * steps,
+                            + fan.n_outputs * fan.readout_update_macs) * steps,
         activations=sum(size * count for size, count in zip(fan.layer_sizes, fan.update_activations)) * steps,
         input_events=activity.input_events,
         spikes_per_layer=spikes_per_layer,

@@ -171,13 +171,28 @@ class FixedReadout:
 
 
 @dataclass(frozen=True, eq=False)
+class FixedAdaptiveReadout(FixedReadout):
+    """Yin et al.'s adaptive output layer in device integers: the leaky readout's fields and, as in
+    :class:`FixedALIFLayer`, ``rho`` a 12-bit decay and ``b0``, ``beta`` in ``m`` units (per output)."""
+
+    rho: np.ndarray
+    b0: np.ndarray
+    beta: np.ndarray
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("rho", "b0", "beta"):
+            object.__setattr__(self, name, _frozen_int(getattr(self, name)))
+
+
+@dataclass(frozen=True, eq=False)
 class FixedNetwork:
     """A network in device integers (:func:`to_device`). Wherever a network is run (``deploy.reference``,
     ``deploy.lava_run``, ``deploy.simulate``), passing a ``FixedNetwork`` instead of a ``NetworkIR`` is
     what selects fixed point."""
 
     layers: Tuple[FixedALIFLayer | FixedLIFLayer | FixedIRLayer, ...]
-    readout: FixedReadout
+    readout: FixedReadout | FixedAdaptiveReadout
     decision_threshold: float
     dt_ms: float | None = None
 

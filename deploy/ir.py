@@ -12,6 +12,13 @@ in numpy)::
     I[t] = W_in x[t] + W_rec s[t-1] + bias
     m[t] = alpha_o*m[t-1] + (1-alpha_o)*(W_o s_last[t] + b_o)
 
+or, with Yin et al.'s adaptive output layer (:class:`AdaptiveReadoutIR`) instead of the leaky
+readout, output neurons that spike and reset as ALIF neurons without recurrence (their spikes z go
+nowhere; m is read)::
+
+    b_o[t] = rho_o*b_o[t-1] + (1-rho_o)*z[t-1];   B_o[t] = b0_o + beta_o*b_o[t]
+    m[t] = alpha_o*m[t-1] + (1-alpha_o)*(W_o s_last[t] + b_o) - B_o[t]*z[t-1];   z[t] = H(m[t] - B_o[t])
+
 and the early-exit rule: the decision step is the first ``t`` with ``max softmax(m[t]) >
 decision_threshold`` (else ``T-1``), the prediction ``argmax m[t*]``. For an IR-SNN layer of H
 neurons, whose outputs are integer levels ``q`` (graded spikes; binary at 1 bit)::
@@ -36,8 +43,9 @@ rc-snn ``beta`` is only ever the ALIF's adaptation strength.
 File format (``format_version`` 4; files of earlier versions are refused: export them again): one ``.npz`` archive (``np.savez``, no pickled objects) with the keys ``format``,
 ``format_version``, ``n_layers``, ``decision_threshold``, ``dt_ms`` (NaN for None), ``weights_id``
 (the identifier of the trained weights it was exported from, ``""`` for none),
-``layer{l}.kind`` (``"alif"``, ``"irsnn"`` or ``"lif"``), the layer's fields ``layer{l}.{field}``
-and ``readout.{weight,bias,alpha}``; any other key is refused.
+``layer{l}.kind`` (``"alif"``, ``"irsnn"`` or ``"lif"``), the layer's fields ``layer{l}.{field}``,
+``readout.kind`` (``"leaky"`` or ``"adaptive"``) and the readout's fields ``readout.{field}``
+(``weight``, ``bias``, ``alpha``; adaptive: also ``rho``, ``b0``, ``beta``); any other key is refused.
 """
 
 from __future__ import annotations
@@ -51,10 +59,12 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from .files import write_atomic
-from .ir_layers import LAYER_KINDS, ALIFLayerIR, IRLayerIR, LIFLayerIR, ReadoutIR, _finite_float, layer_kind, max_level
+from .ir_layers import (LAYER_KINDS, READOUT_KINDS, ALIFLayerIR, AdaptiveReadoutIR, IRLayerIR, LIFLayerIR, ReadoutIR,
+                        _finite_float, layer_kind, max_level, readout_kind)
 
-__all__ = ["NetworkIR", "ALIFLayerIR", "IRLayerIR", "LIFLayerIR", "ReadoutIR", "LAYER_KINDS", "layer_kind", "max_level",
-           "save_network", "load_network", "networks_equal", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["NetworkIR", "ALIFLayerIR", "IRLayerIR", "LIFLayerIR", "ReadoutIR", "AdaptiveReadoutIR", "LAYER_KINDS",
+           "READOUT_KINDS", "layer_kind", "readout_kind", "max_level", "save_network", "load_network", "networks_equal",
+           "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "rc-snn-network"
 FORMAT_VERSION = 4
@@ -64,11 +74,12 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 @dataclass(frozen=True, eq=False)
 class NetworkIR:
-    """Layers (any of ``LAYER_KINDS``), readout and the early-exit threshold; ``dt_ms`` is the bin width (None: unknown);
+    """Layers (any of ``LAYER_KINDS``), readout (any of ``READOUT_KINDS``) and the early-exit threshold;
+    ``dt_ms`` is the bin width (None: unknown);
     ``weights_id`` identifies the trained weights the network was exported from (None: not from an rc-snn run)."""
 
     layers: Tuple[ALIFLayerIR, ...]
-    readout: ReadoutIR
+    readout: ReadoutIR | AdaptiveReadoutIR
     decision_threshold: float
     dt_ms: Optional[float] = None
     format_version: int = FORMAT_VERSION
@@ -86,7 +97,8 @@ class NetworkIR:
                     f"got {layers[index].n_inputs}"
                 )
         if not isinstance(self.readout, ReadoutIR):
-            raise ValueError(f"expected a ReadoutIR; got {type(self.readout).__name__}")
+            raise ValueError(f"expected a readout among {[cls.__name__ for cls in READOUT_KINDS.values()]}; got "
+                             f"{type(self.readout).__name__}")
         if self.readout.n_inputs != layers[-1].n_neurons:
             raise ValueError(
                 f"expected the readout to take {layers[-1].n_neurons} inputs (last layer's size); got {self.readout.n_inputs}"
@@ -130,7 +142,7 @@ def networks_equal(first: NetworkIR, second: NetworkIR) -> bool:
         return a == b
 
     if len(first.layers) != len(second.layers) or any(
-            type(a) is not type(b) for a, b in zip(first.layers, second.layers)):
+            type(a) is not type(b) for a, b in zip(first.layers + (first.readout,), second.layers + (second.readout,))):
         return False
     parts = list(zip(first.layers, second.layers)) + [(first.readout, second.readout)]
     for a, b in parts:
@@ -152,7 +164,8 @@ def _to_arrays(ir: NetworkIR) -> dict:
         arrays[f"layer{index}.kind"] = np.array(layer_kind(layer))
         for f in fields(layer):
             arrays[f"layer{index}.{f.name}"] = np.asarray(getattr(layer, f.name), dtype=np.float64)
-    for f in fields(ReadoutIR):
+    arrays["readout.kind"] = np.array(readout_kind(ir.readout))
+    for f in fields(ir.readout):
         arrays[f"readout.{f.name}"] = np.asarray(getattr(ir.readout, f.name), dtype=np.float64)
     return arrays
 
@@ -215,8 +228,7 @@ def load_network(path: PathLike) -> NetworkIR:
     dt_ms = scalar("dt_ms")
     weights = scalar("weights_id", str)
     expected = {"format", "format_version", "n_layers", "decision_threshold", "dt_ms"}
-    expected |= {"weights_id"}
-    expected |= {f"readout.{f.name}" for f in fields(ReadoutIR)}
+    expected |= {"weights_id", "readout.kind"}
     try:
         layers = []
         for index in range(n_layers):
@@ -226,10 +238,15 @@ def load_network(path: PathLike) -> NetworkIR:
             cls = LAYER_KINDS[kind]
             layers.append(cls(**{f.name: take(f"layer{index}.{f.name}") for f in fields(cls)}))
             expected |= {f"layer{index}.{f.name}" for f in fields(cls)} | {f"layer{index}.kind"}
+        kind = scalar("readout.kind", str)
+        if kind not in READOUT_KINDS:
+            raise ValueError(f"expected readout.kind among {sorted(READOUT_KINDS)}; got {kind!r}")
+        readout_cls = READOUT_KINDS[kind]
+        expected |= {f"readout.{f.name}" for f in fields(readout_cls)}
         unknown = sorted(set(arrays) - expected)
         if unknown:
             raise ValueError(f"unexpected keys {unknown[:5]} (a file from another tool or a newer rc-snn?)")
-        readout = ReadoutIR(**{f.name: take(f"readout.{f.name}") for f in fields(ReadoutIR)})
+        readout = readout_cls(**{f.name: take(f"readout.{f.name}") for f in fields(readout_cls)})
         return NetworkIR(
             layers=tuple(layers),
             readout=readout,

@@ -3,7 +3,8 @@
 ``deploy.ir`` holds the network (:class:`deploy.ir.NetworkIR`), the file format and its
 equations; this module the parts and their validation. Three layer kinds (:data:`LAYER_KINDS`):
 ALIF (:class:`ALIFLayerIR`), IR-SNN (:class:`IRLayerIR`) and snnTorch's leaky neuron
-(:class:`LIFLayerIR`).
+(:class:`LIFLayerIR`). Two readout kinds (:data:`READOUT_KINDS`): the leaky readout
+(:class:`ReadoutIR`) and Yin et al.'s adaptive spiking output layer (:class:`AdaptiveReadoutIR`).
 """
 
 from __future__ import annotations
@@ -216,3 +217,29 @@ class ReadoutIR:
     @property
     def n_outputs(self) -> int:
         return self.weight.shape[0]
+
+
+@dataclass(frozen=True, eq=False)
+class AdaptiveReadoutIR(ReadoutIR):
+    """Yin et al.'s output layer (``rc_snn.neuron.layers.AdaptiveReadout``): the leaky readout's
+    membrane ``m`` with ALIF spikes and an adaptive threshold, per-output ``rho [C]`` and scalars
+    ``b0`` and ``beta`` (equations in ``deploy.ir``). Its spikes go nowhere; ``m`` is read."""
+
+    rho: np.ndarray
+    b0: float
+    beta: float
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "rho", _decay_vector(self.rho, "readout rho", self.n_outputs))
+        object.__setattr__(self, "b0", _finite_float(self.b0, "readout b0"))
+        object.__setattr__(self, "beta", _finite_float(self.beta, "readout beta"))
+
+
+#: The readouts a network file may hold, by the name stored in it (``readout.kind``).
+READOUT_KINDS = {"leaky": ReadoutIR, "adaptive": AdaptiveReadoutIR}
+
+
+def readout_kind(readout) -> str:
+    """``"leaky"`` or ``"adaptive"``: the key of a readout's class in :data:`READOUT_KINDS`."""
+    return "adaptive" if isinstance(readout, AdaptiveReadoutIR) else "leaky"

@@ -76,6 +76,8 @@ def _layer_parameters(network: NetworkIR | FixedNetwork):
                        neuron=dict(bias=head.bias, alpha=head.alpha, scale=head.scale))
     else:
         readout = dict(weights=(head.weight.T, None), neuron=dict(bias=head.bias, alpha=head.alpha, scale=1.0))
+    if hasattr(head, "rho"):  # Yin's adaptive output layer (AdaptiveReadoutIR, FixedAdaptiveReadout)
+        readout["neuron"].update(rho=head.rho, b0=head.b0, beta=head.beta)
     return layers, readout
 
 

@@ -48,7 +48,7 @@ import nir
 import numpy as np
 
 from .files import write_atomic
-from .ir import ALIFLayerIR, IRLayerIR, LIFLayerIR, NetworkIR, ReadoutIR
+from .ir import AdaptiveReadoutIR, ALIFLayerIR, IRLayerIR, LIFLayerIR, NetworkIR, ReadoutIR
 from .ir_layers import LIF_RESETS
 
 __all__ = ["from_nir", "to_nir", "read_nir", "write_nir", "SNNTORCH_DT", "NORSE_DT", "NORSE_DT_SQUARED",
@@ -339,6 +339,9 @@ def to_nir(network: NetworkIR, *, dt: float, readout: str = "li") -> nir.NIRGrap
         why = _export_refusal(layer)
         if why:
             raise ValueError(f"cannot write layer {index} ({type(layer).__name__}) as NIR: {why}")
+    if isinstance(network.readout, AdaptiveReadoutIR):
+        raise ValueError("cannot write the readout (AdaptiveReadoutIR) as NIR: Yin's adaptive output neurons spike "
+                         "and reset against a moving threshold; NIR 1.0's LI readout does neither")
     nodes = {"input": nir.Input(input_type={"input": np.array([network.n_inputs])})}
     edges, previous = [], "input"
 

@@ -13,7 +13,9 @@ network in 4.6% of spikes when measured on this project's development machine):
   gain equals the float one.
 * Each layer's state scale ``S`` (integer units per float unit, a power of two) is the largest
   with ``u_headroom * (|b0| + |beta|)`` float units inside 24 bits; the threshold then has ~18 bits.
-  The readout's scale per class uses the exact bound ``|m| <= sum_i |W_o[c, i]| + |b_o[c]|``.
+  The readout's scale per class uses the exact bound ``|m| <= sum_i |W_o[c, i]| + |b_o[c]|``
+  (Yin's adaptive output layer: plus ``|b0| + |beta|``, what a spike's reset may subtract; its
+  ``rho``, ``b0`` and ``beta`` in the ALIF layer's formats).
 * Each weight row (one target neuron) has its own exponent, so every row uses the full 8-bit
   mantissa whatever the spread of weight magnitudes between neurons. (A per-row exponent is a
   choice of this simulation: Lava's Dense has one ``weight_exp`` per matrix; on chip it would be
@@ -42,8 +44,9 @@ import numpy as np
 
 from .fixed import (ACTIVATION_SHIFT, BIAS_EXP_MAX, BIAS_MANTISSA_MAX, DECAY_MAX, DECAY_MIN, DECAY_UNITY, IR_STEP_UNITS,
                     SIGMOID_SCALE, STATE_MAX, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, WEIGHT_MANTISSA_MAX,
-                    WEIGHT_MANTISSA_MIN, FixedALIFLayer, FixedIRLayer, FixedLIFLayer, FixedNetwork, FixedReadout)
-from .ir import ALIFLayerIR, IRLayerIR, LIFLayerIR, NetworkIR, ReadoutIR, max_level
+                    WEIGHT_MANTISSA_MIN, FixedAdaptiveReadout, FixedALIFLayer, FixedIRLayer, FixedLIFLayer, FixedNetwork,
+                    FixedReadout)
+from .ir import AdaptiveReadoutIR, ALIFLayerIR, IRLayerIR, LIFLayerIR, NetworkIR, ReadoutIR, max_level
 from .reference import simulate
 
 #: Float range of the ALIF state kept inside 24 bits, in units of the largest threshold b0 + beta.
@@ -129,21 +132,27 @@ def to_device(ir: NetworkIR, *, u_headroom: float = U_HEADROOM) -> FixedNetwork:
                 scale=scale,
             )
         )
+    return FixedNetwork(tuple(layers), _fixed_readout(ir), ir.decision_threshold, ir.dt_ms)
+
+
+def _fixed_readout(ir: NetworkIR) -> FixedReadout | FixedAdaptiveReadout:
     readout = ir.readout
     alpha = quantize_decay(readout.alpha)
     gain = 1.0 - alpha / DECAY_UNITY
     last = ir.layers[-1]
     largest_input = max_level(last.bits) if isinstance(last, IRLayerIR) else 1  # levels, or spikes
-    scale = _power_of_two_scale(largest_input * np.abs(readout.weight).sum(axis=1) + np.abs(readout.bias))
+    reach = largest_input * np.abs(readout.weight).sum(axis=1) + np.abs(readout.bias)
+    adaptive = isinstance(readout, AdaptiveReadoutIR)
+    if adaptive:  # a spike's reset subtracts at most the largest threshold b0 + beta
+        reach = reach + abs(readout.b0) + abs(readout.beta)
+    scale = _power_of_two_scale(reach)
     weight_mant, weight_exp = _device_weights(readout.weight, gain, scale)
-    fixed_readout = FixedReadout(
-        weight_mant=weight_mant,
-        weight_exp=weight_exp,
-        bias=quantize_bias(gain * readout.bias * scale),
-        alpha=alpha,
-        scale=scale,
-    )
-    return FixedNetwork(tuple(layers), fixed_readout, ir.decision_threshold, ir.dt_ms)
+    common = dict(weight_mant=weight_mant, weight_exp=weight_exp, bias=quantize_bias(gain * readout.bias * scale),
+                  alpha=alpha, scale=scale)
+    if not adaptive:
+        return FixedReadout(**common)
+    return FixedAdaptiveReadout(**common, rho=quantize_decay(readout.rho), b0=np.rint(readout.b0 * scale),
+                                beta=np.rint(readout.beta * scale))
 
 
 def _fixed_lif(layer: LIFLayerIR, u_headroom: float) -> FixedLIFLayer:
@@ -231,13 +240,17 @@ def from_device(fixed: FixedNetwork) -> NetworkIR:
     readout = fixed.readout
     alpha = readout.alpha / DECAY_UNITY
     gain = 1.0 - alpha
+    common = dict(weight=_float_weights(readout.weight_mant, readout.weight_exp, gain, readout.scale),
+                  bias=readout.bias / (gain * readout.scale), alpha=alpha)
+    if isinstance(readout, FixedAdaptiveReadout):
+        float_readout = AdaptiveReadoutIR(**common, rho=readout.rho / DECAY_UNITY,
+                                          b0=float(readout.b0[0] / readout.scale[0]),
+                                          beta=float(readout.beta[0] / readout.scale[0]))
+    else:
+        float_readout = ReadoutIR(**common)
     return NetworkIR(
         layers=tuple(layers),
-        readout=ReadoutIR(
-            weight=_float_weights(readout.weight_mant, readout.weight_exp, gain, readout.scale),
-            bias=readout.bias / (gain * readout.scale),
-            alpha=alpha,
-        ),
+        readout=float_readout,
         decision_threshold=fixed.decision_threshold,
         dt_ms=fixed.dt_ms,
     )

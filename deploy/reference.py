@@ -4,7 +4,7 @@ Every layer kind of ``deploy.ir`` (ALIF, IR-SNN, snnTorch's leaky) runs in float
 point runs every kind too (``deploy.quantize``).
 
 For every step ``t`` and layer ``l`` (layer ``l > 0`` reads layer ``l-1``'s spikes of the same step,
-as ``rc_snn.models.ALIFRSNN`` does), then the readout, using the step functions of
+as ``rc_snn.models.ALIFRSNN`` does), then the readout (leaky, or Yin's adaptive output layer), using the step functions of
 ``deploy.kernels`` (equations there and in ``deploy.ir``). A ``FixedNetwork`` runs as the integer
 network of ``deploy.quantize.to_device`` it is, with the same integer arithmetic as the ``fixed_pt``
 ProcessModels, so a fixed-point Lava run must equal it exactly too.
@@ -21,8 +21,9 @@ import numpy as np
 
 from . import kernels
 from .activity import Activity, activity_from_counts, check_frames
-from .ir import ALIFLayerIR, IRLayerIR, NetworkIR
-from .fixed import STATE_MAX, STATE_MIN, FixedALIFLayer, FixedIRLayer, FixedNetwork, check_network
+from .ir import AdaptiveReadoutIR, ALIFLayerIR, IRLayerIR, NetworkIR
+from .fixed import (STATE_MAX, STATE_MIN, FixedAdaptiveReadout, FixedALIFLayer, FixedIRLayer, FixedNetwork, FixedReadout,
+                    check_network)
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,11 +68,11 @@ def simulate(network: NetworkIR | FixedNetwork, frames) -> ReferenceRun:
     n_samples, n_time, _ = frames.shape
     layers = ir.layers
     params = [(layer.w_in.T.copy(), layer.w_rec.T.copy(), float_step(layer)) for layer in layers]
-    readout_t = ir.readout.weight.T.copy()
+    readout_t, readout = ir.readout.weight.T.copy(), readout_step(ir.readout)
     states = [rest_state(layer, n_samples) for layer in layers]
     spikes = [np.zeros((n_samples, n_time, layer.n_neurons)) for layer in layers]
     outputs = np.zeros((n_samples, n_time, ir.n_outputs))
-    m = np.zeros((n_samples, ir.n_outputs))
+    head = kernels.alif_rest(n_samples, ir.n_outputs)
     for t in range(n_time):
         x = frames[:, t]
         for index, (w_in_t, w_rec_t, step) in enumerate(params):
@@ -80,8 +81,8 @@ def simulate(network: NetworkIR | FixedNetwork, frames) -> ReferenceRun:
             states[index] = step(ff, rec, states[index])
             x = states[index].s
             spikes[index][:, t] = x
-        m = kernels.readout_step(kernels.synaptic_input(readout_t, x), m, ir.readout.bias, ir.readout.alpha)
-        outputs[:, t] = m
+        head = readout(kernels.synaptic_input(readout_t, x), head)
+        outputs[:, t] = head.u
     steps, predictions = kernels.decide(outputs, ir.decision_threshold)
     return ReferenceRun(tuple(spikes), outputs, steps, predictions)
 
@@ -105,6 +106,19 @@ def float_step(layer):
                                                    layer.reset)
 
 
+def readout_step(readout):
+    """``(ff, state) -> state``: the readout's step, its state an ``ALIFLayerState`` whose ``u`` is
+    ``m`` (in device integers for a ``FixedReadout``): the leaky readout (``b`` and ``s`` stay at
+    rest) or Yin's adaptive output layer, an ALIF step without recurrence."""
+    fixed_point = isinstance(readout, FixedReadout)
+    if isinstance(readout, (AdaptiveReadoutIR, FixedAdaptiveReadout)):
+        alif = kernels.alif_step_fixed if fixed_point else kernels.alif_step
+        return lambda ff, state: alif(ff, 0, state, readout.bias, readout.alpha, readout.rho, readout.b0,
+                                      readout.beta)
+    leaky = kernels.readout_step_fixed if fixed_point else kernels.readout_step
+    return lambda ff, state: state._replace(u=leaky(ff, state.u, readout.bias, readout.alpha))
+
+
 def fixed_step(layer):
     """``(ff, rec, state) -> state``: the fixed-point step function for a layer of ``deploy.quantize``."""
     if isinstance(layer, FixedALIFLayer):
@@ -122,7 +136,7 @@ def _simulate_fixed(fixed: FixedNetwork, frames: np.ndarray) -> ReferenceRun:
     counts = frames.astype(np.int64)
     params = [(layer.w_in_mant.T.copy(), layer.w_in_exp, layer.w_rec_mant.T.copy(), layer.w_rec_exp,
                fixed_step(layer)) for layer in fixed.layers]
-    readout = fixed.readout
+    readout, step_readout = fixed.readout, readout_step(fixed.readout)
     readout_t = readout.weight_mant.T.copy()
     n_outputs = readout_t.shape[1]
     rests = {FixedALIFLayer: kernels.alif_rest, FixedIRLayer: kernels.ir_rest}
@@ -130,7 +144,7 @@ def _simulate_fixed(fixed: FixedNetwork, frames: np.ndarray) -> ReferenceRun:
               for layer in fixed.layers]
     spikes = [np.zeros((n_samples, n_time, layer.n_neurons)) for layer in fixed.layers]
     outputs = np.zeros((n_samples, n_time, n_outputs))
-    m = np.zeros((n_samples, n_outputs), dtype=np.int64)
+    head = kernels.alif_rest(n_samples, n_outputs, fixed_point=True)
     saturated = 0
     for t in range(n_time):
         x = counts[:, t]
@@ -143,8 +157,8 @@ def _simulate_fixed(fixed: FixedNetwork, frames: np.ndarray) -> ReferenceRun:
             x = states[index].s
             spikes[index][:, t] = x
         ff = kernels.synaptic_input_fixed(readout_t, readout.weight_exp, x)
-        m = kernels.readout_step_fixed(ff, m, readout.bias, readout.alpha)
-        saturated += int(np.count_nonzero((m == STATE_MAX) | (m == STATE_MIN)))
-        outputs[:, t] = m / readout.scale
+        head = step_readout(ff, head)
+        saturated += int(np.count_nonzero((head.u == STATE_MAX) | (head.u == STATE_MIN)))
+        outputs[:, t] = head.u / readout.scale
     steps, predictions = kernels.decide(outputs, fixed.decision_threshold)
     return ReferenceRun(tuple(spikes), outputs, steps, predictions, saturated)

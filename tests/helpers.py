@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from rc_snn.models import ALIFRSNN, IRSNN
+from rc_snn.neuron.alif import ALIFParams
 from rc_snn.neuron.irsnn import IRParams
 from rc_snn.pipeline.cli import main
 from rc_snn.plugin import RALIF
@@ -29,10 +30,15 @@ def random_frames(n, t, f, rate=0.1, seed=0, graded=False):
     return frames
 
 
-def lively_alif(n_inputs, hidden, n_outputs, seed=0):
-    """A random network scaled so that every layer spikes (the default init is nearly silent on sparse input)."""
+#: Yin et al.'s adaptive output neurons (their ECG script's constants, with some spread).
+YIN_OUTPUT = ALIFParams(b0=0.01, beta=1.8, tau_m=(20.0, 5.0), tau_adp=(100.0, 10.0))
+
+
+def lively_alif(n_inputs, hidden, n_outputs, seed=0, output_layer="leaky"):
+    """A random network scaled so that every layer spikes (the default init is nearly silent on sparse input);
+    ``output_layer="adaptive"``: Yin et al.'s adaptive output layer instead of the leaky readout."""
     torch.manual_seed(seed)
-    model = ALIFRSNN(n_inputs, hidden, n_outputs)
+    model = ALIFRSNN(n_inputs, hidden, n_outputs, output_layer=output_layer, output_params=YIN_OUTPUT)
     with torch.no_grad():
         for layer in model.layers:
             layer.w_in.weight.mul_(8.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,6 +139,23 @@ def test_stated_update_costs_are_the_products_the_implementation_computes():
     lstm_state = lstm.initial_state(batch)
     lstm_products = elementwise_products(lambda: lstm.step(torch.rand(batch, 4), lstm_state), batch, units)
     assert lstm_products == sum(UNITS["lstm"].update_macs.values())
+
+
+def test_yins_adaptive_output_neurons_cost_an_alif_update_and_their_spikes_nothing():
+    from deploy.ir import AdaptiveReadoutIR, ALIFLayerIR, NetworkIR, ReadoutIR
+
+    rng = np.random.default_rng(0)
+    layer = ALIFLayerIR(w_in=rng.normal(size=(3, 2)), bias=np.zeros(3), w_rec=rng.normal(size=(3, 3)),
+                        alpha=np.full(3, 0.9), rho=np.full(3, 0.9), b0=0.01, beta=1.8)
+    weight = rng.normal(size=(2, 3))
+    leaky = NetworkIR((layer,), ReadoutIR(weight, np.zeros(2), np.full(2, 0.8)), decision_threshold=0.9)
+    adaptive = NetworkIR((layer,), AdaptiveReadoutIR(weight, np.zeros(2), np.full(2, 0.8), rho=np.full(2, 0.99),
+                                                     b0=0.01, beta=1.8), decision_threshold=0.9)
+    activity = Activity.from_recording(rng.integers(0, 2, (6, 2)), [rng.integers(0, 2, (6, 3))], n_steps=6)
+    ours, theirs = count_snn(adaptive, activity), count_snn(leaky, activity)
+    extra = 2 * 6 * (sum(ALIF_UPDATE_MACS.values()) - sum(READOUT_UPDATE_MACS.values()))  # 2 outputs, 6 steps
+    assert ours.neuron_update_macs == theirs.neuron_update_macs + extra
+    assert ours == dataclasses.replace(theirs, neuron_update_macs=ours.neuron_update_macs)  # synapses alike
 
 
 def test_zero_input_and_no_spikes_give_zero_synaptic_ops_but_dense_neuron_updates():

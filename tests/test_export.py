@@ -34,6 +34,20 @@ def test_export_carries_parameters():
     np.testing.assert_array_equal(net.readout.alpha, copy.deepcopy(model.readout).double().decay().detach().numpy())
 
 
+def test_yins_adaptive_output_layer_is_exported_with_its_adaptation():
+    from deploy.ir import AdaptiveReadoutIR
+
+    from helpers import YIN_OUTPUT
+
+    model = ALIFRSNN(10, [7], 3, output_layer="adaptive", output_params=YIN_OUTPUT)
+    readout = export_model(model, decision_threshold=0.8).readout
+    assert isinstance(readout, AdaptiveReadoutIR) and (readout.b0, readout.beta) == (YIN_OUTPUT.b0, YIN_OUTPUT.beta)
+    alpha, rho = copy.deepcopy(model.readout).double().decay()
+    np.testing.assert_array_equal(readout.alpha, alpha.detach().numpy())
+    np.testing.assert_array_equal(readout.rho, rho.detach().numpy())
+    np.testing.assert_array_equal(readout.weight, model.readout.linear.weight.detach().double().numpy())
+
+
 def test_export_is_pure():
     model = make_model()
     before = {name: value.clone() for name, value in model.state_dict().items()}

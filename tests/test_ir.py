@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deploy import ir as ir_module
-from deploy.ir import ALIFLayerIR, NetworkIR, ReadoutIR, load_network, networks_equal, save_network
+from deploy.ir import AdaptiveReadoutIR, ALIFLayerIR, NetworkIR, ReadoutIR, load_network, networks_equal, save_network
 
 
 def random_network(sizes=(12, 8, 6), n_outputs=4, seed=0, threshold=0.7, dt_ms=1.0) -> NetworkIR:
@@ -35,6 +35,33 @@ def test_round_trip_is_exact(tmp_path):
     assert loaded.layer_sizes == (8, 6) and loaded.n_inputs == 12 and loaded.n_outputs == 4
     assert loaded.layers[0].w_in.dtype == np.float64 and not loaded.layers[0].w_in.flags.writeable
     assert list(tmp_path.iterdir()) == [path]  # no temp file left behind
+
+
+def adaptive_network() -> NetworkIR:
+    """``random_network`` with Yin et al.'s adaptive output layer instead of the leaky readout."""
+    net = random_network()
+    head = net.readout
+    readout = AdaptiveReadoutIR(weight=head.weight, bias=head.bias, alpha=head.alpha, rho=np.full(4, 0.99), b0=0.01,
+                                beta=1.8)
+    return NetworkIR(net.layers, readout, decision_threshold=0.7)
+
+
+def test_the_adaptive_output_layer_round_trips_and_is_told_from_the_leaky_readout(tmp_path):
+    net = adaptive_network()
+    loaded = load_network(save_network(net, tmp_path / "yin.npz"))
+    assert type(loaded.readout) is AdaptiveReadoutIR and networks_equal(net, loaded)
+    assert (loaded.readout.b0, loaded.readout.beta) == (0.01, 1.8)
+    leaky = NetworkIR(net.layers, ReadoutIR(net.readout.weight, net.readout.bias, net.readout.alpha), 0.7)
+    assert not networks_equal(net, leaky)  # same weights, another readout
+    arrays = ir_module._to_arrays(net)
+    arrays["readout.kind"] = np.array("leaky")  # a leaky readout with the adaptive one's keys
+    write_arrays(tmp_path / "bad.npz", arrays)
+    with pytest.raises(ValueError, match="unexpected keys"):
+        load_network(tmp_path / "bad.npz")
+    arrays["readout.kind"] = np.array("spiking")
+    write_arrays(tmp_path / "bad.npz", arrays)
+    with pytest.raises(ValueError, match="readout.kind among"):
+        load_network(tmp_path / "bad.npz")
 
 
 def test_dt_none_round_trips(tmp_path):

@@ -15,11 +15,6 @@ from rc_snn.pipeline.export import export_model
 from helpers import LAVA_TIMEOUT, assert_same_activity, assert_same_trains, lively_alif, lively_irsnn, random_frames, snntorch_network
 
 
-
-
-
-
-
 @pytest.mark.lava
 @pytest.mark.timeout(LAVA_TIMEOUT)
 def test_float_lava_equals_reference_and_exits_early():
@@ -50,6 +45,20 @@ def test_fixed_lava_equals_fixed_reference():
     result = simulate.record_batch(fixed, frames)
     np.testing.assert_array_equal(result.decision_steps, ref.decision_steps)
     np.testing.assert_array_equal(result.predictions, ref.predictions)
+    assert_same_trains(result, ref, 1)
+
+
+@pytest.mark.lava
+@pytest.mark.timeout(LAVA_TIMEOUT)
+@pytest.mark.parametrize("fixed_point", [False, True])
+def test_yins_adaptive_output_layer_runs_in_lava_as_in_the_reference(fixed_point):
+    """Every step of the recorded output (m, as a per-step task reads it) equals the reference's."""
+    net = export_model(lively_alif(30, [16], 5, seed=7, output_layer="adaptive"), decision_threshold=1.0)
+    frames = random_frames(3, 30, 30, rate=0.2, seed=7)
+    network = quantize.to_device(net, u_headroom=1024) if fixed_point else net
+    ref = reference.simulate(network, frames)
+    assert np.ptp(ref.outputs.argmax(-1)) > 0, "the test wants outputs whose argmax changes"
+    result = simulate.record_batch(network, frames)
     assert_same_trains(result, ref, 1)
 
 
@@ -182,15 +191,21 @@ def _snntorch_network(frames):
     return export_snntorch(snntorch_network("rleaky-zero", seed=2), decision_threshold=0.5)
 
 
+def _yin_network(frames):
+    return export_model(lively_alif(30, [16], 5, seed=6, output_layer="adaptive"), decision_threshold=0.3)
+
+
 @pytest.mark.lava
 @pytest.mark.timeout(LAVA_TIMEOUT)
-@pytest.mark.parametrize("kind", ["irsnn", "snntorch"])
+@pytest.mark.parametrize("kind", ["irsnn", "snntorch", "adaptive-output"])
 @pytest.mark.parametrize("fixed_point", [False, True])
 def test_every_layer_kind_streams_as_it_runs_alone(kind, fixed_point):
+    """IR-SNN and snnTorch layers, and Yin's adaptive output layer: streamed, each sample as alone."""
     frames = random_frames(8, 35, 30, graded=kind == "irsnn", rate=0.2, seed=6)
-    net = {"irsnn": _irsnn_network, "snntorch": _snntorch_network}[kind](frames)
+    net = {"irsnn": _irsnn_network, "snntorch": _snntorch_network, "adaptive-output": _yin_network}[kind](frames)
     network = quantize.to_device(net) if fixed_point else net  # the type selects the precision
     ref = reference.simulate(network, frames)
+    assert len(set(ref.decision_steps.tolist())) > 2, "the test wants samples of different lengths"
     streamed = simulate.run_stream(network, frames, slots=3)
     np.testing.assert_array_equal(streamed.decision_steps, ref.decision_steps)
     np.testing.assert_array_equal(streamed.predictions, ref.predictions)

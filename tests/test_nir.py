@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from deploy import quantize, reference, simulate
-from deploy.ir import ALIFLayerIR, LIFLayerIR, NetworkIR, ReadoutIR
+from deploy.ir import AdaptiveReadoutIR, ALIFLayerIR, LIFLayerIR, NetworkIR, ReadoutIR
 from deploy.ir_layers import LIF_RESETS
 from deploy.nir_io import NORSE_DT, NORSE_DT_SQUARED, SNNTORCH_DT, from_nir, read_nir, to_nir, write_nir
 from rc_snn.pipeline.cli import main
@@ -243,8 +243,17 @@ def alif_network() -> NetworkIR:
                                                           alpha=np.full(2, 0.9)), decision_threshold=0.5)
 
 
+def adaptive_output_network() -> NetworkIR:
+    """Leaky layers NIR states, read by Yin's adaptive output layer, which it does not."""
+    net = lif_network()
+    head = net.readout
+    return NetworkIR(net.layers, AdaptiveReadoutIR(head.weight, head.bias, head.alpha, rho=np.full(4, 0.99), b0=0.01,
+                                                   beta=1.8), decision_threshold=0.5)
+
+
 @pytest.mark.parametrize("network, message", [
     (alif_network(), "ALIF layer's threshold moves with its own spikes"),
+    (adaptive_output_network(), "the readout \\(AdaptiveReadoutIR\\)"),
     (lif_network(reset="subtract"), "reset is 'subtract'"),
     (lif_network(reset="zero-step"), "reset is 'zero-step'"),
 ])

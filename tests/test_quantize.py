@@ -67,6 +67,24 @@ def test_to_device_then_from_device_is_close():
     assert np.all(bound <= STATE_MAX * 1.01)
 
 
+def test_yins_adaptive_output_layer_goes_to_the_device_and_back():
+    from deploy.fixed import FixedAdaptiveReadout
+    from deploy.ir import AdaptiveReadoutIR
+
+    net = network()
+    head = net.readout
+    net = NetworkIR(net.layers, AdaptiveReadoutIR(head.weight, head.bias, head.alpha, rho=np.full(head.n_outputs, 0.99),
+                                                  b0=0.01, beta=1.8), decision_threshold=0.9)
+    fixed = to_device(net)
+    assert isinstance(fixed.readout, FixedAdaptiveReadout)
+    back = from_device(fixed).readout
+    assert isinstance(back, AdaptiveReadoutIR) and np.all(np.abs(back.rho - 0.99) <= 0.5 / 4096)
+    assert abs(back.b0 - 0.01) <= 1 / fixed.readout.scale[0] and abs(back.beta - 1.8) <= 1 / fixed.readout.scale[0]
+    # the scale leaves room for a reset's subtraction of the largest threshold, b0 + beta
+    reach = np.abs(fixed.readout.weight_mant * np.exp2(fixed.readout.weight_exp + 6)[:, None]).sum(axis=1)
+    assert np.all(reach + np.abs(fixed.readout.bias) + fixed.readout.b0 + fixed.readout.beta <= STATE_MAX * 1.01)
+
+
 def test_fixed_membrane_follows_float_without_spikes():
     """With no spikes, the integer u divided by its scale tracks the float u of the quantised network closely."""
     net = network(seed=3)

@@ -20,10 +20,12 @@ from helpers import lively_alif, random_frames
 
 
 
-@pytest.mark.parametrize("hidden, graded", [([24], False), ([20, 16], True)])
-def test_reference_equals_pytorch_float64(hidden, graded):
-    model = lively_alif(30, hidden, 5)
-    threshold = 0.4
+@pytest.mark.parametrize("hidden, graded, output_layer, threshold", [
+    ([24], False, "leaky", 0.4), ([20, 16], True, "leaky", 0.4),
+    ([24], True, "adaptive", 0.22),  # Yin's output neurons reset at their threshold: softmax stays near 1/5
+])
+def test_reference_equals_pytorch_float64(hidden, graded, output_layer, threshold):
+    model = lively_alif(30, hidden, 5, output_layer=output_layer)
     net = export_model(model, decision_threshold=threshold)
     frames = random_frames(6, 50, 30, graded=graded)
     run = reference.simulate(net, frames)

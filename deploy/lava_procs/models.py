@@ -321,7 +321,8 @@ class AbstractDecisionReadoutModel(PyLoihiProcessModel):
     decision_step: np.ndarray = LavaPyType(np.ndarray, INT)
     prediction: np.ndarray = LavaPyType(np.ndarray, INT)
     lava_steps: np.ndarray = LavaPyType(np.ndarray, INT)
-    step_function = None
+    adaptive: np.ndarray = LavaPyType(np.ndarray, INT)
+    step_function = adaptive_step_function = None
 
     def run_spk(self) -> None:
         ff = self.a_in.recv()
@@ -330,9 +331,15 @@ class AbstractDecisionReadoutModel(PyLoihiProcessModel):
         playing = (sample >= 0) & (t >= 0) & (t < n_steps)  # (a decided sample plays on if none waits)
         running = playing.copy()  # and still undecided: its steps count
         running[playing] = self.decision_step[sample[playing]] < 0
-        m_before = np.where((playing & (t == 0))[:, None], 0, self.m)  # a new sample starts at rest
-        m_new = np.asarray(type(self).step_function(ff, m_before, self.bias, self.alpha), dtype=self.m.dtype)
-        self.m = np.where(playing[:, None], m_new, self.m)
+        starting = (playing & (t == 0))[:, None]  # a new sample starts at rest
+        before = kernels.ALIFLayerState(*(np.where(starting, 0, value) for value in (self.m, self.b, self.z)))
+        if self.adaptive[0]:  # Yin's output layer: an ALIF step without recurrence
+            after = type(self).adaptive_step_function(ff, 0, before, self.bias, self.alpha, self.rho, self.b0,
+                                                      self.beta)
+        else:
+            after = before._replace(u=type(self).step_function(ff, before.u, self.bias, self.alpha))
+        self.m, self.b, self.z = (np.where(playing[:, None], np.asarray(new, dtype=old.dtype), old)
+                                  for new, old in zip(after, (self.m, self.b, self.z)))
         logits = self.m / self.scale
         newly = running & (kernels.crossed(logits, float(self.decision_threshold[0])) | (t == n_steps - 1))
         self.decision_step[sample[newly]] = t[newly]
@@ -363,7 +370,13 @@ class PyDecisionReadoutFloat(AbstractDecisionReadoutModel):
     m: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     bias: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     alpha: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    b: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    z: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    rho: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    b0: np.ndarray = LavaPyType(np.ndarray, FLOAT)
+    beta: np.ndarray = LavaPyType(np.ndarray, FLOAT)
     step_function = kernels.readout_step
+    adaptive_step_function = kernels.alif_step
 
 
 @implements(proc=DecisionReadout, protocol=LoihiProtocol)
@@ -374,4 +387,10 @@ class PyDecisionReadoutFixed(AbstractDecisionReadoutModel):
     m: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
     bias: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
     alpha: np.ndarray = LavaPyType(np.ndarray, INT, precision=12)
+    b: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    z: np.ndarray = LavaPyType(np.ndarray, INT, precision=1)
+    rho: np.ndarray = LavaPyType(np.ndarray, INT, precision=12)
+    b0: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
+    beta: np.ndarray = LavaPyType(np.ndarray, INT, precision=24)
     step_function = kernels.readout_step_fixed
+    adaptive_step_function = kernels.alif_step_fixed

@@ -149,7 +149,9 @@ class IRNeuron(AbstractProcess):
 
 
 class DecisionReadout(AbstractProcess):
-    """Leaky readout with the early-exit decision detector, B slots side by side.
+    """Leaky readout (or, with ``rho`` given, Yin et al.'s adaptive output layer: ``m`` spikes and
+    resets against ``b0 + beta b``, its spikes ``z`` going nowhere) with the early-exit decision
+    detector, B slots side by side.
 
     At a slot's PyTorch step ``t`` (``0 <= t < n_steps``; ``m`` at rest before ``t = 0``) it
     updates ``m``, and a slot's undecided sample whose ``max softmax(m / scale) > decision_threshold`` (or
@@ -162,7 +164,7 @@ class DecisionReadout(AbstractProcess):
     """
 
     def __init__(self, *, batch: int, n_samples: int, bias, alpha, scale, decision_threshold: float, depth: int,
-                 n_steps: int, max_lava_steps: int, run_chunk: int, **kwargs) -> None:
+                 n_steps: int, max_lava_steps: int, run_chunk: int, rho=None, b0=0, beta=0, **kwargs) -> None:
         super().__init__(**kwargs)
         bias = _vector(bias)
         n_outputs = bias.shape[0]
@@ -176,6 +178,11 @@ class DecisionReadout(AbstractProcess):
         self.m = Var(shape=shape, init=np.zeros(shape))
         self.bias = Var(shape=(n_outputs,), init=bias)
         self.alpha = Var(shape=(n_outputs,), init=_vector(alpha))
+        self.adaptive = Var(shape=(1,), init=np.array([int(rho is not None)]))
+        self.b = Var(shape=shape, init=np.zeros(shape))
+        self.z = Var(shape=shape, init=np.zeros(shape))
+        for name, value in (("rho", 0 if rho is None else rho), ("b0", b0), ("beta", beta)):
+            setattr(self, name, Var(shape=(n_outputs,), init=np.broadcast_to(np.asarray(value), (n_outputs,)).copy()))
         self.scale = Var(shape=(n_outputs,), init=np.broadcast_to(np.asarray(scale, dtype=float), (n_outputs,)).copy())
         self.decision_threshold = Var(shape=(1,), init=np.array([decision_threshold], dtype=float))
         self.depth = Var(shape=(1,), init=np.array([depth]))

@@ -1,4 +1,5 @@
-"""Trained ``ALIFRSNN`` or ``IRSNN`` -> ``deploy.ir.NetworkIR`` (the plain-data network file ``deploy`` reads).
+"""Trained ``ALIFRSNN`` or ``IRSNN`` -> ``deploy.ir.NetworkIR`` (the plain-data network file ``deploy`` reads),
+with its leaky readout or Yin et al.'s adaptive output layer (``deploy.ir.AdaptiveReadoutIR``).
 
 Export is pure: it reads parameters from a float64 deep copy of the model and never mutates the
 model. Decays come from the modules' own ``decays()``/``decay()`` (``rc_snn.neuron.alif.decay``),
@@ -21,10 +22,10 @@ from typing import Optional
 
 import torch
 
-from deploy.ir import ALIFLayerIR, IRLayerIR, NetworkIR, ReadoutIR, save_network
+from deploy.ir import AdaptiveReadoutIR, ALIFLayerIR, IRLayerIR, NetworkIR, ReadoutIR, save_network
 
 from ..models import ALIFRSNN, IRSNN
-from ..neuron.layers import IRLayer
+from ..neuron.layers import AdaptiveReadout, IRLayer
 from ..training.run import weights_id
 
 
@@ -53,9 +54,6 @@ def export_model(model, *, decision_threshold: float, dt_ms: Optional[float] = N
     bin width. The file records the :func:`~rc_snn.training.run.weights_id` of ``model``'s weights."""
     if not isinstance(model, (ALIFRSNN, IRSNN)):
         raise ValueError(f"expected an ALIFRSNN or IRSNN to export; got {type(model).__name__}")
-    if getattr(model, "output_layer", "leaky") != "leaky":
-        raise ValueError(f"the network file holds a leaky readout; this network's output layer is "
-                         f"{model.output_layer!r} (Yin et al.'s adaptive spiking output is not exported yet)")
     model64 = copy.deepcopy(model).to(device="cpu", dtype=torch.float64)
     with torch.no_grad():
         layers, delta = [], 1.0  # delta: the step of what the layer receives (frames: 1)
@@ -67,14 +65,17 @@ def export_model(model, *, decision_threshold: float, dt_ms: Optional[float] = N
             weights = layer.weights()  # the network file's fields carry the same names
             layers.append(ALIFLayerIR(**{name: _array(value) for name, value in weights._asdict().items()},
                                       b0=layer.b0, beta=layer.beta))
-        readout = model64.readout
+        head = model64.readout
+        weight, bias = _array(head.linear.weight * delta), _array(head.linear.bias)
+        if isinstance(head, AdaptiveReadout):
+            alpha, rho = head.decay()
+            readout = AdaptiveReadoutIR(weight=weight, bias=bias, alpha=_array(alpha), rho=_array(rho), b0=head.b0,
+                                        beta=head.beta)
+        else:
+            readout = ReadoutIR(weight=weight, bias=bias, alpha=_array(head.decay()))
         return NetworkIR(
             layers=tuple(layers),
-            readout=ReadoutIR(
-                weight=_array(readout.linear.weight * delta),
-                bias=_array(readout.linear.bias),
-                alpha=_array(readout.decay()),
-            ),
+            readout=readout,
             decision_threshold=decision_threshold,
             dt_ms=dt_ms,
             weights_id=weights_id(model.state_dict()),
