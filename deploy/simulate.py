@@ -39,7 +39,8 @@ import numpy as np
 from .activity import Activity, activity_from_counts, check_frames
 from .counting import EMPTY_COUNTS, OpCounts, count_snn
 from .ir import NetworkIR
-from .lava_run import BatchResult, max_lava_steps, record_batch, run_batch, run_stream  # noqa: F401 (this module's API too)
+from .lava_run import (BatchResult, max_lava_steps, predict_every_step, record_batch, run_batch,  # noqa: F401
+                       run_stream)  # (this module's API too)
 from .fixed import FixedNetwork, check_network
 from .quantize import from_device
 

@@ -122,26 +122,29 @@ def test_compare_counts_whole_recordings_of_a_per_step_task(tmp_path, capsys):
         assert entry["mean_decision_step"] == 19  # every step of every recording is counted
 
 
-def test_the_shipped_qtdb_recipes_train_and_yins_output_layer_is_not_exported(tmp_path, capsys):
+def test_the_shipped_qtdb_recipes_train_and_export(tmp_path, capsys):
     from pathlib import Path
+
+    from deploy.ir import AdaptiveReadoutIR, ReadoutIR, load_network
 
     configs = Path(__file__).resolve().parents[1] / "configs"
     write_mat(tmp_path / "QTDB_train.mat", n=8, steps=20)
-    for name in ("qtdb-alif", "qtdb-yin"):
+    for name, readout in (("qtdb-alif", ReadoutIR), ("qtdb-yin", AdaptiveReadoutIR)):
         assert main(["train", "--config", str(configs / f"{name}.json"), "--data-dir", str(tmp_path), "--epochs", "1",
                      "--out", str(tmp_path / name), "--no-progress"]) == 0
-    capsys.readouterr()
-    assert main(["export", str(tmp_path / "qtdb-yin")]) == 2
-    assert "output layer is 'adaptive'" in capsys.readouterr().err
+        assert main(["export", str(tmp_path / name)]) == 0
+        assert type(load_network(tmp_path / name / "network.npz").readout) is readout
 
 
 @pytest.mark.lava
 @pytest.mark.timeout(LAVA_TIMEOUT)
-def test_lava_predicts_every_step_as_pytorch_does(tmp_path, capsys):
+@pytest.mark.parametrize("output_layer", ["leaky", "adaptive"])
+def test_lava_predicts_every_step_as_pytorch_does(tmp_path, capsys, output_layer):
     write_mat(tmp_path / "QTDB_train.mat", n=20, steps=30)
     run = tmp_path / "run"
     assert main(["train", "--out", str(run), "--dataset", "qtdb", "--data-dir", str(tmp_path), "--loss", "per-step",
-                 "--hidden", "12", "--epochs", "2", "--lr", "0.02", "--no-progress"]) == 0
+                 "--hidden", "12", "--epochs", "2", "--lr", "0.02", "--output-layer", output_layer,
+                 "--no-progress"]) == 0
     for fixed in ("--no-fixed-point", "--fixed-point"):
         assert main(["lava", str(run), "--split", "val", "--samples", "4", fixed, "--no-progress"]) == 0
     float_run = json.loads((run / "lava-float-val.json").read_text())

@@ -60,6 +60,8 @@ def test_yins_adaptive_output_layer_runs_in_lava_as_in_the_reference(fixed_point
     assert np.ptp(ref.outputs.argmax(-1)) > 0, "the test wants outputs whose argmax changes"
     result = simulate.record_batch(network, frames)
     assert_same_trains(result, ref, 1)
+    predicted = simulate.predict_every_step(network, frames)  # packed by the readout, not monitored
+    np.testing.assert_array_equal(predicted.step_predictions, ref.outputs.argmax(-1))
 
 
 @pytest.mark.lava

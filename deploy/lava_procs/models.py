@@ -321,6 +321,8 @@ class AbstractDecisionReadoutModel(PyLoihiProcessModel):
     decision_step: np.ndarray = LavaPyType(np.ndarray, INT)
     prediction: np.ndarray = LavaPyType(np.ndarray, INT)
     lava_steps: np.ndarray = LavaPyType(np.ndarray, INT)
+    record_steps: np.ndarray = LavaPyType(np.ndarray, INT)
+    step_predictions: np.ndarray = LavaPyType(np.ndarray, INT)
     adaptive: np.ndarray = LavaPyType(np.ndarray, INT)
     step_function = adaptive_step_function = None
 
@@ -344,6 +346,8 @@ class AbstractDecisionReadoutModel(PyLoihiProcessModel):
         newly = running & (kernels.crossed(logits, float(self.decision_threshold[0])) | (t == n_steps - 1))
         self.decision_step[sample[newly]] = t[newly]
         self.prediction[sample[newly]] = logits.argmax(axis=-1)[newly]
+        if self.record_steps[0]:
+            self._record_steps(sample, t, running, newly, logits.argmax(axis=-1))
         counted = np.where(running, sample + 1, 0).astype(FLOAT)  # which sample counts this step, 0: none
         started = np.full(sample.shape[0], NO_CHANGE, dtype=FLOAT)
         for slot in np.flatnonzero(newly):  # a decided slot takes the next sample waiting, at the next step
@@ -360,6 +364,15 @@ class AbstractDecisionReadoutModel(PyLoihiProcessModel):
             # Every sample decided: end the run after this step. Not on a run's last step, where
             # the run ends anyway and a pause request races the runtime's end-of-run message.
             private_api.request_pause(self)
+
+
+    def _record_steps(self, sample, t, running, newly, argmax) -> None:
+        """Keep each running sample's prediction of this step; pack a sample's row when it decides."""
+        if not hasattr(self, "_steps"):  # the model's own memory: Lava builds models without arguments
+            self._steps = np.zeros((self.decision_step.shape[0], int(self.n_steps[0])), dtype=np.int64)
+        self._steps[sample[running], t[running]] = argmax[running]
+        for n in sample[newly]:
+            self.step_predictions[n] = kernels.pack_counts(self._steps[n], self.m.shape[1] - 1)
 
 
 @implements(proc=DecisionReadout, protocol=LoihiProtocol)

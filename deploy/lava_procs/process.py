@@ -160,11 +160,14 @@ class DecisionReadout(AbstractProcess):
     the layers which sample still counts step ``t`` in each slot. When every sample has decided it
     ends the run after this step (:func:`deploy.private_api.request_pause`), unless the step ends a ``run_chunk`` (the
     host's ``run`` calls) anyway. ``lava_steps`` is the last Lava step it executed and
-    ``n_decided`` the samples decided so far.
+    ``n_decided`` the samples decided so far. With ``record_steps`` it also keeps each sample's
+    ``argmax m`` at every step up to its decision, packed into ``step_predictions`` (a per-step task's
+    predictions, read in a few messages where a Monitor of ``m`` would take one per value).
     """
 
     def __init__(self, *, batch: int, n_samples: int, bias, alpha, scale, decision_threshold: float, depth: int,
-                 n_steps: int, max_lava_steps: int, run_chunk: int, rho=None, b0=0, beta=0, **kwargs) -> None:
+                 n_steps: int, max_lava_steps: int, run_chunk: int, rho=None, b0=0, beta=0, record_steps: bool = False,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         bias = _vector(bias)
         n_outputs = bias.shape[0]
@@ -193,6 +196,10 @@ class DecisionReadout(AbstractProcess):
         self.decision_step = Var(shape=(n_samples,), init=np.full(n_samples, -1, dtype=np.int64))
         self.prediction = Var(shape=(n_samples,), init=np.full(n_samples, -1, dtype=np.int64))
         self.lava_steps = Var(shape=(1,), init=np.zeros(1, dtype=np.int64))
+        # record_steps: each sample's argmax m at every step up to its decision, packed (kernels.pack_counts)
+        self.record_steps = Var(shape=(1,), init=np.array([int(record_steps)]))
+        words = -(-n_steps // kernels.count_packing(n_outputs - 1)[1]) if record_steps else 1
+        self.step_predictions = Var(shape=(n_samples, words), init=np.zeros((n_samples, words), dtype=np.int64))
 
 
 class LeakyNeuron(AbstractProcess):

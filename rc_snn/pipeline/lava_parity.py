@@ -18,7 +18,7 @@ from deploy.activity import activity_from_counts, check_frames
 from deploy.counting import REPORT_CONVENTIONS, count_snn
 from deploy.energy import energy_per_inference
 from deploy.ir import NetworkIR
-from deploy.lava_run import record_batch
+from deploy.lava_run import predict_every_step
 from deploy.quantize import calibrate_headroom, from_device, to_device
 from deploy.simulate import LavaEvaluation, evaluate
 
@@ -140,11 +140,11 @@ def lava_versus_pytorch(
 def _per_step_parity(run: TrainedRun, network: NetworkIR, device, frames: np.ndarray, labels: np.ndarray, *,
                      name: str, ours: bool, split: str, headroom: Optional[float]) -> LavaParity:
     """A per-step task in Lava: every recording runs all its steps (no decision: threshold 1), the
-    readout's ``m[t]`` is recorded and its argmax is the prediction at every step, against PyTorch's
-    in float64; energy per step from the Lava run's spike counts, under both conventions."""
+    readout's argmax at every step is the prediction (``deploy.lava_run.predict_every_step``), against
+    PyTorch's in float64; energy per step from the Lava run's spike counts, under both conventions."""
     burn_in = burn_in_of(run.info)
-    result = record_batch(device, frames)  # network in float or device integers
-    lava_predictions = result.outputs.argmax(-1)  # [N, T]
+    result = predict_every_step(device, frames)  # network in float or device integers
+    lava_predictions = result.step_predictions  # [N, T]
     model64 = copy.deepcopy(run.model).to(device="cpu", dtype=torch.float64).eval()
     with torch.no_grad():
         logits_seq, _ = model64(time_first(torch.from_numpy(frames), torch.device("cpu")).double())
