@@ -1,7 +1,7 @@
 """Numpy step functions shared by the numpy reference and the Lava ProcessModels.
 
 One source for each equation on the deploy side: ``deploy.reference`` loops over time calling these,
-and the ProcessModels in ``deploy.lava_procs.models`` call the same functions once per Lava step, so
+and the ProcessModels in ``deploy.lava_procs`` call the same functions once per Lava step, so
 a Lava run and the reference can be compared bit for bit. The float equations are those of
 ``rc_snn.neuron.alif`` (see ``deploy.ir``); arrays are ``[batch, neurons]``. (Names differ from
 the torch side's where the objects do: :class:`ALIFLayerState` holds numpy arrays of one

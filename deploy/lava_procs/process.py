@@ -30,6 +30,14 @@ from lava.magma.core.process.variable import Var
 
 from deploy import kernels
 
+#: The value types of the ports and Vars in the ProcessModels: float, and Loihi-style integers.
+FLOAT = float
+INT = np.int64
+PORT_INT = np.int32  # 24-bit values on the wire
+#: The ``start_out`` word of a slot that keeps its sample (when none is waiting, the decided one
+#: plays on, uncounted, as in the batch mode).
+NO_CHANGE = -1
+
 
 def _vector(value) -> np.ndarray:
     return np.atleast_1d(np.asarray(value))
