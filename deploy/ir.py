@@ -40,12 +40,13 @@ layer of snnTorch's ``Leaky`` / ``RLeaky`` neurons (snnTorch 1.0's equations, ``
 ``alpha`` is snnTorch's ``beta`` (the membrane decay), named as the ALIF layer's membrane decay: in
 rc-snn ``beta`` is only ever the ALIF's adaptation strength.
 
-File format (``format_version`` 4; files of earlier versions are refused: export them again): one ``.npz`` archive (``np.savez``, no pickled objects) with the keys ``format``,
-``format_version``, ``n_layers``, ``decision_threshold``, ``dt_ms`` (NaN for None), ``weights_id``
-(the identifier of the trained weights it was exported from, ``""`` for none),
-``layer{l}.kind`` (``"alif"``, ``"irsnn"`` or ``"lif"``), the layer's fields ``layer{l}.{field}``,
-``readout.kind`` (``"leaky"`` or ``"adaptive"``) and the readout's fields ``readout.{field}``
-(``weight``, ``bias``, ``alpha``; adaptive: also ``rho``, ``b0``, ``beta``); any other key is refused.
+File format (``format_version`` 4; files of earlier versions are refused: export them again): one
+``.npz`` archive (``np.savez``, no pickled objects) with the keys ``format``, ``format_version``,
+``n_layers``, ``decision_threshold``, ``dt_ms`` (NaN for None), ``weights_id`` (the identifier of
+the trained weights it was exported from, ``""`` for none), ``layer{l}.kind`` (``"alif"``,
+``"irsnn"`` or ``"lif"``), the layer's fields ``layer{l}.{field}``, ``readout.kind`` (``"leaky"`` or
+``"adaptive"``) and the readout's fields ``readout.{field}`` (``weight``, ``bias``, ``alpha``;
+adaptive: also ``rho``, ``b0``, ``beta``); any other key is refused.
 """
 
 from __future__ import annotations

@@ -161,8 +161,9 @@ LIF_RESETS = ("subtract", "zero", "zero-step")
 class LIFLayerIR(_Layer):
     """One layer of snnTorch's leaky neurons (``snn.Leaky``, or ``snn.RLeaky`` with its all-to-all
     ``recurrent``), snnTorch's equations: ``w_in [H, F]``, ``bias [H]`` (the input Linear's bias plus
-    the recurrent Linear's), ``w_rec [H, H]`` (zeros for ``Leaky``), per-neuron membrane decay ``alpha`` in [0, 1]
-    (snnTorch's ``beta``) and ``threshold`` ``[H]``, and ``reset`` (an index of :data:`LIF_RESETS`); see ``deploy.ir``."""
+    the recurrent Linear's), ``w_rec [H, H]`` (zeros for ``Leaky``), per-neuron membrane decay
+    ``alpha`` in [0, 1] (snnTorch's ``beta``) and ``threshold`` ``[H]``, and ``reset`` (an index of
+    :data:`LIF_RESETS`); see ``deploy.ir``."""
 
     w_in: np.ndarray
     bias: np.ndarray

@@ -11,16 +11,17 @@ reads with ``dt = 1e-4``, Norse 1.1 with ``dt = 1e-3``. Here, with ``k = dt / ta
     CubaLIF    LIF fed by r w_in S[t]: only with tau_syn = dt (no synaptic memory)
     LI         v[t] = (1 - k) v[t-1] + k (v_leak + r I[t])   (the readout, read by its membrane)
 
-where ``I[t] = W x[t] + b (+ W_rec s[t-1] + b_rec)`` comes from the Affine, Linear and Scale
-nodes before the neuron (composed into one matrix) and, for a recurrent layer, from an Affine or
-Linear node in a loop from the neuron back to itself (flat, as snnTorch's import expects, or a
-4-node subgraph, as its export writes). ``H(x) = 1`` iff ``x > 0``. The LIF above with ``v_reset = 0`` is the
-network file's snnTorch leaky layer (:class:`~deploy.ir.LIFLayerIR`) with ``reset = "zero"``:
-``alpha = 1 - k`` (the membrane decay; snnTorch's ``beta``), input gain ``r k`` folded into ``w_in``, ``w_rec`` and ``bias``, and ``k
-v_leak`` added to the bias; zeroing the membrane at once (NIR) or at the next step (snnTorch's
-``reset_delay=True``) gives the same spikes. LI is the leaky readout: ``alpha = 1 - k``,
-``W' = r W``, ``b' = r b + v_leak``. Imports are exact, not approximations: anything else is refused
-naming the node, its type and the reason (a nonzero ``v_reset``, ``dt / tau > 1``, branches, ...).
+where ``I[t] = W x[t] + b (+ W_rec s[t-1] + b_rec)`` comes from the Affine, Linear and Scale nodes
+before the neuron (composed into one matrix) and, for a recurrent layer, from an Affine or Linear
+node in a loop from the neuron back to itself (flat, as snnTorch's import expects, or a 4-node
+subgraph, as its export writes). ``H(x) = 1`` iff ``x > 0``. The LIF above with ``v_reset = 0`` is
+the network file's snnTorch leaky layer (:class:`~deploy.ir.LIFLayerIR`) with ``reset = "zero"``:
+``alpha = 1 - k`` (the membrane decay; snnTorch's ``beta``), input gain ``r k`` folded into
+``w_in``, ``w_rec`` and ``bias``, and ``k v_leak`` added to the bias; zeroing the membrane at once
+(NIR) or at the next step (snnTorch's ``reset_delay=True``) gives the same spikes. LI is the leaky
+readout: ``alpha = 1 - k``, ``W' = r W``, ``b' = r b + v_leak``. Imports are exact, not
+approximations: anything else is refused naming the node, its type and the reason (a nonzero
+``v_reset``, ``dt / tau > 1``, branches, ...).
 
 Export writes the same forms with ``r = 1`` (the gain folded into the weights: Norse 1.1 ignores
 ``r``, and snnTorch 1.0 compensates ``r dt / tau != 1`` by scaling a layer's one threshold, exact

@@ -44,8 +44,8 @@ import numpy as np
 
 from .fixed import (ACTIVATION_SHIFT, BIAS_EXP_MAX, BIAS_MANTISSA_MAX, DECAY_MAX, DECAY_MIN, DECAY_UNITY, IR_STEP_UNITS,
                     SIGMOID_SCALE, STATE_MAX, WEIGHT_EXP_MAX, WEIGHT_EXP_MIN, WEIGHT_MANTISSA_MAX,
-                    WEIGHT_MANTISSA_MIN, FixedAdaptiveReadout, FixedALIFLayer, FixedIRLayer, FixedLIFLayer, FixedNetwork,
-                    FixedReadout)
+                    WEIGHT_MANTISSA_MIN, FixedAdaptiveReadout, FixedALIFLayer, FixedIRLayer, FixedLIFLayer,
+                    FixedNetwork, FixedReadout)
 from .ir import AdaptiveReadoutIR, ALIFLayerIR, IRLayerIR, LIFLayerIR, NetworkIR, ReadoutIR, max_level
 from .reference import simulate
 

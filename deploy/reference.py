@@ -4,10 +4,11 @@ Every layer kind of ``deploy.ir`` (ALIF, IR-SNN, snnTorch's leaky) runs in float
 point runs every kind too (``deploy.quantize``).
 
 For every step ``t`` and layer ``l`` (layer ``l > 0`` reads layer ``l-1``'s spikes of the same step,
-as ``rc_snn.models.ALIFRSNN`` does), then the readout (leaky, or Yin's adaptive output layer), using the step functions of
-``deploy.kernels`` (equations there and in ``deploy.ir``). A ``FixedNetwork`` runs as the integer
-network of ``deploy.quantize.to_device`` it is, with the same integer arithmetic as the ``fixed_pt``
-ProcessModels, so a fixed-point Lava run must equal it exactly too.
+as ``rc_snn.models.ALIFRSNN`` does), then the readout (leaky, or Yin's adaptive output layer),
+using the step functions of ``deploy.kernels`` (equations there and in ``deploy.ir``). A
+``FixedNetwork`` runs as the integer network of ``deploy.quantize.to_device`` it is, with the same
+integer arithmetic as the ``fixed_pt`` ProcessModels, so a fixed-point Lava run must equal it
+exactly too.
 
 Frames are ``[N, T, F]``: N samples, T steps, F input channels (event counts per bin).
 """
@@ -22,8 +23,8 @@ import numpy as np
 from . import kernels
 from .activity import Activity, activity_from_counts, check_frames
 from .ir import AdaptiveReadoutIR, ALIFLayerIR, IRLayerIR, NetworkIR
-from .fixed import (STATE_MAX, STATE_MIN, FixedAdaptiveReadout, FixedALIFLayer, FixedIRLayer, FixedNetwork, FixedReadout,
-                    check_network)
+from .fixed import (STATE_MAX, STATE_MIN, FixedAdaptiveReadout, FixedALIFLayer, FixedIRLayer, FixedNetwork,
+                    FixedReadout, check_network)
 
 
 @dataclass(frozen=True, eq=False)

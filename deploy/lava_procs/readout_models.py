@@ -77,7 +77,6 @@ class AbstractDecisionReadoutModel(PyLoihiProcessModel):
             # the run ends anyway and a pause request races the runtime's end-of-run message.
             private_api.request_pause(self)
 
-
     def _record_steps(self, sample, t, running, newly, argmax) -> None:
         """Keep each running sample's prediction of this step; pack a sample's row when it decides."""
         if not hasattr(self, "_steps"):  # the model's own memory: Lava builds models without arguments

@@ -167,8 +167,8 @@ class TrainConfig:
             _fail("lr_decay", "1.0 with lr_schedule 'cosine' (lr_decay is the exponential schedule's factor)",
                   self.lr_decay)
         for name in ("decision_threshold", "entropy_weight", "last_step_weight", "activity_weight", "prune_fraction",
-                     "lr", "lr_decay", "tau_lr_scale", "weight_decay", "label_smoothing", "b0", "beta", "output_beta", "rotate_deg", "zoom",
-                     "drop_events"):
+                     "lr", "lr_decay", "tau_lr_scale", "weight_decay", "label_smoothing", "b0", "beta", "output_beta",
+                     "rotate_deg", "zoom", "drop_events"):
             object.__setattr__(self, name, float(getattr(self, name)))
         if self.bin_ms is not None:
             object.__setattr__(self, "bin_ms", float(self.bin_ms))
