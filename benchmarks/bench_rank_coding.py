@@ -45,9 +45,6 @@ def main() -> None:
     parser.add_argument("--training-thresholds", type=float, nargs="*", default=[],
                         help="more rank-coded runs, each deciding at this threshold in training only "
                              "(TrainConfig.training_decision_threshold; validated at the run's own)")
-    parser.add_argument("--training-max-steps", type=int, nargs="*", default=[],
-                        help="more rank-coded runs, each reading at most this many steps in training "
-                             "(TrainConfig.training_max_steps; validated on every step)")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch (TrainConfig.lr_decay)")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -75,8 +72,6 @@ def main() -> None:
                  for t in thresholds})
     runs.update({f"rank {runs[f'rank {thresholds[0]:g}'].decision_threshold:g}/train {t:g}":
                  runs[f"rank {thresholds[0]:g}"].replace(training_decision_threshold=t) for t in args.training_thresholds})
-    runs.update({f"rank {runs[f'rank {thresholds[0]:g}'].decision_threshold:g}/max {k}":
-                 runs[f"rank {thresholds[0]:g}"].replace(training_max_steps=k) for k in args.training_max_steps})
     root = Path(args.out or tempfile.mkdtemp(prefix="bench-rank-"))
 
     def run_dir(name: str) -> Path:

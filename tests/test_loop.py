@@ -165,24 +165,3 @@ def test_a_training_decision_threshold_moves_the_training_decisions_only():
     assert torch.equal(split.steps, low.steps) and not torch.equal(split.steps, high.steps)
     with pytest.raises(ValueError, match="training_decision_threshold"):
         TrainConfig(training_decision_threshold=1.5)
-
-
-def test_training_max_steps_bounds_the_rank_coded_loss_and_the_steps_computed():
-    """A sample undecided at the cap takes its loss there: the step equals one on the first K steps."""
-    import torch
-
-    from rc_snn.models import ALIFRSNN
-    from rc_snn.training.step import training_step
-
-    torch.manual_seed(0)
-    model = ALIFRSNN(6, [12], 3).double()
-    x, y = (torch.rand(20, 8, 6) < 0.3).double(), torch.randint(0, 3, (8,))
-    config = TrainConfig(loss="rank", decision_threshold=0.9, device="cpu")
-    free = training_step(model, x, y, config)
-    assert free.decision.steps.max() > 7, "the test wants samples that decide after step 7"
-    capped = training_step(model, x, y, config.replace(training_max_steps=8))
-    assert capped.decision.steps.max() == 7 and capped.decision.sample_steps <= 8 * 8
-    on_eight = training_step(model, x[:8], y, config)
-    assert torch.equal(capped.loss, on_eight.loss) and torch.equal(capped.decision.steps, on_eight.decision.steps)
-    with pytest.raises(ValueError, match="training_max_steps"):
-        TrainConfig(loss="full", training_max_steps=8)

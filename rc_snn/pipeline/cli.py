@@ -23,8 +23,7 @@ from .demo import DemoOptions
 
 # Types of the dataclass fields whose default is None (argparse cannot infer them).
 _OPTIONAL_TYPES = {"data_dir": str, "init_from": str, "bin_ms": float, "limit_train": int, "limit_val": int,
-                   "limit_test": int, "hidden": int, "decision_threshold": float, "training_decision_threshold": float,
-                   "training_max_steps": int}
+                   "limit_test": int, "hidden": int, "decision_threshold": float, "training_decision_threshold": float}
 _CHOICES = {"model": MODELS, "loss": LOSSES, "device": DEVICES, "full_readout": FULL_READOUTS, "window": WINDOWS,
             "input_encoding": INPUT_ENCODINGS,
             "backward": BACKWARDS, "lr_schedule": LR_SCHEDULES}
@@ -33,8 +32,6 @@ _HELP = {
     "decision_threshold": "softmax probability a sample's output must exceed to decide (early exit)",
     "training_decision_threshold": "the decision threshold of the rank-coded loss in training (default: "
                                    "decision_threshold; lower decides earlier in training, so fewer steps are computed)",
-    "training_max_steps": "rank-coded training reads at most this many steps of a sample; one undecided by then "
-                          "takes its loss there (validation and inference read every step)",
     "entropy_weight": "weight of the entropy reward in the rank-coded loss (higher = later, surer decisions)",
     "last_step_weight": "weight of a cross-entropy at the last step added to the rank-coded loss (learning after t*)",
     "prune_fraction": "fraction of each weight matrix pruned by magnitude, held at zero (fewer synapses to count)",

@@ -44,9 +44,7 @@ class TrainConfig:
     **Loss and decision.** ``decision_threshold`` is the early-exit rule's softmax threshold (see
     :mod:`rc_snn.training.early_exit`); ``training_decision_threshold``, if set, is the one the
     rank-coded loss uses in training instead (lower: earlier decisions in training, so fewer steps
-    computed; validation and inference keep ``decision_threshold``); ``training_max_steps``, if set, is
-    the last step the rank-coded loss reads in training: a sample undecided by then takes its loss
-    there (fewer steps computed; validation and inference read every step); ``entropy_weight`` is beta_H of
+    computed; validation and inference keep ``decision_threshold``); ``entropy_weight`` is beta_H of
     :mod:`rc_snn.training.losses` and ``last_step_weight`` its lambda (cross-entropy at the last step
     added to the rank-coded loss); ``activity_weight`` is lambda_A there, the penalty on the ALIF
     network's spikes per neuron over the steps training computes (up to each decision when training
@@ -108,7 +106,6 @@ class TrainConfig:
     loss: str = "rank"
     decision_threshold: float = 0.9
     training_decision_threshold: Optional[float] = None
-    training_max_steps: Optional[int] = None
     entropy_weight: float = 0.0
     last_step_weight: float = 0.0
     activity_weight: float = 0.0
@@ -166,9 +163,6 @@ class TrainConfig:
                 and (self.loss != "rank" or self.last_step_weight > 0)):
             _fail("activity_weight", "0 with backward 'autograd' in a full-sequence run (its spikes are counted by "
                   "the 'compiled' and 'manual' engines there)", self.activity_weight)
-        if self.training_max_steps is not None and self.loss != "rank":
-            _fail("training_max_steps", "null unless loss 'rank' (it bounds the rank-coded loss's decision step)",
-                  self.training_max_steps)
         if self.lr_schedule == "cosine" and self.lr_decay != 1:
             _fail("lr_decay", "1.0 with lr_schedule 'cosine' (lr_decay is the exponential schedule's factor)",
                   self.lr_decay)
@@ -324,7 +318,6 @@ _RULES = {
     "loss": _choice(LOSSES),
     "decision_threshold": _number(lambda v: 0 < v < 1, "a softmax probability, 0 < p < 1 for training"),
     "training_decision_threshold": _number(lambda v: 0 < v < 1, "a softmax probability, 0 < p < 1", optional=True),
-    "training_max_steps": _integer(1, optional=True),
     "entropy_weight": _number(lambda v: v >= 0, "a finite number >= 0"),
     "last_step_weight": _number(lambda v: v >= 0, "a finite number >= 0"),
     "activity_weight": _number(lambda v: v >= 0, "a finite number >= 0"),

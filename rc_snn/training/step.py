@@ -47,8 +47,6 @@ def training_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Tr
     first judged step of a per-step task."""
     rank = config.loss == "rank"
     threshold = training_threshold(config)
-    if rank and config.training_max_steps is not None:
-        x = x[:config.training_max_steps]  # [time, batch, features]: undecided by then, decided there
     # every sample runs to the last step (a model whose training needs whole sequences: always)
     full_run = not rank or config.last_step_weight > 0 or getattr(model, "needs_full_sequence", False)
     engine = engine_for(model, x, config.backward)
