@@ -120,6 +120,13 @@ class LavaEvaluation:
         }
 
 
+def counted_network(network: NetworkIR | FixedNetwork) -> NetworkIR:
+    """The network whose synapses a run of ``network`` is counted with: a ``NetworkIR`` itself, a
+    ``FixedNetwork`` as the float network its integers represent (``from_device``: the synapses the
+    device has, a weight quantised to zero being none)."""
+    return from_device(network) if check_network(network) else network
+
+
 def evaluate(
     network: NetworkIR | FixedNetwork,
     frames,
@@ -195,5 +202,5 @@ def evaluate(
         run_s=run_s,
         read_s=read_s,
         wall_s=wall,
-        counts=count_snn(from_device(network) if fixed_point else network, activities),
+        counts=count_snn(counted_network(network), activities),
     )

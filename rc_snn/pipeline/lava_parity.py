@@ -19,8 +19,8 @@ from deploy.counting import REPORT_CONVENTIONS, count_snn
 from deploy.energy import energy_per_inference
 from deploy.ir import NetworkIR
 from deploy.lava_run import predict_every_step
-from deploy.quantize import calibrate_headroom, from_device, to_device
-from deploy.simulate import LavaEvaluation, evaluate
+from deploy.quantize import calibrate_headroom, to_device
+from deploy.simulate import LavaEvaluation, counted_network, evaluate
 
 from ..training.early_exit import select_decision
 from ..training.config import SPIKING_MODELS
@@ -151,9 +151,9 @@ def _per_step_parity(run: TrainedRun, network: NetworkIR, device, frames: np.nda
     torch_predictions = logits_seq.argmax(-1).t().numpy()
     judged = slice(burn_in, None)
     last = frames.shape[1] - 1
-    counted = network if headroom is None else from_device(device)  # a fixed run: the synapses the device has
-    counts = count_snn(counted, [activity_from_counts(frames[i], [c[i] for c in result.spike_counts], last)
-                                 for i in range(frames.shape[0])])
+    activities = [activity_from_counts(frames[i], [c[i] for c in result.spike_counts], last)
+                  for i in range(frames.shape[0])]
+    counts = count_snn(counted_network(device), activities)  # a fixed run: the synapses the device has
     summary = {
         "task": "per-step", "name": name, "run_dir": str(run.run_dir) if ours else None,
         "weights_id": network.weights_id, "dataset": run.config.dataset, "split": split,
