@@ -125,26 +125,29 @@ def test_compare_counts_whole_recordings_of_a_per_step_task(tmp_path, capsys):
 def test_the_shipped_qtdb_recipes_train_and_export(tmp_path, capsys):
     from pathlib import Path
 
-    from deploy.ir import AdaptiveReadoutIR, ReadoutIR, load_network
+    from deploy.ir import AdaptiveReadoutIR, ALIFLayerIR, IRLayerIR, ReadoutIR, load_network
 
     configs = Path(__file__).resolve().parents[1] / "configs"
     write_mat(tmp_path / "QTDB_train.mat", n=8, steps=20)
-    for name, readout in (("qtdb-alif", ReadoutIR), ("qtdb-yin", AdaptiveReadoutIR)):
+    for name, layer, readout in (("qtdb-alif", ALIFLayerIR, ReadoutIR), ("qtdb-yin", ALIFLayerIR, AdaptiveReadoutIR),
+                                 ("qtdb-irsnn", IRLayerIR, ReadoutIR)):
         assert main(["train", "--config", str(configs / f"{name}.json"), "--data-dir", str(tmp_path), "--epochs", "1",
                      "--out", str(tmp_path / name), "--no-progress"]) == 0
         assert main(["export", str(tmp_path / name)]) == 0
-        assert type(load_network(tmp_path / name / "network.npz").readout) is readout
+        network = load_network(tmp_path / name / "network.npz")
+        assert [type(each) for each in network.layers] == [layer]
+        assert type(network.readout) is readout
 
 
 @pytest.mark.lava
 @pytest.mark.timeout(LAVA_TIMEOUT)
-@pytest.mark.parametrize("output_layer", ["leaky", "adaptive"])
-def test_lava_predicts_every_step_as_pytorch_does(tmp_path, capsys, output_layer):
+@pytest.mark.parametrize("network", [["--output-layer", "leaky"], ["--output-layer", "adaptive"], ["--model", "irsnn"]],
+                         ids=["alif-leaky", "alif-adaptive", "irsnn"])
+def test_lava_predicts_every_step_as_pytorch_does(tmp_path, capsys, network):
     write_mat(tmp_path / "QTDB_train.mat", n=20, steps=30)
     run = tmp_path / "run"
     assert main(["train", "--out", str(run), "--dataset", "qtdb", "--data-dir", str(tmp_path), "--loss", "per-step",
-                 "--hidden", "12", "--epochs", "2", "--lr", "0.02", "--output-layer", output_layer,
-                 "--no-progress"]) == 0
+                 "--hidden", "12", "--epochs", "2", "--lr", "0.02", *network, "--no-progress"]) == 0
     for fixed in ("--no-fixed-point", "--fixed-point"):
         assert main(["lava", str(run), "--split", "val", "--samples", "4", fixed, "--no-progress"]) == 0
     float_run = json.loads((run / "lava-float-val.json").read_text())
