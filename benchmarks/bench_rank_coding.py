@@ -14,6 +14,9 @@ quarter): the goal is
     # a shipped recipe as it is (its data, threshold, augmentation, averaging) on fold 0 of 5:
     .venv/bin/python benchmarks/bench_rank_coding.py --config configs/nmnist-alif.json \
         --data-dir ../shared/data/nmnist-small --epochs 40
+    # the README's real-data recipe, the whole run: both losses start from the nmnist-sim run
+    .venv/bin/python benchmarks/bench_rank_coding.py --config configs/nmnist-alif.json \
+        --data-dir ../shared/data/nmnist-small --epochs 200 --init-from runs/sim-alif
 """
 
 from __future__ import annotations
@@ -58,13 +61,18 @@ def main() -> None:
     parser.add_argument("--out", help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--config", help="a shipped recipe (its every setting but the loss and epochs; "
                                          "fold 0 of 5 of --data-dir); the flags above then do not apply")
+    parser.add_argument("--init-from", help="with --config: every run starts from this run's weights "
+                                            "(TrainConfig.init_from; the README's real-data recipe starts from nmnist-sim)")
     args = parser.parse_args()
+    if args.init_from and not args.config:
+        parser.error("--init-from goes with --config")
 
     base = TrainConfig(model=args.model, dataset=args.dataset, data_dir=args.data_dir, hidden=args.hidden,
                        lr=args.lr, lr_decay=args.lr_decay, batch_size=args.batch_size, limit_train=args.limit_train,
                        limit_val=args.limit_val, seed=args.seed, device="cpu", backward=args.backward, chunk_size=args.chunk_size)
     if args.config:
-        base = TrainConfig.load(args.config).replace(data_dir=args.data_dir, folds=5, fold=0, device="cpu")
+        base = TrainConfig.load(args.config).replace(data_dir=args.data_dir, folds=5, fold=0, device="cpu",
+                                                     init_from=args.init_from)
     runs = {"full": base.replace(loss="full")}  # full BPTT ignores the threshold in training
     thresholds = [base.decision_threshold] if args.config else args.thresholds
     runs.update({f"rank {t:g}": base.replace(loss="rank", decision_threshold=t,
