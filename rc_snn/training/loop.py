@@ -237,11 +237,11 @@ class _Session:
         self.world.sum_gradients(self.model)
         self.optimizer.step()
         if self.pruner is not None:
-            self.pruner.hold()
+            self.pruner.hold_model()
         if self.average is not None:
             update_average(self.average, self.model)
             if self.pruner is not None:
-                self.pruner.hold()
+                self.pruner.hold_average()
         return step
 
     def run_epoch(self, train_set, val_set, device, progress: bool, checkpoint_every_s: float):

@@ -61,23 +61,37 @@ class Pruner:
     ``model`` in ``average`` (the weight average) too."""
 
     def __init__(self, model: nn.Module, prune_fraction: float, prune_epochs: int, average: nn.Module = None):
-        self.models = [model] + ([average] if average is not None else [])
+        self.model, self.average = model, average
         self.prune_fraction, self.prune_epochs = prune_fraction, prune_epochs
-        self.masks = [weight != 0 for weight in prunable(model)]  # a resumed run's zeros: its mask
+        self.masks = self._masks()  # a resumed run's zeros: its mask
+
+    def _masks(self) -> List[torch.Tensor]:
+        # 1.0 where a weight is kept, 0.0 where pruned, in the weight's dtype: multiplying by it is
+        # exactly what multiplying by the boolean mask does, without converting the mask every step.
+        return [(weight != 0).to(weight.dtype) for weight in prunable(self.model)]
 
     @torch.no_grad()
     def start_epoch(self, epoch: int) -> None:
-        """Prune to this epoch's fraction, then hold the new zeros."""
-        prune_to(self.models[0], fraction_at(epoch, self.prune_fraction, self.prune_epochs))
-        self.masks = [weight != 0 for weight in prunable(self.models[0])]
-        self.hold()
+        """Prune to this epoch's fraction, then hold the new zeros in the model and the average."""
+        prune_to(self.model, fraction_at(epoch, self.prune_fraction, self.prune_epochs))
+        self.masks = self._masks()
+        self.hold_model()
+        self.hold_average()
 
     @torch.no_grad()
-    def hold(self) -> None:
-        """Put the pruned weights back to zero (after an optimiser step or an average update moved them)."""
-        for model in self.models:
-            for weight, mask in zip(prunable(model), self.masks):
-                weight.mul_(mask)
+    def hold_model(self) -> None:
+        """Put the model's pruned weights back to zero (after an optimiser step moved them)."""
+        self._hold(self.model)
+
+    @torch.no_grad()
+    def hold_average(self) -> None:
+        """The same for the weight average (after its update); nothing without one."""
+        if self.average is not None:
+            self._hold(self.average)
+
+    def _hold(self, module: nn.Module) -> None:
+        for weight, mask in zip(prunable(module), self.masks):
+            weight.mul_(mask)
 
 
 def connection_sparsity(model: nn.Module) -> float:
