@@ -60,6 +60,15 @@ def test_rotating_and_scaling_frames_equals_moving_each_event():
     assert 0 < int(got.sum()) <= int(frames_of(events).sum())
 
 
+def test_a_batch_moves_each_sample_by_its_own_move():
+    frames = torch.stack([frames_of(random_events(seed=s)) for s in range(3)])
+    moves = [(2, -1, 0.2, 1.1), (-2, 0, -0.25, 0.9), (0, 2, 0.0, 1.0)]
+    batched = destinations(SENSOR, *(torch.tensor(v) for v in zip(*moves)))
+    alone = [destinations(SENSOR, *m) for m in moves]
+    assert torch.equal(batched, torch.stack(alone))
+    assert torch.equal(move(frames, batched), torch.stack([move(f, d) for f, d in zip(frames, alone)]))
+
+
 def test_augmentation_is_a_function_of_seed_epoch_and_sample_only():
     frames = torch.stack([frames_of(random_events(seed=s)) for s in range(4)])
     options = dict(seed=3, shift_px=2, rotate_deg=10.0, zoom=0.1, drop_events=0.2, sensor=SENSOR)

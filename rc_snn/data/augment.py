@@ -35,26 +35,39 @@ def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed(((seed * 1_000_003 + epoch) * 10_000_019 + index) % (2**63 - 1))
 
 
-def destinations(sensor: Tuple[int, int, int], dx: int, dy: int, theta: float = 0.0, scale: float = 1.0) -> Tensor:
-    """Flat destination of every ``(p, y, x)`` pixel of the sensor under the module docstring's move, -1 if off it."""
+def destinations(sensor: Tuple[int, int, int], dx, dy, theta=0.0, scale=1.0) -> Tensor:
+    """Flat destination of every ``(p, y, x)`` pixel of the sensor under the module docstring's move, -1 if off it.
+
+    Numbers give ``[P * H * W]``; tensors of ``B`` moves (one per sample) give ``[B, P * H * W]``.
+    """
     channels, height, width = sensor
     y, x = torch.meshgrid(torch.arange(height, dtype=torch.float64), torch.arange(width, dtype=torch.float64),
                           indexing="ij")
     cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
-    cos, sin = math.cos(theta) * scale, math.sin(theta) * scale
+    theta, scale, dx, dy = (torch.as_tensor(v, dtype=torch.float64) for v in (theta, scale, dx, dy))
+    # math's cosine and sine, not torch's: they differ in the last bit for about 0.1 % of angles, which
+    # would move a rounded pixel now and then and change the augmentation runs were trained with
+    cos, sin = (torch.tensor([f(v) for v in theta.reshape(-1).tolist()], dtype=torch.float64).reshape(theta.shape)
+                * scale for f in (math.cos, math.sin))
+    cos, sin, dx, dy = (v[..., None, None] for v in (cos, sin, dx, dy))
     new_x = torch.round(cos * (x - cx) - sin * (y - cy) + cx + dx).long()
     new_y = torch.round(sin * (x - cx) + cos * (y - cy) + cy + dy).long()
     inside = (new_x >= 0) & (new_x < width) & (new_y >= 0) & (new_y < height)
-    flat = torch.where(inside, new_y * width + new_x, torch.full_like(new_x, -1)).flatten()
-    return torch.cat([torch.where(flat >= 0, flat + p * height * width, flat) for p in range(channels)])
+    flat = torch.where(inside, new_y * width + new_x, torch.full_like(new_x, -1)).flatten(-2)
+    return torch.cat([torch.where(flat >= 0, flat + p * height * width, flat) for p in range(channels)], dim=-1)
 
 
 def move(frames: Tensor, targets: Tensor) -> Tensor:
-    """Frames ``[T, F]`` with each feature's counts added to feature ``targets[f]`` (dropped where -1)."""
-    kept = targets >= 0
-    moved = torch.zeros_like(frames)
-    moved.index_add_(1, targets[kept], frames[:, kept])
-    return moved
+    """Frames ``[..., T, F]`` with each feature's counts added to feature ``targets[..., f]`` (dropped where -1).
+
+    One scatter-add for a whole batch (``targets [B, F]``, frames ``[B, T, F]``); counts are whole
+    numbers, so the sums are exact in any order.
+    """
+    n = frames.shape[-1]
+    index = torch.where(targets >= 0, targets, n)  # what leaves the sensor lands in a spare column
+    moved = frames.new_zeros(frames.shape[:-1] + (n + 1,))
+    moved.scatter_add_(-1, index.unsqueeze(-2).expand(frames.shape), frames)
+    return moved[..., :n].contiguous()
 
 
 def translate(frames: Tensor, sensor: Tuple[int, int, int], dx: int, dy: int) -> Tensor:
@@ -76,15 +89,14 @@ def augment_batch(x: Tensor, indices: Sequence[int], *, seed: int, epoch: int, s
     if moves and (sensor is None or x.shape[-1] != sensor[0] * sensor[1] * sensor[2]):
         raise ValueError(f"moving a recording needs frames of a known sensor (P, H, W); got sensor {sensor} for "
                          f"{x.shape[-1]} features")
-    out = []
-    for sample, index in zip(x, indices):
-        generator = sample_generator(seed, epoch, int(index))
-        if moves:
-            dx, dy = (int(v) for v in torch.randint(-shift_px, shift_px + 1, (2,), generator=generator))
-            theta, stretch = ((2 * torch.rand(2, generator=generator, dtype=torch.float64) - 1)
-                              * torch.tensor([math.radians(rotate_deg), zoom], dtype=torch.float64)).tolist()
-            sample = move(sample, destinations(sensor, dx, dy, theta, 1.0 + stretch))
-        if drop_events:
-            sample = torch.binomial(sample, torch.full_like(sample, 1.0 - drop_events), generator=generator)
-        out.append(sample)
-    return torch.stack(out)
+    generators = [sample_generator(seed, epoch, int(index)) for index in indices]
+    if moves:  # each sample's move drawn from its own generator, then all moved at once
+        shifts = torch.stack([torch.randint(-shift_px, shift_px + 1, (2,), generator=g) for g in generators])
+        limits = torch.tensor([math.radians(rotate_deg), zoom], dtype=torch.float64)
+        theta, stretch = torch.stack([(2 * torch.rand(2, generator=g, dtype=torch.float64) - 1) * limits
+                                      for g in generators]).T
+        x = move(x, destinations(sensor, shifts[:, 0], shifts[:, 1], theta, 1.0 + stretch))
+    if drop_events:
+        x = torch.stack([torch.binomial(sample, torch.full_like(sample, 1.0 - drop_events), generator=g)
+                         for sample, g in zip(x, generators)])
+    return x
