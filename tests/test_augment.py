@@ -9,6 +9,9 @@ import torch
 import rc_snn.training.batches as batches_module
 import rc_snn.training.loop as loop_module
 from rc_snn.data.augment import augment_batch, destinations, move, translate
+from rc_snn.data.cache import SparseFrames, encode_frames as sparse_entries
+from rc_snn.data.encoding import encoded
+from rc_snn.training.batches import load_batch
 from rc_snn.data.events import NMNIST_DTYPE, NMNIST_SENSOR, events_to_frames
 from rc_snn.data.nmnist import split_files
 from rc_snn.training.config import TrainConfig
@@ -67,6 +70,25 @@ def test_a_batch_moves_each_sample_by_its_own_move():
     alone = [destinations(SENSOR, *m) for m in moves]
     assert torch.equal(batched, torch.stack(alone))
     assert torch.equal(move(frames, batched), torch.stack([move(f, d) for f, d in zip(frames, alone)]))
+
+
+@pytest.mark.parametrize("encoding", ["counts", "binary"])
+@pytest.mark.parametrize("options", [dict(), dict(shift_px=2, rotate_deg=15.0, zoom=0.15), dict(drop_events=0.3),
+                                     dict(shift_px=1, drop_events=0.2)])
+def test_a_sparse_batch_augments_to_the_collated_frames_augmented(encoding, options):
+    frames = [frames_of(random_events(n=2000 + 50 * s, seed=s)) for s in range(5)]  # some bins hold 2+
+    entries = [sparse_entries(f.numpy().astype(np.int64)) for f in frames]
+    offsets = np.cumsum([0] + [len(flat) for flat, _ in entries])
+    dataset = encoded(SparseFrames(offsets, np.concatenate([f for f, _ in entries]), np.concatenate([c for _, c in entries]),
+                                   np.arange(5) % 3, 20, 2 * 34 * 34), encoding)
+    indices = [3, 0, 4, 4]
+    sparse, labels = load_batch(dataset, indices)
+    collated = torch.stack([dataset[i][0] for i in indices])
+    assert torch.equal(labels, torch.tensor([0, 0, 1, 1])) and bool((collated > 1).any()) == (encoding == "counts")
+    got = augment_batch(sparse, indices, seed=1, epoch=2, sensor=SENSOR, **options)
+    assert torch.equal(got, augment_batch(collated, indices, seed=1, epoch=2, sensor=SENSOR, **options))
+    if not options:
+        assert torch.equal(got, collated)
 
 
 def test_augmentation_is_a_function_of_seed_epoch_and_sample_only():

@@ -10,7 +10,8 @@ import torch
 from torch.utils.data import default_collate
 
 from ..data.augment import augment_batch
-from ..data.encoding import encode_frames
+from ..data.cache import SparseFrames
+from ..data.encoding import EncodedFrames, encode_frames
 from .config import TrainConfig
 
 
@@ -25,11 +26,24 @@ def training_batch(train_set, indices: list, config: TrainConfig, epoch: int, in
     augmented (a function of seed, epoch and index) and encoded; ``x, y`` are None for an empty share."""
     if not indices:
         return indices, None, None
-    x, y = default_collate([train_set[index] for index in indices])
+    x, y = load_batch(train_set, indices)
     x = augment_batch(x, indices, seed=config.seed, epoch=epoch, shift_px=config.shift_px,
                       rotate_deg=config.rotate_deg, zoom=config.zoom, drop_events=config.drop_events,
                       sensor=info.sensor)
     return indices, encode_frames(x, config.input_encoding), y  # (encoded after a move: it can merge pixels)
+
+
+def load_batch(dataset, indices: list) -> tuple:
+    """``(x, y)`` of the items ``indices``: from sparse frames (:class:`~rc_snn.data.cache.SparseFrames`,
+    encoded or not) a :class:`~rc_snn.data.cache.SparseBatch` for :func:`augment_batch` to densify and
+    move at once; from any other dataset the collated frames ``[batch, time, features]``."""
+    source = dataset.dataset if isinstance(dataset, EncodedFrames) else dataset
+    if not isinstance(source, SparseFrames):
+        return default_collate([dataset[index] for index in indices])
+    sparse, y = source.batch(indices)
+    if source is not dataset:  # the encodings map each count alone and 0 to 0: the nonzero bins' counts suffice
+        sparse = sparse._replace(count=encode_frames(sparse.count, dataset.encoding))
+    return sparse, y
 
 
 def prefetched(items, depth: int = 2):
