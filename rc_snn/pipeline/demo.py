@@ -52,7 +52,7 @@ class DemoOptions:
     dataset: str = "nmnist-sim"
     data_dir: Optional[str] = None
     download: bool = False
-    epochs: int = 10
+    epochs: int = 30  # long enough that the ALIF network decides early (step 8 of 20; 12 after 10 epochs)
     hidden: Optional[int] = None
     decision_threshold: Optional[float] = None
     limit_train: Optional[int] = None
