@@ -126,9 +126,12 @@ def main() -> None:
               f" {last['val_mean_decision_step']:.1f} |")
 
     # The first epoch also loads the compiled kernels: left out, as from the medians.
-    totals = {name: sum(e["train_seconds"] for e in histories[name][args.skip_epochs:]) for name in runs}
-    print(f"\nwhole run (training steps of epochs {args.skip_epochs + 1}-{args.epochs}): " + ", ".join(
-        f"{name} {seconds:.0f} s ({totals['full'] / seconds:.2f}x)" for name, seconds in totals.items()))
+    for what, keys in (("training steps", ("train_seconds",)),
+                       ("training steps and loading the batches", ("train_seconds", "train_load_seconds"))):
+        totals = {name: sum(e[key] for e in histories[name][args.skip_epochs:] for key in keys) for name in runs}
+        print(f"\nwhole run ({what}, epochs {args.skip_epochs + 1}-{args.epochs}): " + ", ".join(
+            f"{name} {seconds:.1f} s ({totals['full'] / seconds:.2f}x faster, {seconds / totals['full']:.2f}x the time)"
+            for name, seconds in totals.items()))
     if args.test:
         print("\n| final model, test split | accuracy (own answer) | gap to full | mean decision step |")
         print("|---|---|---|---|")

@@ -1,5 +1,6 @@
 """The training batches of an epoch: which samples (a function of seed and epoch only), loaded,
-augmented and encoded one batch ahead in a background thread, as a DataLoader worker would."""
+augmented and encoded (beside a GPU one batch ahead in a background thread, as a DataLoader worker
+would: :func:`prefetched`)."""
 
 from __future__ import annotations
 

@@ -50,6 +50,7 @@ class EpochSums:
     sample_steps: int = 0  # steps computed, summed over samples
     full_sample_steps: int = 0  # what running every sample to the end would compute
     seconds: float = 0.0  # the training steps' time (model and optimiser)
+    load_seconds: float = 0.0  # loading, augmenting and encoding the batches (beside a GPU: waiting for them)
 
     #: Divided by the number of processes after the sum: each process runs its own share of every batch.
     PER_PROCESS = ("steps_simulated", "batches")
@@ -66,8 +67,8 @@ class EpochSums:
         self.full_sample_steps += n_steps * n_samples
 
     def summed(self, world: World) -> "EpochSums":
-        """These sums added over the processes (all but ``seconds``, which stays this process's)."""
-        summed = world.sum_metrics(asdict(self), [f.name for f in fields(self) if f.name != "seconds"])
+        """These sums added over the processes (all but the times, which stay this process's)."""
+        summed = world.sum_metrics(asdict(self), [f.name for f in fields(self) if f.name not in ("seconds", "load_seconds")])
         return EpochSums(**summed)
 
     def over_processes(self, world: World) -> "EpochSums":
@@ -89,6 +90,7 @@ class EpochSums:
             "train_sample_steps": self.sample_steps,
             "train_sample_steps_fraction": self.sample_steps / self.full_sample_steps,
             "train_seconds": self.seconds,
+            "train_load_seconds": self.load_seconds,
             "val_accuracy": val["accuracy"],
             "val_accuracy_last_step": val["accuracy_last_step"],
             "val_mean_decision_step": val.get("mean_decision_step"),  # None for a per-step task
@@ -256,14 +258,20 @@ class _Session:
         bar = tqdm(batches[self.batch_index:], desc=f"epoch {self.epoch + 1}/{config.epochs} [{config.model}/{config.loss}]",
                    total=len(batches), initial=self.batch_index, disable=not progress)
         try:
-            # Loaded, augmented and encoded in a thread one batch ahead (as a DataLoader worker
-            # would), so that the step's clock times the model and the optimiser alone.
-            loaded = prefetched(training_batch(train_set, world.share(batch), config, self.epoch, self.info)
-                                for batch in batches[self.batch_index:])
+            # Each batch is loaded, augmented and encoded before the step's clock starts. Beside a GPU
+            # that happens in a thread one batch ahead, as a DataLoader worker would; on the CPU in
+            # turn, because the step's threads use every core this job has (.threads): a loader thread
+            # there takes its time from the step's (measured on 2 cores: the step slower by what the
+            # loading costs, the epoch no faster) and hides it in the step's clock.
+            loading = (training_batch(train_set, world.share(batch), config, self.epoch, self.info)
+                       for batch in batches[self.batch_index:])
+            loaded = loading if device.type == "cpu" else prefetched(loading)
             for batch in bar:
                 refresh_threads()  # another job started or ended: take this one's share of the cores
+                asked = time.perf_counter()
                 indices, x, y = next(loaded)  # a share can be empty (a last batch smaller than the processes)
                 started = time.perf_counter()
+                sums.load_seconds += started - asked
                 if indices:
                     x, y = time_first(x, device), y.to(device)
                 step = self._optimise(x if indices else None, y, len(indices) / len(batch))
