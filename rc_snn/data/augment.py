@@ -84,7 +84,7 @@ def augment_batch(x, indices: Sequence[int], *, seed: int, epoch: int, shift_px:
     indices in the training set. ``x`` is not modified.
 
     ``x``: frames ``[B, T, F]``, or a :class:`~rc_snn.data.cache.SparseBatch`, densified here (the
-    move then touches its nonzero bins only: the same frames, in a fifth of the time).
+    move then touches its nonzero bins only; the same frames either way, tested).
     """
     sparse = isinstance(x, SparseBatch)
     moves = shift_px != 0 or rotate_deg != 0.0 or zoom != 0.0
