@@ -311,9 +311,7 @@ class _CompiledALIFSequence(torch.autograd.Function):
             g_spikes[:, :grad_spike_counts.shape[1]] = grad_spike_counts.numpy()
         grads = compiled_engine.backward(ctx.x, net, saved, surrogate.numpy(), g_out, g_spikes)
         del ctx.x, ctx.saved, ctx.net
-        def tensor(g):  # a copy (the kernels' next call reuses g's memory); torch copies a transposed view
-            return torch.from_numpy(g).clone(memory_format=torch.contiguous_format)  # twice as fast as numpy
-
+        tensor = torch.from_numpy
         layers = [F.ALIFWeights(*(tensor(g) for g in layer)) for layer in grads["layers"]]
         readout = ()
         if ctx.spec.membrane_readout:

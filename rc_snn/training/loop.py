@@ -240,10 +240,8 @@ class _Session:
         self.optimizer.step()
         if self.pruner is not None:
             self.pruner.hold_model()
-        if self.average is not None:
+        if self.average is not None:  # (the pruned weights' zeros stay zeros: Pruner)
             update_average(self.average, self.model)
-            if self.pruner is not None:
-                self.pruner.hold_average()
         return step
 
     def run_epoch(self, train_set, val_set, device, progress: bool, checkpoint_every_s: float):

@@ -86,7 +86,5 @@ def build_average(model: nn.Module, config: TrainConfig) -> Optional[AveragedMod
 
 @torch.no_grad()
 def update_average(average: AveragedModel, model: nn.Module) -> None:
-    """Average ``model``'s parameters in; copy its buffers."""
+    """Average ``model``'s parameters in; copy its buffers (``AveragedModel`` does, with ``use_buffers`` off)."""
     average.update_parameters(model)
-    for kept, current in zip(average.module.buffers(), model.buffers()):
-        kept.copy_(current)

@@ -58,17 +58,22 @@ def prune_to(model: nn.Module, fraction: float) -> None:
 
 class Pruner:
     """Gradual magnitude pruning of ``model`` during training (module docstring), holding the zeros of
-    ``model`` in ``average`` (the weight average) too."""
+    ``model`` in ``average`` (the weight average) too.
+
+    The average needs its zeros put back only when the mask changes (:meth:`start_epoch`): between
+    prunings the model's pruned weights are exactly 0 before every update of the average (its caller
+    runs :meth:`hold_model` first), and a moving average of 0 and 0 is exactly 0 (``lerp``)."""
 
     def __init__(self, model: nn.Module, prune_fraction: float, prune_epochs: int, average: nn.Module = None):
         self.model, self.average = model, average
         self.prune_fraction, self.prune_epochs = prune_fraction, prune_epochs
+        self.weights = prunable(model)
         self.masks = self._masks()  # a resumed run's zeros: its mask
 
     def _masks(self) -> List[torch.Tensor]:
         # 1.0 where a weight is kept, 0.0 where pruned, in the weight's dtype: multiplying by it is
         # exactly what multiplying by the boolean mask does, without converting the mask every step.
-        return [(weight != 0).to(weight.dtype) for weight in prunable(self.model)]
+        return [(weight != 0).to(weight.dtype) for weight in self.weights]
 
     @torch.no_grad()
     def start_epoch(self, epoch: int) -> None:
@@ -76,21 +81,14 @@ class Pruner:
         prune_to(self.model, fraction_at(epoch, self.prune_fraction, self.prune_epochs))
         self.masks = self._masks()
         self.hold_model()
-        self.hold_average()
+        if self.average is not None:
+            for weight, mask in zip(prunable(self.average), self.masks):
+                weight.mul_(mask)
 
     @torch.no_grad()
     def hold_model(self) -> None:
         """Put the model's pruned weights back to zero (after an optimiser step moved them)."""
-        self._hold(self.model)
-
-    @torch.no_grad()
-    def hold_average(self) -> None:
-        """The same for the weight average (after its update); nothing without one."""
-        if self.average is not None:
-            self._hold(self.average)
-
-    def _hold(self, module: nn.Module) -> None:
-        for weight, mask in zip(prunable(module), self.masks):
+        for weight, mask in zip(self.weights, self.masks):
             weight.mul_(mask)
 
 
