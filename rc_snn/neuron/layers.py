@@ -72,6 +72,10 @@ class ALIFLayer(nn.Module):
         nn.init.xavier_uniform_(self.w_in.weight)
         nn.init.zeros_(self.w_in.bias)
         nn.init.orthogonal_(self.w_rec.weight)
+        # W_in kept input by input: [inputs, neurons] in memory, the [neurons, inputs] weight its
+        # transposed view (the same values, drawn as above). The compiled engine reads W_in^T and
+        # sums its gradient in that layout, so neither pass copies the matrix (2,312 x 256 on N-MNIST).
+        self.w_in.weight = nn.Parameter(self.w_in.weight.detach().T.contiguous().T)
         self.log_tau_m = init_log_tau(n_neurons, params.tau_m)
         self.log_tau_adp = init_log_tau(n_neurons, params.tau_adp)
 

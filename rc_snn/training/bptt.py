@@ -278,7 +278,7 @@ class _CompiledALIFSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_seq: Tensor, spec: _Spec, *params: Tensor):
         x = x_seq.detach().numpy().transpose(1, 0, 2)  # a batch-first view, whatever the strides: never a copy
-        weights, readout = _unflatten([p.detach().contiguous().numpy() for p in params], len(spec.layers))
+        weights, readout = _unflatten([p.detach().numpy() for p in params], len(spec.layers))  # views, any layout
         net = compiled_engine.Network([(w, b0, beta) for w, (b0, beta, _) in zip(weights, spec.layers)],
                                       None if spec.membrane_readout else readout)
         saved = compiled_engine.forward(x, net, spec.decision_threshold)

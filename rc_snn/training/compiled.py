@@ -299,7 +299,9 @@ def backward(x: np.ndarray, net: Network, saved: dict, surrogate: np.ndarray, g_
     ``saved`` is :func:`forward`'s result; ``surrogate [sum(t* + 1), layers, H]`` is sigma'(u[t] - B[t])
     at the steps computed, packed sample by sample (:func:`packed_offsets`).
     Returns, in torch's layout, per layer ``(w_in, bias_in, w_rec, alpha, rho)`` under ``"layers"``,
-    and ``w_out, bias_out, alpha_out``, each a new array.
+    and ``w_out, bias_out, alpha_out``, each a new array; ``w_in`` as a transposed view of an
+    ``[inputs, H]`` array, the memory layout of :class:`~rc_snn.neuron.layers.ALIFLayer`'s input
+    weights (their gradient is then taken as it is, without a copy).
     """
     n_parts, dtype = numba.get_num_threads(), x.dtype
     n_layers, width, n_out = len(net.sizes), net.width, net.alpha_out.shape[0]
@@ -317,17 +319,16 @@ def backward(x: np.ndarray, net: Network, saved: dict, surrogate: np.ndarray, g_
         if transpose:
             summed = np.empty(parts.shape[:0:-1], dtype)
             _sum_parts_transposed(parts, summed)
-        else:
-            summed = parts[0].copy()
-            for part in parts[1:]:
-                summed += part
+            return summed
+        summed = parts[0].copy() if len(parts) == 1 else parts[0] + parts[1]
+        for part in parts[2:]:
+            summed += part
         return summed
 
     layers = []
     for l, n_h in enumerate(net.sizes):
         n_below = net.n_inputs if l == 0 else net.sizes[l - 1]
-        w_in = (total("d_w_in_t", transpose=True) if l == 0
-                else total("d_w_deep_t", l - 1, slice(0, n_below), slice(0, n_h), transpose=True))
+        w_in = (total("d_w_in_t") if l == 0 else total("d_w_deep_t", l - 1, slice(0, n_below), slice(0, n_h))).T
         layers.append((w_in, total("d_bias_in", l, slice(0, n_h)),
                        total("d_w_rec_t", l, slice(0, n_h), slice(0, n_h), transpose=True),
                        total("d_alpha", l, slice(0, n_h)), total("d_rho", l, slice(0, n_h))))

@@ -53,7 +53,7 @@ def prune_to(model: nn.Module, fraction: float) -> None:
         if n_pruned == 0:
             continue
         smallest = weight.abs().flatten().argsort(stable=True)[:n_pruned]
-        weight.view(-1)[smallest] = 0.0
+        weight[torch.unravel_index(smallest, weight.shape)] = 0.0  # whatever the memory layout
 
 
 class Pruner:
