@@ -11,7 +11,7 @@ import rc_snn.training.loop as loop_module
 from rc_snn.data.augment import augment_batch, destinations, move, translate
 from rc_snn.data.cache import SparseFrames, encode_frames as sparse_entries
 from rc_snn.data.encoding import encoded
-from rc_snn.training.batches import load_batch
+from rc_snn.training.batches import load_batch, training_batch
 from rc_snn.data.events import NMNIST_DTYPE, NMNIST_SENSOR, events_to_frames
 from rc_snn.data.nmnist import split_files
 from rc_snn.training.config import TrainConfig
@@ -89,6 +89,21 @@ def test_a_sparse_batch_augments_to_the_collated_frames_augmented(encoding, opti
     assert torch.equal(got, augment_batch(collated, indices, seed=1, epoch=2, sensor=SENSOR, **options))
     if not options:
         assert torch.equal(got, collated)
+
+
+@pytest.mark.parametrize("options", [dict(shift_px=2, rotate_deg=15.0, zoom=0.15), dict(zoom=0.3, drop_events=0.3)])
+def test_a_binary_training_batch_is_its_augmented_counts_above_zero(options):
+    """Encoded again after the move (merged pixels: 2 -> 1), in the batch's own memory."""
+    frames = [frames_of(random_events(n=2000 + 50 * s, seed=s)) for s in range(4)]
+    entries = [sparse_entries(f.numpy().astype(np.int64)) for f in frames]
+    binary = encoded(SparseFrames(np.cumsum([0] + [len(flat) for flat, _ in entries]), np.concatenate([f for f, _ in entries]),
+                                  np.concatenate([c for _, c in entries]), np.arange(4) % 3, 20, 2 * 34 * 34), "binary")
+    config = TrainConfig(input_encoding="binary", **options)
+    indices = [2, 0, 3]
+    moved = augment_batch(load_batch(binary, indices)[0], indices, seed=config.seed, epoch=1, sensor=SENSOR, **options)
+    assert bool((moved > 1).any())
+    _, x, _ = training_batch(binary, indices, config, 1, type("Info", (), {"sensor": SENSOR}))
+    assert torch.equal(x, (moved > 0).float())
 
 
 def test_augmentation_is_a_function_of_seed_epoch_and_sample_only():

@@ -18,12 +18,14 @@ from torch.utils.data import Dataset
 INPUT_ENCODINGS = ("counts", "binary")
 
 
-def encode_frames(x: Tensor, encoding: str) -> Tensor:
-    """Frames ``[..., features]`` of event counts in ``encoding`` (module docstring); ``x`` is not modified."""
+def encode_frames(x: Tensor, encoding: str, *, in_place: bool = False) -> Tensor:
+    """Frames ``[..., features]`` of event counts in ``encoding`` (module docstring); ``x`` is
+    modified only ``in_place`` (a batch of the caller's own: no second batch is made, which for
+    N-MNIST's training batches costs more than the comparison, 3 of 4 ms)."""
     if encoding == "counts":
         return x
     if encoding == "binary":
-        return (x > 0).to(x.dtype)
+        return x.gt_(0) if in_place else (x > 0).to(x.dtype)
     raise ValueError(f"expected an input encoding among {INPUT_ENCODINGS}; got {encoding!r}")
 
 

@@ -31,7 +31,8 @@ def training_batch(train_set, indices: list, config: TrainConfig, epoch: int, in
     x = augment_batch(x, indices, seed=config.seed, epoch=epoch, shift_px=config.shift_px,
                       rotate_deg=config.rotate_deg, zoom=config.zoom, drop_events=config.drop_events,
                       sensor=info.sensor)
-    return indices, encode_frames(x, config.input_encoding), y  # (encoded after a move: it can merge pixels)
+    # encoded after the move (it can merge pixels), in place: x is this batch's own (collated or densified)
+    return indices, encode_frames(x, config.input_encoding, in_place=True), y
 
 
 def load_batch(dataset, indices: list) -> tuple:
