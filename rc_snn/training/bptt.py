@@ -311,13 +311,12 @@ class _CompiledALIFSequence(torch.autograd.Function):
             g_spikes[:, :grad_spike_counts.shape[1]] = grad_spike_counts.numpy()
         grads = compiled_engine.backward(ctx.x, net, saved, surrogate.numpy(), g_out, g_spikes)
         del ctx.x, ctx.saved, ctx.net
-        tensor = torch.from_numpy
-        layers = [F.ALIFWeights(*(tensor(g) for g in layer)) for layer in grads["layers"]]
+        layers = [F.ALIFWeights(*map(torch.from_numpy, layer)) for layer in grads["layers"]]  # new arrays: no copy
         readout = ()
         if ctx.spec.membrane_readout:
             layers[-1] = layers[-1]._replace(w_rec=None)  # the output layer's w_rec: a constant 0
         else:
-            readout = tuple(tensor(grads[n]) for n in ("w_out", "bias_out", "alpha_out"))
+            readout = tuple(torch.from_numpy(grads[n]) for n in ("w_out", "bias_out", "alpha_out"))
         return (None, None, *(g for layer in layers for g in layer), *readout)
 
 

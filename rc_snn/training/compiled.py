@@ -355,8 +355,9 @@ def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
 @njit(parallel=True, cache=True)
 def _sum_parts_transposed(parts, out):  # pragma: no cover - compiled
     """``out[c, r] = parts[0, r, c] + parts[1, r, c] + ...``, added in that order, in tiles of 32 x 32
-    so that the transposed writes stay in the cache. One pass instead of summing in place and copying
-    to torch's layout: for the input weights' gradient (2,312 x 256, two parts) 0.6 ms against 0.8."""
+    so that the transposed writes stay in the cache: the recurrent and readout weights' gradients in
+    torch's layout in one pass (summing in place, then copying transposed: 0.8 against 0.6 ms on a
+    2,312 x 256 matrix of two parts)."""
     n_parts, n_rows, n_cols = parts.shape
     for tile in prange((n_rows + 31) // 32):
         r_end = min(tile * 32 + 32, n_rows)
