@@ -82,13 +82,15 @@ class Pruner:
         self.masks = self._masks()
         self.hold_model()
         if self.average is not None:
-            for weight, mask in zip(prunable(self.average), self.masks):
-                weight.mul_(mask)
+            self._hold(prunable(self.average))
 
     @torch.no_grad()
     def hold_model(self) -> None:
         """Put the model's pruned weights back to zero (after an optimiser step moved them)."""
-        for weight, mask in zip(self.weights, self.masks):
+        self._hold(self.weights)
+
+    def _hold(self, weights: List[torch.Tensor]) -> None:
+        for weight, mask in zip(weights, self.masks):
             weight.mul_(mask)
 
 
